@@ -1,0 +1,223 @@
+//! Snapshots of the data tree: a versioned, checksummed serialization (serde + postcard) that
+//! restores to an identical tree with an identical digest.
+//!
+//! Layout (all of it covered by the trailing checksum):
+//!
+//! ```text
+//! "ZBKSNAP\0"  u32 LE format version
+//! postcard: Header { last_zxid, digest, acl_count, node_count, sessions }
+//! postcard: acl_count x (AclId, Vec<Acl>)
+//! postcard: node_count x Record { path, data, acl, stat }   depth-first pre-order, "/" first
+//! u64 LE xxh3-64 of every byte before it
+//! ```
+//!
+//! Reading never trusts the bytes: a bad magic, version, checksum, count, path, ACL reference
+//! or digest is a [`SnapshotError`], never a panic.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::acl::{Acl, AclId, AclStore};
+use super::node::StatPersisted;
+use super::{DataTree, path};
+use crate::ids::{SessionId, Zxid};
+
+pub const MAGIC: &[u8; 8] = b"ZBKSNAP\0";
+pub const FORMAT_VERSION: u32 = 1;
+const PREFIX_LEN: usize = 12;
+const CHECKSUM_LEN: usize = 8;
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    last_zxid: Zxid,
+    digest: u64,
+    acl_count: u64,
+    node_count: u64,
+    /// Live sessions and their timeouts, so a restored server knows who owns the ephemerals.
+    sessions: Vec<(SessionId, i32)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record<'a> {
+    path: &'a str,
+    data: Option<&'a [u8]>,
+    acl: AclId,
+    stat: StatPersisted,
+}
+
+/// Why a snapshot could not be restored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotError {
+    TooShort,
+    BadMagic,
+    UnsupportedVersion(u32),
+    ChecksumMismatch,
+    Malformed(String),
+    DigestMismatch { recorded: u64, computed: u64 },
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotError::TooShort => f.write_str("snapshot is truncated"),
+            SnapshotError::BadMagic => f.write_str("not a zabkeeper snapshot (bad magic)"),
+            SnapshotError::UnsupportedVersion(v) => write!(f, "unsupported snapshot format version {v}"),
+            SnapshotError::ChecksumMismatch => f.write_str("snapshot checksum mismatch"),
+            SnapshotError::Malformed(why) => write!(f, "malformed snapshot: {why}"),
+            SnapshotError::DigestMismatch { recorded, computed } => {
+                write!(f, "snapshot digest {recorded:016x} but its nodes give {computed:016x}")
+            }
+        }
+    }
+}
+
+fn malformed(why: impl Into<String>) -> SnapshotError {
+    SnapshotError::Malformed(why.into())
+}
+
+/// A restored snapshot.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub tree: DataTree,
+    pub sessions: Vec<(SessionId, i32)>,
+}
+
+/// Serializes `tree` (and the session table) onto `out`.
+pub fn write(tree: &DataTree, sessions: &[(SessionId, i32)], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let header = Header {
+        last_zxid: tree.last_zxid(),
+        digest: tree.digest(),
+        acl_count: tree.acls().len() as u64,
+        node_count: tree.node_count() as u64,
+        sessions: sessions.to_vec(),
+    };
+    append(out, &header);
+    for (id, list) in tree.acls().iter() {
+        append(out, &(id, &**list));
+    }
+    tree.walk(|path, node| {
+        let record = Record { path, data: node.data(), acl: node.acl_id(), stat: *node.persisted() };
+        append(out, &record);
+    });
+    let checksum = xxh3_64(&out[start..]);
+    out.extend_from_slice(&checksum.to_le_bytes());
+}
+
+fn append<T: Serialize>(out: &mut Vec<u8>, value: &T) {
+    // Serializing plain data into a Vec cannot fail.
+    let grown = postcard::to_extend(value, core::mem::take(out)).expect("postcard into a Vec");
+    *out = grown;
+}
+
+/// Restores a snapshot written by [`write`], checking everything.
+pub fn read(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
+    if bytes.len() < PREFIX_LEN + CHECKSUM_LEN {
+        return Err(SnapshotError::TooShort);
+    }
+    let (body, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+    let (prefix, mut rest) = body.split_at(PREFIX_LEN);
+    let (magic, version) = prefix.split_at(MAGIC.len());
+    if magic != MAGIC {
+        return Err(SnapshotError::BadMagic);
+    }
+    let version = u32::from_le_bytes(version.try_into().map_err(|_| SnapshotError::TooShort)?);
+    if version != FORMAT_VERSION {
+        return Err(SnapshotError::UnsupportedVersion(version));
+    }
+    let checksum = u64::from_le_bytes(checksum.try_into().map_err(|_| SnapshotError::TooShort)?);
+    if xxh3_64(body) != checksum {
+        return Err(SnapshotError::ChecksumMismatch);
+    }
+    let header: Header = take(&mut rest)?;
+    let acls = read_acls(&mut rest, header.acl_count)?;
+    let mut tree = read_nodes(&mut rest, header.node_count, acls)?;
+    if !rest.is_empty() {
+        return Err(malformed("trailing bytes after the last node"));
+    }
+    if tree.acls.unreferenced().next().is_some() {
+        return Err(malformed("an ACL list no node uses"));
+    }
+    if tree.digest != header.digest {
+        return Err(SnapshotError::DigestMismatch { recorded: header.digest, computed: tree.digest });
+    }
+    tree.last_zxid = header.last_zxid;
+    Ok(Snapshot { tree, sessions: header.sessions })
+}
+
+fn take<'a, T: Deserialize<'a>>(rest: &mut &'a [u8]) -> Result<T, SnapshotError> {
+    let (value, tail) = postcard::take_from_bytes(rest).map_err(|e| malformed(alloc::format!("{e}")))?;
+    *rest = tail;
+    Ok(value)
+}
+
+fn read_acls(rest: &mut &[u8], count: u64) -> Result<AclStore, SnapshotError> {
+    let mut lists = Vec::new();
+    for _ in 0..count {
+        let (id, acl): (AclId, Vec<Acl>) = take(rest)?;
+        if id.0 as u64 > count.saturating_mul(4).saturating_add(1024) {
+            return Err(malformed("ACL id far beyond the ACL count"));
+        }
+        lists.push((id, acl));
+    }
+    AclStore::with_lists(lists).ok_or_else(|| malformed("duplicate ACL id or list"))
+}
+
+fn read_nodes(rest: &mut &[u8], count: u64, acls: AclStore) -> Result<DataTree, SnapshotError> {
+    let mut tree = DataTree::empty();
+    tree.acls = acls;
+    let root: Record = take(rest)?;
+    if root.path != "/" || count == 0 {
+        return Err(malformed("the first node is not the root"));
+    }
+    tree.root = tree.insert_restored(root.path, root.data, root.acl, root.stat)?;
+    // Parents precede children in pre-order; remember the last parent to skip most lookups.
+    let mut last_parent: (String, super::NodeId) = (String::from("/"), tree.root);
+    for _ in 1..count {
+        let record: Record = take(rest)?;
+        path::validate_path(record.path).map_err(|e| malformed(alloc::format!("{:?}: {e}", record.path)))?;
+        let (parent_path, name) = path::split_parent(record.path).ok_or_else(|| malformed("second root"))?;
+        let parent = if last_parent.0 == parent_path {
+            last_parent.1
+        } else {
+            let id = tree.resolve(parent_path).ok_or_else(|| malformed("a node before its parent"))?;
+            last_parent = (String::from(parent_path), id);
+            id
+        };
+        if tree.nodes.get(parent).children.contains_key(name) {
+            return Err(malformed(alloc::format!("duplicate node {:?}", record.path)));
+        }
+        if matches!(
+            super::NodeKind::from_owner(tree.nodes.get(parent).stat.ephemeral_owner),
+            super::NodeKind::Ephemeral(_)
+        ) {
+            return Err(malformed("a child under an ephemeral node"));
+        }
+        let id = tree.insert_restored(record.path, record.data, record.acl, record.stat)?;
+        tree.nodes.get_mut(parent).children.insert(name.into(), id);
+    }
+    Ok(tree)
+}
+
+impl DataTree {
+    fn insert_restored(
+        &mut self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: AclId,
+        stat: StatPersisted,
+    ) -> Result<super::NodeId, SnapshotError> {
+        if !self.acls.contains(acl) {
+            return Err(malformed(alloc::format!("{path:?} names an unknown ACL")));
+        }
+        self.acls.retain(acl);
+        let id = self.insert_node(path, data.map(Into::into), acl, stat);
+        self.index_kind(path, stat.ephemeral_owner);
+        Ok(id)
+    }
+}

@@ -1,0 +1,343 @@
+//! The prep step: ZooKeeper's `PrepRequestProcessor.pRequest2Txn`, check for check, in its order.
+//!
+//! The order of the checks is part of the protocol: clients see the first failing check's
+//! code. Per op (ZooKeeper 3.8):
+//!
+//! | op | checks, in order |
+//! |---|---|
+//! | create | flags; TTL allowed and in range; no '/' or NUL; ACL fix-up; parent exists; CREATE on parent; sequential suffix; final path valid; node absent; parent not ephemeral |
+//! | delete | has '/', no NUL, not built-in; parent exists; DELETE on parent; node exists; version; no children |
+//! | setData | path valid; node exists; WRITE; version |
+//! | setACL | path valid; ACL fix-up; node exists; ADMIN; aversion |
+//! | check | path valid; node exists; READ; version |
+//! | deleteContainer | has '/', no NUL, not built-in; node exists; no children; not a session ephemeral |
+
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::auth::{AuthContext, check_acl, fixup_acl};
+use super::pending::{NodeRecord, PendingChanges};
+use super::{CreateTxn, Txn};
+use crate::error::ErrorCode;
+use crate::ids::Zxid;
+use crate::tree::{self, Acl, CreateMode, DataTree, NodeKind, TTL_MAX_MS, perms};
+
+/// Server settings that change what prep accepts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PrepConfig {
+    /// `extendedTypesEnabled`: TTL nodes (off by default, as in ZooKeeper).
+    pub extended_types: bool,
+    /// `skipACL=yes`: no permission checks at all.
+    pub skip_acl: bool,
+}
+
+/// Which create request a create came in as; it decides the reply and a few rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateOpcode {
+    /// Opcode 1: replies with the path only.
+    Create,
+    /// Opcode 15: replies with path and Stat.
+    Create2,
+    /// Opcode 19: always makes a container.
+    CreateContainer,
+    /// Opcode 21: carries a TTL.
+    CreateTtl,
+}
+
+/// A write request as prep receives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteOp {
+    Create {
+        opcode: CreateOpcode,
+        path: String,
+        data: Option<Vec<u8>>,
+        acl: Vec<Acl>,
+        flags: i32,
+        /// The request's TTL for `CreateTtl`; ignored (taken as -1) for the other opcodes.
+        ttl_ms: i64,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Option<Vec<u8>>,
+        version: i32,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
+    Multi(Vec<WriteOp>),
+    CreateSession {
+        timeout_ms: i32,
+    },
+    CloseSession,
+    /// Issued by the leader itself for an empty container or an expired TTL node.
+    DeleteContainer {
+        path: String,
+    },
+}
+
+/// Validates `op` as the txn numbered `zxid`, recording its effects in `pending`.
+///
+/// Never fails: a refused write is a [`Txn::Error`] (or [`Txn::MultiError`]) that still takes
+/// its zxid, as in ZooKeeper.
+pub fn prep(
+    tree: &DataTree,
+    pending: &mut PendingChanges,
+    config: &PrepConfig,
+    auth: &AuthContext,
+    zxid: Zxid,
+    op: WriteOp,
+) -> Txn {
+    let mut prep = Prep { tree, pending, config, auth, zxid };
+    let txn = match op {
+        WriteOp::Multi(ops) => prep.multi(ops),
+        WriteOp::CreateSession { timeout_ms } => Txn::CreateSession { session: auth.session, timeout_ms },
+        WriteOp::CloseSession => prep.close_session(),
+        op => prep.single(op).unwrap_or_else(Txn::Error),
+    };
+    pending.seal();
+    txn
+}
+
+struct Prep<'a> {
+    tree: &'a DataTree,
+    pending: &'a mut PendingChanges,
+    config: &'a PrepConfig,
+    auth: &'a AuthContext,
+    zxid: Zxid,
+}
+
+impl Prep<'_> {
+    fn single(&mut self, op: WriteOp) -> Result<Txn, ErrorCode> {
+        match op {
+            WriteOp::Create { opcode, path, data, acl, flags, ttl_ms } => {
+                self.create(opcode, path, data, acl, flags, ttl_ms).map(Txn::Create)
+            }
+            WriteOp::Delete { path, version } => self.delete(path, version),
+            WriteOp::SetData { path, data, version } => self.set_data(path, data, version),
+            WriteOp::SetAcl { path, acl, version } => self.set_acl(path, acl, version),
+            WriteOp::Check { path, version } => self.check(path, version),
+            WriteOp::DeleteContainer { path } => self.delete_container(path),
+            WriteOp::Multi(_) | WriteOp::CreateSession { .. } | WriteOp::CloseSession => {
+                Err(ErrorCode::MarshallingError)
+            }
+        }
+    }
+
+    fn lookup(&self, path: &str) -> Option<NodeRecord> {
+        self.pending.lookup(self.tree, path)
+    }
+
+    fn check_acl(&self, node: &NodeRecord, perm: i32) -> Result<(), ErrorCode> {
+        check_acl(self.auth, &node.acl, perm, self.config.skip_acl)
+    }
+
+    fn create(
+        &mut self,
+        opcode: CreateOpcode,
+        path: String,
+        data: Option<Vec<u8>>,
+        acl: Vec<Acl>,
+        flags: i32,
+        ttl_ms: i64,
+    ) -> Result<CreateTxn, ErrorCode> {
+        let flag_mode = CreateMode::from_flags(flags).ok_or(ErrorCode::BadArguments)?;
+        let mode = if opcode == CreateOpcode::CreateContainer { CreateMode::Container } else { flag_mode };
+        let ttl_ms = if opcode == CreateOpcode::CreateTtl { ttl_ms } else { -1 };
+        if mode.is_ttl() {
+            if !self.config.extended_types {
+                return Err(ErrorCode::Unimplemented);
+            }
+            if ttl_ms <= 0 || ttl_ms > TTL_MAX_MS {
+                return Err(ErrorCode::BadArguments);
+            }
+        } else if ttl_ms >= 0 {
+            return Err(ErrorCode::BadArguments);
+        }
+        let slash = parent_of(&path)?.len();
+        let acl = fixup_acl(self.auth, acl)?;
+        let mut parent = self.lookup(&path[..slash]).ok_or(ErrorCode::NoNode)?;
+        self.check_acl(&parent, perms::CREATE)?;
+        let path = if mode.is_sequential() { format!("{path}{:010}", parent.cversion) } else { path };
+        tree::validate_path(&path).map_err(|_| ErrorCode::BadArguments)?;
+        if self.lookup(&path).is_some() {
+            return Err(ErrorCode::NodeExists);
+        }
+        if matches!(NodeKind::from_owner(parent.ephemeral_owner), NodeKind::Ephemeral(_)) {
+            return Err(ErrorCode::NoChildrenForEphemerals);
+        }
+        let ephemeral_owner = match mode {
+            CreateMode::Ephemeral | CreateMode::EphemeralSequential => NodeKind::Ephemeral(self.auth.session),
+            // ZooKeeper 3.8 quirk: the container flag on create/create2 (not createContainer)
+            // makes a plain persistent node.
+            CreateMode::Container if opcode == CreateOpcode::CreateContainer => NodeKind::Container,
+            CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl => NodeKind::Ttl { ttl_ms },
+            _ => NodeKind::Persistent,
+        }
+        .owner();
+        parent.cversion = parent.cversion.wrapping_add(1);
+        parent.num_children += 1;
+        let parent_cversion = parent.cversion;
+        let record = NodeRecord {
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner,
+            num_children: 0,
+            acl: Arc::from(acl.as_slice()),
+        };
+        // The suffix only ever extends the path, so the parent is still everything before `slash`.
+        self.pending.put(&path[..slash], self.zxid, Some(parent));
+        self.pending.put(&path, self.zxid, Some(record));
+        Ok(CreateTxn { path, data, acl, ephemeral_owner, parent_cversion })
+    }
+
+    fn delete(&mut self, path: String, version: i32) -> Result<Txn, ErrorCode> {
+        let parent_path = deletable_parent_of(&path)?;
+        let mut parent = self.lookup(parent_path).ok_or(ErrorCode::NoNode)?;
+        self.check_acl(&parent, perms::DELETE)?;
+        let node = self.lookup(&path).ok_or(ErrorCode::NoNode)?;
+        check_version(version, node.version)?;
+        if node.num_children > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        parent.num_children -= 1;
+        self.pending.put(parent_path, self.zxid, Some(parent));
+        self.pending.put(&path, self.zxid, None);
+        Ok(Txn::Delete { path })
+    }
+
+    fn set_data(&mut self, path: String, data: Option<Vec<u8>>, version: i32) -> Result<Txn, ErrorCode> {
+        tree::validate_path(&path).map_err(|_| ErrorCode::BadArguments)?;
+        let mut node = self.lookup(&path).ok_or(ErrorCode::NoNode)?;
+        self.check_acl(&node, perms::WRITE)?;
+        check_version(version, node.version)?;
+        node.version = node.version.wrapping_add(1);
+        let version = node.version;
+        self.pending.put(&path, self.zxid, Some(node));
+        Ok(Txn::SetData { path, data, version })
+    }
+
+    fn set_acl(&mut self, path: String, acl: Vec<Acl>, version: i32) -> Result<Txn, ErrorCode> {
+        tree::validate_path(&path).map_err(|_| ErrorCode::BadArguments)?;
+        let acl = fixup_acl(self.auth, acl)?;
+        let mut node = self.lookup(&path).ok_or(ErrorCode::NoNode)?;
+        self.check_acl(&node, perms::ADMIN)?;
+        check_version(version, node.aversion)?;
+        node.aversion = node.aversion.wrapping_add(1);
+        node.acl = Arc::from(acl.as_slice());
+        let version = node.aversion;
+        self.pending.put(&path, self.zxid, Some(node));
+        Ok(Txn::SetAcl { path, acl, version })
+    }
+
+    fn check(&mut self, path: String, version: i32) -> Result<Txn, ErrorCode> {
+        tree::validate_path(&path).map_err(|_| ErrorCode::BadArguments)?;
+        let node = self.lookup(&path).ok_or(ErrorCode::NoNode)?;
+        self.check_acl(&node, perms::READ)?;
+        check_version(version, node.version)?;
+        Ok(Txn::Check { path, version })
+    }
+
+    fn delete_container(&mut self, path: String) -> Result<Txn, ErrorCode> {
+        let parent_path = deletable_parent_of(&path)?;
+        let node = self.lookup(&path).ok_or(ErrorCode::NoNode)?;
+        if node.num_children > 0 {
+            return Err(ErrorCode::NotEmpty);
+        }
+        if matches!(NodeKind::from_owner(node.ephemeral_owner), NodeKind::Ephemeral(_)) {
+            return Err(ErrorCode::BadVersion);
+        }
+        let mut parent = self.lookup(parent_path).ok_or(ErrorCode::NoNode)?;
+        parent.num_children -= 1;
+        self.pending.put(parent_path, self.zxid, Some(parent));
+        self.pending.put(&path, self.zxid, None);
+        Ok(Txn::Delete { path })
+    }
+
+    /// All or nothing: the first failing op rolls back the others' pending changes.
+    fn multi(&mut self, ops: Vec<WriteOp>) -> Txn {
+        let mark = self.pending.mark();
+        let count = ops.len();
+        let mut txns = Vec::with_capacity(count);
+        for (index, op) in ops.into_iter().enumerate() {
+            let allowed = matches!(
+                op,
+                WriteOp::Create { .. } | WriteOp::Delete { .. } | WriteOp::SetData { .. } | WriteOp::Check { .. }
+            );
+            if !allowed {
+                // ZooKeeper refuses such a multi while decoding it.
+                self.pending.rollback(mark);
+                return Txn::Error(ErrorCode::MarshallingError);
+            }
+            match self.single(op) {
+                Ok(txn) => txns.push(txn),
+                Err(code) => {
+                    self.pending.rollback(mark);
+                    let mut codes = alloc::vec![ErrorCode::Ok; index];
+                    codes.push(code);
+                    codes.resize(count, ErrorCode::RuntimeInconsistency);
+                    return Txn::MultiError(codes);
+                }
+            }
+        }
+        Txn::Multi(txns)
+    }
+
+    /// The session's ephemerals as the tree and the pending changes see them.
+    fn close_session(&mut self) -> Txn {
+        let session = self.auth.session;
+        let owner = NodeKind::Ephemeral(session).owner();
+        let mut paths: Vec<String> = self.tree.ephemerals(session).map(String::from).collect();
+        for (path, record) in self.pending.iter() {
+            match record {
+                None => paths.retain(|p| p != path),
+                Some(r) if r.ephemeral_owner == owner && !paths.iter().any(|p| p == path) => paths.push(path.into()),
+                Some(_) => {}
+            }
+        }
+        paths.sort_unstable();
+        for path in &paths {
+            if let Some(parent_path) = tree::path::split_parent(path).map(|(p, _)| p)
+                && let Some(mut parent) = self.lookup(parent_path)
+            {
+                parent.num_children -= 1;
+                self.pending.put(parent_path, self.zxid, Some(parent));
+            }
+            self.pending.put(path, self.zxid, None);
+        }
+        Txn::CloseSession { session, paths }
+    }
+}
+
+fn check_version(expected: i32, current: i32) -> Result<(), ErrorCode> {
+    if expected == -1 || expected == current { Ok(()) } else { Err(ErrorCode::BadVersion) }
+}
+
+/// `validatePathForCreate`: the parent is everything before the last '/' ("" is the root).
+fn parent_of(path: &str) -> Result<&str, ErrorCode> {
+    if path.contains('\0') {
+        return Err(ErrorCode::BadArguments);
+    }
+    let slash = path.rfind('/').ok_or(ErrorCode::BadArguments)?;
+    path.get(..slash).ok_or(ErrorCode::BadArguments)
+}
+
+/// `getParentPathAndValidate`: as [`parent_of`], and the built-in nodes cannot be deleted.
+fn deletable_parent_of(path: &str) -> Result<&str, ErrorCode> {
+    if tree::is_builtin(path) {
+        return Err(ErrorCode::BadArguments);
+    }
+    parent_of(path)
+}
