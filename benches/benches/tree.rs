@@ -40,12 +40,15 @@ fn build(count: usize) -> BigTree {
         for c in 0..count / parents {
             zxid = zxid.next().expect("counter");
             let path = format!("{parent}/n{c:06}");
-            tree.create_node(&path, Some(vec![7u8; VALUE_LEN].into_boxed_slice()), &acl, 0, -1, zxid, 0).expect("child");
+            tree.create_node(&path, Some(vec![7u8; VALUE_LEN].into_boxed_slice()), &acl, 0, -1, zxid, 0)
+                .expect("child");
             payload_bytes += 7 + VALUE_LEN;
             names.push(path);
         }
     }
-    let tree_bytes = CountingAlloc::live_bytes() - before - names.iter().map(|n| n.capacity()).sum::<usize>()
+    let tree_bytes = CountingAlloc::live_bytes()
+        - before
+        - names.iter().map(|n| n.capacity()).sum::<usize>()
         - names.capacity() * std::mem::size_of::<String>();
     let nodes = tree.node_count();
     println!(

@@ -73,7 +73,21 @@ pub struct AclId(pub u32);
 #[derive(Debug, Clone)]
 struct Entry {
     list: AclList,
+    /// Hash of the list, folded into the digest of every node that uses it.
+    hash: u64,
     refs: u64,
+}
+
+fn list_hash(acl: &[Acl]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for a in acl {
+        h.update(&a.perms.to_le_bytes());
+        for part in [&a.id.scheme, &a.id.id] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+    }
+    h.digest()
 }
 
 /// Reference-counted interning of ACL lists: equal lists share one id and one allocation.
@@ -93,7 +107,7 @@ impl AclStore {
             return id;
         }
         let list: AclList = Arc::from(acl);
-        let entry = Entry { list: list.clone(), refs: 1 };
+        let entry = Entry { list: list.clone(), hash: list_hash(acl), refs: 1 };
         let id = match self.free.pop() {
             Some(slot) => {
                 self.entries[slot as usize] = Some(entry);
@@ -133,6 +147,14 @@ impl AclStore {
         }
     }
 
+    /// The hash of an interned list (part of each node's digest).
+    pub fn hash(&self, id: AclId) -> u64 {
+        match self.entries.get(id.0 as usize) {
+            Some(Some(entry)) => entry.hash,
+            _ => panic!("ACL id {} is not interned", id.0),
+        }
+    }
+
     /// Number of distinct lists.
     pub fn len(&self) -> usize {
         self.index.len()
@@ -162,7 +184,7 @@ impl AclStore {
             if store.index.insert(list.clone(), id).is_some() {
                 return None;
             }
-            store.entries[slot] = Some(Entry { list, refs: 0 });
+            store.entries[slot] = Some(Entry { hash: list_hash(&list), list, refs: 0 });
         }
         store.free = (0..store.entries.len() as u32).filter(|&i| store.entries[i as usize].is_none()).rev().collect();
         Some(store)

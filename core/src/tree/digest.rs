@@ -21,10 +21,12 @@ pub(crate) fn content_hash(path: &str, data: Option<&[u8]>) -> u64 {
     h.digest()
 }
 
-/// The digest contribution of one node.
-pub(crate) fn node_digest(content_hash: u64, stat: &StatPersisted) -> u64 {
-    let mut bytes = [0u8; 68];
+/// The digest contribution of one node: its path and data (via `content_hash`), its Stat and
+/// its ACL (via the ACL list's hash), so replicas that differ in any of them differ here.
+pub(crate) fn node_digest(content_hash: u64, acl_hash: u64, stat: &StatPersisted) -> u64 {
+    let mut bytes = [0u8; 76];
     bytes[..8].copy_from_slice(&content_hash.to_le_bytes());
-    bytes[8..].copy_from_slice(&stat.digest_bytes());
+    bytes[8..16].copy_from_slice(&acl_hash.to_le_bytes());
+    bytes[16..].copy_from_slice(&stat.digest_bytes());
     xxh3_64(&bytes)
 }

@@ -101,17 +101,26 @@ impl DataTree {
     /// Allocates a node and adds it to the digest; the caller links it to its parent.
     fn insert_node(&mut self, path: &str, data: Option<Box<[u8]>>, acl: AclId, stat: StatPersisted) -> NodeId {
         let content_hash = digest::content_hash(path, data.as_deref());
-        self.digest = self.digest.wrapping_add(digest::node_digest(content_hash, &stat));
+        self.digest = self.digest.wrapping_add(digest::node_digest(content_hash, self.acls.hash(acl), &stat));
         self.nodes.insert(Node { data, children: BTreeMap::new(), content_hash, stat, acl })
     }
 
     /// Applies `change` to a node's persisted Stat, keeping the digest in step.
     fn update_stat(&mut self, id: NodeId, change: impl FnOnce(&mut StatPersisted)) {
-        let node = self.nodes.get_mut(id);
-        let before = digest::node_digest(node.content_hash, &node.stat);
-        change(&mut node.stat);
-        let after = digest::node_digest(node.content_hash, &node.stat);
+        self.update_node(id, |node| change(&mut node.stat));
+    }
+
+    /// Applies `change` to a node, keeping the digest in step.
+    fn update_node(&mut self, id: NodeId, change: impl FnOnce(&mut Node)) {
+        let before = self.node_digest(id);
+        change(self.nodes.get_mut(id));
+        let after = self.node_digest(id);
         self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+    }
+
+    fn node_digest(&self, id: NodeId) -> u64 {
+        let node = self.nodes.get(id);
+        digest::node_digest(node.content_hash, self.acls.hash(node.acl), &node.stat)
     }
 
     /// The node at `path` ("" and "/" both name the root, as in ZooKeeper).
@@ -253,9 +262,9 @@ impl DataTree {
         if !self.nodes.get(id).children.is_empty() {
             return Err(ErrorCode::NotEmpty);
         }
+        self.digest = self.digest.wrapping_sub(self.node_digest(id));
         self.nodes.get_mut(parent).children.remove(name);
         let node = self.nodes.remove(id);
-        self.digest = self.digest.wrapping_sub(digest::node_digest(node.content_hash, &node.stat));
         self.acls.release(node.acl);
         let z = zxid.as_i64();
         if z > self.nodes.get(parent).stat.pzxid {
@@ -312,15 +321,13 @@ impl DataTree {
     ) -> Result<Stat, ErrorCode> {
         let id = self.resolve(path).ok_or(ErrorCode::NoNode)?;
         let content_hash = digest::content_hash(path, data.as_deref());
-        let node = self.nodes.get_mut(id);
-        let before = digest::node_digest(node.content_hash, &node.stat);
-        node.data = data;
-        node.content_hash = content_hash;
-        node.stat.mzxid = zxid.as_i64();
-        node.stat.mtime = time_ms;
-        node.stat.version = version;
-        let after = digest::node_digest(node.content_hash, &node.stat);
-        self.digest = self.digest.wrapping_sub(before).wrapping_add(after);
+        self.update_node(id, |node| {
+            node.data = data;
+            node.content_hash = content_hash;
+            node.stat.mzxid = zxid.as_i64();
+            node.stat.mtime = time_ms;
+            node.stat.version = version;
+        });
         Ok(self.nodes.get(id).client_stat())
     }
 
@@ -328,9 +335,12 @@ impl DataTree {
     pub fn set_acl(&mut self, path: &str, acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
         let id = self.resolve(path).ok_or(ErrorCode::NoNode)?;
         let new_acl = self.acls.acquire(acl);
-        let old_acl = core::mem::replace(&mut self.nodes.get_mut(id).acl, new_acl);
+        let mut old_acl = new_acl;
+        self.update_node(id, |node| {
+            old_acl = core::mem::replace(&mut node.acl, new_acl);
+            node.stat.aversion = version;
+        });
         self.acls.release(old_acl);
-        self.update_stat(id, |s| s.aversion = version);
         Ok(self.nodes.get(id).client_stat())
     }
 
@@ -389,7 +399,9 @@ impl DataTree {
             if !self.acls.contains(n.acl) {
                 problem.get_or_insert_with(|| alloc::format!("dangling ACL at {path}"));
             }
-            digest = digest.wrapping_add(digest::node_digest(n.content_hash, &n.stat));
+            if self.acls.contains(n.acl) {
+                digest = digest.wrapping_add(self.node_digest(node.id));
+            }
             match NodeKind::from_owner(n.stat.ephemeral_owner) {
                 NodeKind::Persistent => {}
                 NodeKind::Ephemeral(s) => {

@@ -152,8 +152,9 @@ impl Prep<'_> {
         flags: i32,
         ttl_ms: i64,
     ) -> Result<CreateTxn, ErrorCode> {
-        let flag_mode = CreateMode::from_flags(flags).ok_or(ErrorCode::BadArguments)?;
-        let mode = if opcode == CreateOpcode::CreateContainer { CreateMode::Container } else { flag_mode };
+        // The flags decide validation and the sequential suffix; the opcode decides the kind of
+        // node stored (createContainer always stores a container, whatever the flags).
+        let mode = CreateMode::from_flags(flags).ok_or(ErrorCode::BadArguments)?;
         let ttl_ms = if opcode == CreateOpcode::CreateTtl { ttl_ms } else { -1 };
         if mode.is_ttl() {
             if !self.config.extended_types {
@@ -177,13 +178,14 @@ impl Prep<'_> {
         if matches!(NodeKind::from_owner(parent.ephemeral_owner), NodeKind::Ephemeral(_)) {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
-        let ephemeral_owner = match mode {
-            CreateMode::Ephemeral | CreateMode::EphemeralSequential => NodeKind::Ephemeral(self.auth.session),
-            // ZooKeeper 3.8 quirk: the container flag on create/create2 (not createContainer)
-            // makes a plain persistent node.
-            CreateMode::Container if opcode == CreateOpcode::CreateContainer => NodeKind::Container,
-            CreateMode::PersistentWithTtl | CreateMode::PersistentSequentialWithTtl => NodeKind::Ttl { ttl_ms },
-            _ => NodeKind::Persistent,
+        let ephemeral_owner = match opcode {
+            CreateOpcode::CreateContainer => NodeKind::Container,
+            CreateOpcode::CreateTtl => NodeKind::Ttl { ttl_ms },
+            // A container flag on create/create2 makes a plain persistent node (ZooKeeper 3.8).
+            CreateOpcode::Create | CreateOpcode::Create2 if mode.is_ephemeral() => {
+                NodeKind::Ephemeral(self.auth.session)
+            }
+            CreateOpcode::Create | CreateOpcode::Create2 => NodeKind::Persistent,
         }
         .owner();
         parent.cversion = parent.cversion.wrapping_add(1);
