@@ -29,6 +29,7 @@ pub mod error;
 pub mod ids;
 pub mod tree;
 pub mod txn;
+pub mod wire;
 
 pub use error::ErrorCode;
 pub use ids::{SessionId, Zxid};

@@ -25,6 +25,7 @@ use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
+use compact_str::CompactString;
 
 pub use acl::{Acl, AclId, AclList, AclStore, Id, perms};
 pub use node::StatPersisted;
@@ -95,7 +96,7 @@ impl DataTree {
         let (parent, name) = path::split_parent(path).expect("built-in paths have parents");
         let parent = self.resolve(parent).expect("built-in parents exist");
         let id = self.insert_node(path, Some(Box::default()), acl, stat);
-        self.nodes.get_mut(parent).children.insert(name.into(), id);
+        self.nodes.get_mut(parent).children.insert(CompactString::new(name), id);
     }
 
     /// Allocates a node and adds it to the digest; the caller links it to its parent.
@@ -238,7 +239,7 @@ impl DataTree {
         };
         let acl = self.acls.acquire(acl);
         let id = self.insert_node(path, data, acl, stat);
-        self.nodes.get_mut(parent).children.insert(name.into(), id);
+        self.nodes.get_mut(parent).children.insert(CompactString::new(name), id);
         let current = self.nodes.get(parent).stat.cversion;
         let new_cversion = if parent_cversion == -1 { current.wrapping_add(1) } else { parent_cversion };
         if new_cversion > current {
@@ -488,7 +489,7 @@ impl<'a> NodeRef<'a> {
 
     /// Child names in sorted order.
     pub fn children(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.node().children.keys().map(|k| &**k)
+        self.node().children.keys().map(CompactString::as_str)
     }
 
     pub fn child(&self, name: &str) -> Option<NodeRef<'a>> {

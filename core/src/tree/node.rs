@@ -2,6 +2,7 @@
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use super::acl::AclId;
@@ -62,8 +63,9 @@ impl StatPersisted {
 pub(crate) struct Node {
     /// `None` is ZooKeeper's null buffer (reported with dataLength 0), distinct from empty data.
     pub(crate) data: Option<Box<[u8]>>,
-    /// Sorted, so listings, snapshots and digests are the same on every replica.
-    pub(crate) children: BTreeMap<Box<str>, NodeId>,
+    /// Sorted, so listings, snapshots and digests are the same on every replica. Names up to
+    /// 24 bytes live inside the B-tree node itself: a lookup touches no other memory.
+    pub(crate) children: BTreeMap<CompactString, NodeId>,
     /// Hash of (path, data): changes only with the data, so parent Stat updates stay O(1).
     pub(crate) content_hash: u64,
     pub(crate) stat: StatPersisted,

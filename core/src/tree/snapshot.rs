@@ -199,7 +199,7 @@ fn read_nodes(rest: &mut &[u8], count: u64, acls: AclStore) -> Result<DataTree, 
             return Err(malformed("a child under an ephemeral node"));
         }
         let id = tree.insert_restored(record.path, record.data, record.acl, record.stat)?;
-        tree.nodes.get_mut(parent).children.insert(name.into(), id);
+        tree.nodes.get_mut(parent).children.insert(compact_str::CompactString::new(name), id);
     }
     Ok(tree)
 }
