@@ -27,9 +27,16 @@ extern crate std;
 
 pub mod error;
 pub mod ids;
+pub mod rng;
 pub mod tree;
 pub mod txn;
 pub mod wire;
+pub mod zab;
+
+#[cfg(feature = "sim")]
+pub mod check;
+#[cfg(feature = "sim")]
+pub mod sim;
 
 pub use error::ErrorCode;
-pub use ids::{SessionId, Zxid};
+pub use ids::{ServerId, SessionId, Zxid};

@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod sim;
+
 /// The version clients read from `srvr`/`envi`: ZooKeeper-compatible, then ours.
 const SERVER_VERSION: &str = concat!("3.8.0-zabkeeper-", env!("CARGO_PKG_VERSION"));
 
@@ -22,6 +24,8 @@ enum Command {
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
+    /// Sweep seeds of the deterministic cluster simulator (or replay one with --seed).
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +38,13 @@ fn main() -> ExitCode {
             );
             ExitCode::from(2)
         }
+        Command::Sim(args) => match sim::run(args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(why) => {
+                eprintln!("zabkeeper sim: {why}");
+                ExitCode::from(2)
+            }
+        },
     }
 }

@@ -105,8 +105,13 @@ pub fn write(tree: &DataTree, sessions: &[(SessionId, i32)], out: &mut Vec<u8>) 
         let record = Record { path, data: node.data(), acl: node.acl_id(), stat: *node.persisted() };
         append(out, &record);
     });
-    let checksum = xxh3_64(&out[start..]);
-    out.extend_from_slice(&checksum.to_le_bytes());
+    let sum = checksum(out.get(start..).unwrap_or_default());
+    out.extend_from_slice(&sum.to_le_bytes());
+}
+
+/// The checksum that ends a snapshot: xxh3-64 of every byte before it.
+pub fn checksum(body: &[u8]) -> u64 {
+    xxh3_64(body)
 }
 
 fn append<T: Serialize>(out: &mut Vec<u8>, value: &T) {
@@ -131,7 +136,7 @@ pub fn read(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         return Err(SnapshotError::UnsupportedVersion(version));
     }
     let checksum = u64::from_le_bytes(checksum.try_into().map_err(|_| SnapshotError::TooShort)?);
-    if xxh3_64(body) != checksum {
+    if self::checksum(body) != checksum {
         return Err(SnapshotError::ChecksumMismatch);
     }
     let header: Header = take(&mut rest)?;

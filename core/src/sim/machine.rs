@@ -1,0 +1,78 @@
+//! The state machine the simulator replicates: the data tree, plus a ghost record of what was
+//! applied, for the checker.
+
+use alloc::vec::Vec;
+
+use crate::ids::Zxid;
+use crate::tree::snapshot::SnapshotError;
+use crate::zab::{Entry, StateMachine, TreeMachine};
+
+/// One applied entry as the checker sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub zxid: Zxid,
+    /// Hash of the whole entry (header and txn).
+    pub entry_hash: u64,
+    /// The tree digest right after applying it.
+    pub digest: u64,
+}
+
+/// [`TreeMachine`] with a record of every entry applied since the last restore.
+#[derive(Debug, Default)]
+pub struct SimMachine {
+    pub inner: TreeMachine,
+    /// Where the record starts: the snapshot zxid last restored (ZERO for an empty start).
+    pub base: Zxid,
+    pub base_digest: u64,
+    /// Bumped by every restore, so the checker knows to start over.
+    pub generation: u64,
+    pub applied: Vec<Applied>,
+}
+
+/// The hash the checker compares entries by.
+pub fn entry_hash(entry: &Entry) -> u64 {
+    let bytes = postcard::to_allocvec(entry).unwrap_or_default();
+    xxhash_rust::xxh3::xxh3_64(&bytes)
+}
+
+impl SimMachine {
+    pub fn new() -> SimMachine {
+        let inner = TreeMachine::default();
+        let base_digest = inner.digest();
+        SimMachine { inner, base: Zxid::ZERO, base_digest, generation: 0, applied: Vec::new() }
+    }
+
+    pub fn from_snapshot(bytes: &[u8]) -> Result<SimMachine, SnapshotError> {
+        let mut machine = SimMachine::new();
+        machine.restore(bytes)?;
+        Ok(machine)
+    }
+}
+
+impl StateMachine for SimMachine {
+    fn apply(&mut self, entry: &Entry) {
+        self.inner.apply(entry);
+        self.applied.push(Applied { zxid: entry.zxid, entry_hash: entry_hash(entry), digest: self.inner.digest() });
+    }
+
+    fn applied(&self) -> Zxid {
+        self.inner.applied()
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.inner.snapshot()
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), SnapshotError> {
+        self.inner.restore(snapshot)?;
+        self.base = self.inner.applied();
+        self.base_digest = self.inner.digest();
+        self.generation += 1;
+        self.applied.clear();
+        Ok(())
+    }
+
+    fn digest(&self) -> u64 {
+        self.inner.digest()
+    }
+}

@@ -1,0 +1,253 @@
+//! Fast leader election (ZooKeeper's `FastLeaderElection.lookForLeader`).
+//!
+//! Each voter proposes the server with the best (epoch, zxid, id) it knows of, starting with
+//! itself, and tells every other voter. A server adopts any better proposal it hears in its
+//! round, and a round number higher than its own makes it join that round. Once a quorum's
+//! votes agree with its own and nothing better arrives within `finalize_wait_ms`, it is done:
+//! it leads if the winner is itself, and follows otherwise. Servers already following or leading
+//! answer LOOKING peers with their vote, so late joiners (and observers, and blank servers that
+//! may not vote) find the established leader.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+
+use super::Output;
+use super::machine::StateMachine;
+use super::message::{Message, ServerState, Vote};
+use super::quorum::Quorum;
+use super::replica::Replica;
+use crate::ids::ServerId;
+
+/// What an election concluded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Lead,
+    Follow(ServerId),
+}
+
+#[derive(Debug)]
+pub(crate) struct Election {
+    /// The current proposal (`leader`, `zxid`, `epoch` of the proposed leader).
+    vote: Vote,
+    /// This server may vote. Observers never do; a blank server only once it is sure the
+    /// ensemble has no history (see [`Election::on_vote`]).
+    voting: bool,
+    /// Votes of LOOKING voters in this round (our own included).
+    received: BTreeMap<ServerId, Vote>,
+    /// Votes of servers that are FOLLOWING or LEADING, whatever their round.
+    established: BTreeMap<ServerId, Vote>,
+    /// Whom we have heard from, and whether they were blank.
+    heard: BTreeMap<ServerId, bool>,
+    next_notify_ms: u64,
+    notify_interval_ms: u64,
+    /// When a quorum agreed with our proposal: decide at this time unless something better
+    /// comes.
+    decide_at_ms: Option<u64>,
+}
+
+impl Election {
+    /// Starts a new election: a new round, our own proposal, notifications to every member.
+    pub fn start<M: StateMachine>(r: &mut Replica<M>, out: &mut Vec<Output>) -> Election {
+        r.round += 1;
+        let observer = !r.config.is_voter(r.id());
+        let blank_held_back = r.config.blank_defence && r.is_blank() && r.config.voters.len() > 1;
+        let voting = !observer && !blank_held_back;
+        let vote = r.own_vote(ServerState::Looking, !voting);
+        let mut election = Election {
+            vote,
+            voting,
+            received: BTreeMap::new(),
+            established: BTreeMap::new(),
+            heard: BTreeMap::new(),
+            next_notify_ms: 0,
+            notify_interval_ms: r.config.notify_min_ms,
+            decide_at_ms: None,
+        };
+        if voting {
+            election.received.insert(r.id(), vote);
+            if election.quorum_agrees(r) {
+                // A one-server ensemble is its own quorum.
+                election.decide_at_ms = Some(r.now_ms + r.config.finalize_wait_ms);
+            }
+        }
+        election.notify_all(r, out);
+        election
+    }
+
+    pub fn vote(&self) -> Vote {
+        self.vote
+    }
+
+    pub fn is_voting(&self) -> bool {
+        self.voting
+    }
+
+    fn notify_all<M: StateMachine>(&mut self, r: &mut Replica<M>, out: &mut Vec<Output>) {
+        let vote = Vote {
+            round: r.round,
+            state: ServerState::Looking,
+            non_voting: !self.voting,
+            blank: r.is_blank(),
+            ..self.vote
+        };
+        let others: Vec<ServerId> = r.config.others().collect();
+        for to in others {
+            r.send(out, to, Message::Vote(vote));
+        }
+        let delay = r.jitter(self.notify_interval_ms);
+        self.next_notify_ms = r.now_ms + delay;
+    }
+
+    fn reply<M: StateMachine>(&self, r: &Replica<M>, out: &mut Vec<Output>, to: ServerId) {
+        let vote = Vote {
+            round: r.round,
+            state: ServerState::Looking,
+            non_voting: !self.voting,
+            blank: r.is_blank(),
+            ..self.vote
+        };
+        r.send(out, to, Message::Vote(vote));
+    }
+
+    /// Re-sends notifications with back-off, and decides once the finalize wait is over.
+    pub fn on_tick<M: StateMachine>(&mut self, r: &mut Replica<M>, out: &mut Vec<Output>) -> Option<Outcome> {
+        if let Some(at) = self.decide_at_ms
+            && r.now_ms >= at
+        {
+            self.decide_at_ms = None;
+            if self.quorum_agrees(r) {
+                return Some(if self.vote.leader == r.id() {
+                    Outcome::Lead
+                } else {
+                    Outcome::Follow(self.vote.leader)
+                });
+            }
+        }
+        if r.now_ms >= self.next_notify_ms {
+            self.notify_interval_ms = (self.notify_interval_ms * 2).min(r.config.notify_max_ms);
+            self.notify_all(r, out);
+        }
+        None
+    }
+
+    fn quorum_agrees<M: StateMachine>(&self, r: &Replica<M>) -> bool {
+        let agreeing: BTreeSet<ServerId> =
+            self.received.iter().filter(|(_, v)| v.same_proposal(&self.vote)).map(|(id, _)| *id).collect();
+        r.quorum.is_quorum(&agreeing)
+    }
+
+    pub fn on_vote<M: StateMachine>(
+        &mut self,
+        r: &mut Replica<M>,
+        out: &mut Vec<Output>,
+        from: ServerId,
+        v: Vote,
+    ) -> Option<Outcome> {
+        self.heard.insert(from, v.blank);
+        let counts = r.config.is_voter(from) && !v.non_voting;
+        if !self.voting {
+            // A server that may not vote only listens: it never answers a vote (answers between
+            // a listener and a voter would bounce forever), it follows an established leader,
+            // and a blank one starts voting once it knows the whole ensemble is new.
+            if matches!(v.state, ServerState::Following | ServerState::Leading) && counts {
+                self.established.insert(from, v);
+                return self.follow_established(r, v);
+            }
+            self.maybe_start_voting(r, out);
+            return None;
+        }
+        match v.state {
+            ServerState::Looking => {
+                if !counts {
+                    // Observers and held-back blank servers only listen: tell them where we are.
+                    self.reply(r, out, from);
+                    return None;
+                }
+                if v.round > r.round {
+                    r.round = v.round;
+                    self.received.clear();
+                    let own = r.own_vote(ServerState::Looking, !self.voting);
+                    self.vote = if self.voting && !v.beats(&own) { own } else { v };
+                    if self.voting {
+                        self.received.insert(r.id(), self.vote);
+                    }
+                    self.decide_at_ms = None;
+                    self.notify_all(r, out);
+                } else if v.round < r.round {
+                    self.reply(r, out, from);
+                    return None;
+                } else if v.beats(&self.vote) {
+                    self.vote = Vote { round: r.round, ..v };
+                    if self.voting {
+                        self.received.insert(r.id(), self.vote);
+                    }
+                    self.decide_at_ms = None;
+                    self.notify_all(r, out);
+                }
+                self.received.insert(from, v);
+                if self.voting && self.decide_at_ms.is_none() && self.quorum_agrees(r) {
+                    self.decide_at_ms = Some(r.now_ms + r.config.finalize_wait_ms);
+                }
+                None
+            }
+            ServerState::Following | ServerState::Leading => {
+                if counts && v.round == r.round {
+                    self.received.insert(from, v);
+                }
+                if counts {
+                    self.established.insert(from, v);
+                }
+                self.follow_established(r, v)
+            }
+            ServerState::Observing => None,
+        }
+    }
+
+    /// ZooKeeper's `termPredicate` + `checkLeader` over servers that already left the
+    /// election: a quorum of voters agree on a leader, and that leader says it leads.
+    fn follow_established<M: StateMachine>(&mut self, r: &mut Replica<M>, v: Vote) -> Option<Outcome> {
+        let agreeing: BTreeSet<ServerId> = self
+            .established
+            .iter()
+            .filter(|(_, e)| e.leader == v.leader && e.epoch == v.epoch)
+            .map(|(id, _)| *id)
+            .collect();
+        let leader_leads = self.established.get(&v.leader).is_some_and(|e| e.state == ServerState::Leading);
+        if v.leader == r.id() || !leader_leads {
+            return None;
+        }
+        // Agreement among established servers, counting ourselves if we would vote the same.
+        let mut with_us = agreeing;
+        if self.voting && !self.vote.beats(&v) {
+            with_us.insert(r.id());
+        }
+        if r.quorum.is_quorum(&with_us) {
+            r.round = r.round.max(v.round);
+            // Join the ensemble with the very vote it agreed on, so we tell others the same.
+            self.vote = v;
+            return Some(Outcome::Follow(v.leader));
+        }
+        None
+    }
+
+    /// A held-back blank server starts voting once the servers it has heard from, itself
+    /// included, make a quorum and every one of them is blank too: a brand-new ensemble.
+    fn maybe_start_voting<M: StateMachine>(&mut self, r: &mut Replica<M>, out: &mut Vec<Output>) {
+        let observer = !r.config.is_voter(r.id());
+        if observer || self.heard.values().any(|blank| !blank) {
+            return;
+        }
+        let mut blank_voters: BTreeSet<ServerId> =
+            self.heard.keys().copied().filter(|id| r.config.is_voter(*id)).collect();
+        blank_voters.insert(r.id());
+        if r.quorum.is_quorum(&blank_voters) {
+            self.voting = true;
+            let own = r.own_vote(ServerState::Looking, false);
+            if own.beats(&self.vote) || self.vote.leader == r.id() {
+                self.vote = own;
+            }
+            self.received.insert(r.id(), self.vote);
+            self.notify_all(r, out);
+        }
+    }
+}

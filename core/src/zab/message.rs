@@ -1,0 +1,160 @@
+//! The peer protocol: what Zab servers say to each other. Our own format (serde + postcard on
+//! the wire); the names follow ZooKeeper's `Leader.java` packet types.
+//!
+//! The core does not rely on the transport for order or uniqueness: every message carries the
+//! epoch it belongs to, acknowledgements and commits are cumulative, and a learner that sees a
+//! gap in proposals asks for them again ([`Message::Nack`]). Messages may be lost, duplicated or
+//! reordered without breaking safety.
+
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ServerId, SessionId, Zxid};
+use crate::txn::Txn;
+
+/// One replicated transaction with its header (ZooKeeper's `TxnHeader` + txn).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub zxid: Zxid,
+    /// The leader's clock when it proposed the txn: znode ctime/mtime come from here.
+    pub time_ms: i64,
+    /// The session that asked for it, and its request number, so its server can reply.
+    pub session: SessionId,
+    pub cxid: i32,
+    pub txn: Txn,
+}
+
+/// A server's state as fast leader election reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerState {
+    Looking,
+    Following,
+    Leading,
+    Observing,
+}
+
+/// An FLE notification: who the sender proposes (or follows) as leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    /// The proposed (or established) leader.
+    pub leader: ServerId,
+    /// The proposed leader's last logged zxid.
+    pub zxid: Zxid,
+    /// The proposed leader's current epoch (ZooKeeper's `peerEpoch`).
+    pub epoch: u32,
+    /// The sender's election round (ZooKeeper's `electionEpoch`, the logical clock).
+    pub round: u64,
+    /// The sender's own state.
+    pub state: ServerState,
+    /// The sender may not vote (an observer, or a server with a blank disk that has not
+    /// synced yet): its vote is never counted.
+    pub non_voting: bool,
+    /// The sender has no data at all (fresh or replaced disk): lets blank servers tell a
+    /// brand-new ensemble from one that has history.
+    pub blank: bool,
+}
+
+impl Vote {
+    /// FLE's total order on proposals: (epoch, zxid, leader id), higher wins.
+    pub fn beats(&self, other: &Vote) -> bool {
+        (self.epoch, self.zxid, self.leader) > (other.epoch, other.zxid, other.leader)
+    }
+
+    /// Whether two votes name the same leader with the same history.
+    pub fn same_proposal(&self, other: &Vote) -> bool {
+        (self.leader, self.zxid, self.epoch) == (other.leader, other.zxid, other.epoch)
+    }
+}
+
+/// How a leader brings a learner's log in line with its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncMode {
+    /// Append these entries after `base`, the learner's last zxid.
+    Diff { base: Zxid, entries: Vec<Entry> },
+    /// Drop every entry after `to` (none of them is committed), then append these.
+    Trunc { to: Zxid, entries: Vec<Entry> },
+    /// Replace everything with this snapshot taken at `at`, then append these.
+    Snap { at: Zxid, snapshot: Vec<u8>, entries: Vec<Entry> },
+}
+
+impl SyncMode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SyncMode::Diff { .. } => "DIFF",
+            SyncMode::Trunc { .. } => "TRUNC",
+            SyncMode::Snap { .. } => "SNAP",
+        }
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        match self {
+            SyncMode::Diff { entries, .. } | SyncMode::Trunc { entries, .. } | SyncMode::Snap { entries, .. } => {
+                entries
+            }
+        }
+    }
+}
+
+/// Everything servers send each other.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// Fast leader election.
+    Vote(Vote),
+    /// Learner to leader: its accepted epoch (discovery, step 1). `nonce` names this attempt
+    /// of the learner to join, so replies meant for an earlier attempt are told apart.
+    FollowerInfo { accepted_epoch: u32, observer: bool, nonce: u64 },
+    /// Leader to learner: the new epoch (discovery, step 2).
+    LeaderInfo { epoch: u32, nonce: u64 },
+    /// Learner to leader: it accepted `epoch`; its current epoch and last zxid (step 3).
+    AckEpoch { epoch: u32, nonce: u64, current_epoch: u32, last_zxid: Zxid },
+    /// Leader to learner: the synchronization (DIFF, TRUNC or SNAP) and NEWLEADER in one
+    /// message, so NEWLEADER can never overtake its sync (ZK-3104): after applying `mode` the
+    /// learner's history ends at `last_zxid`, and it adopts `epoch` once that is durable.
+    /// `committed` is the leader's commit point.
+    NewLeader { epoch: u32, nonce: u64, mode: SyncMode, last_zxid: Zxid, committed: Zxid },
+    /// Learner to leader: synced history and current epoch durable.
+    AckNewLeader { epoch: u32, nonce: u64 },
+    /// Leader to learner: the epoch is established; everything up to `committed` is committed.
+    UpToDate { epoch: u32, nonce: u64, committed: Zxid },
+    /// Broadcast: a new txn.
+    Proposal { epoch: u32, entry: Entry },
+    /// Follower to leader: every entry up to `zxid` is durable here (cumulative).
+    Ack { epoch: u32, zxid: Zxid },
+    /// Leader to follower: every entry up to `zxid` is committed (cumulative).
+    Commit { epoch: u32, zxid: Zxid },
+    /// Leader to observer: a committed txn.
+    Inform { epoch: u32, entry: Entry },
+    /// Learner to leader: proposals after `last` never arrived; send them again.
+    Nack { epoch: u32, last: Zxid },
+    /// Leader to learner heartbeat.
+    Ping { epoch: u32, committed: Zxid },
+    /// Learner to leader heartbeat reply.
+    Pong { epoch: u32 },
+}
+
+impl Message {
+    /// A short name for traces: the packet type in ZooKeeper's terms.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Vote(_) => "VOTE",
+            Message::FollowerInfo { observer: false, .. } => "FOLLOWERINFO",
+            Message::FollowerInfo { observer: true, .. } => "OBSERVERINFO",
+            Message::LeaderInfo { .. } => "LEADERINFO",
+            Message::AckEpoch { .. } => "ACKEPOCH",
+            Message::NewLeader { mode, .. } => match mode {
+                SyncMode::Diff { .. } => "NEWLEADER(DIFF)",
+                SyncMode::Trunc { .. } => "NEWLEADER(TRUNC)",
+                SyncMode::Snap { .. } => "NEWLEADER(SNAP)",
+            },
+            Message::AckNewLeader { .. } => "ACK(NEWLEADER)",
+            Message::UpToDate { .. } => "UPTODATE",
+            Message::Proposal { .. } => "PROPOSAL",
+            Message::Ack { .. } => "ACK",
+            Message::Commit { .. } => "COMMIT",
+            Message::Inform { .. } => "INFORM",
+            Message::Nack { .. } => "NACK",
+            Message::Ping { .. } => "PING",
+            Message::Pong { .. } => "PONG",
+        }
+    }
+}
