@@ -628,8 +628,7 @@ impl Sim {
             .nodes
             .iter()
             .enumerate()
-            .all(|(i, n)| i == index || i >= self.config.voters || n.disk.durable.current_epoch > 0)
-            || self.checker.committed_len() == 0;
+            .all(|(i, n)| i == index || i >= self.config.voters || n.disk.durable.current_epoch > 0);
         if wipes && others_hold_history && self.rng.chance(1, 5) {
             let lost = core::mem::take(&mut self.nodes[index].disk);
             self.checker.on_wipe(id, lost.durable);

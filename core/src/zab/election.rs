@@ -36,7 +36,7 @@ pub(crate) struct Election {
     received: BTreeMap<ServerId, Vote>,
     /// Votes of servers that are FOLLOWING or LEADING, whatever their round.
     established: BTreeMap<ServerId, Vote>,
-    /// Whom we have heard from, and whether they were blank.
+    /// Whom we have heard from, and whether their disks were blank.
     heard: BTreeMap<ServerId, bool>,
     next_notify_ms: u64,
     notify_interval_ms: u64,
@@ -50,7 +50,7 @@ impl Election {
     pub fn start<M: StateMachine>(r: &mut Replica<M>, out: &mut Vec<Output>) -> Election {
         r.round += 1;
         let observer = !r.config.is_voter(r.id());
-        let blank_held_back = r.config.blank_defence && r.is_blank() && r.config.voters.len() > 1;
+        let blank_held_back = r.config.blank_defence && r.is_blank() && !r.blank_released && r.config.voters.len() > 1;
         let voting = !observer && !blank_held_back;
         let vote = r.own_vote(ServerState::Looking, !voting);
         let mut election = Election {
@@ -148,7 +148,7 @@ impl Election {
         if !self.voting {
             // A server that may not vote only listens: it never answers a vote (answers between
             // a listener and a voter would bounce forever), it follows an established leader,
-            // and a blank one starts voting once it knows the whole ensemble is new.
+            // and a blank one starts voting once it knows no committed data can exist.
             if matches!(v.state, ServerState::Following | ServerState::Leading) && counts {
                 self.established.insert(from, v);
                 return self.follow_established(r, v);
@@ -230,18 +230,21 @@ impl Election {
         None
     }
 
-    /// A held-back blank server starts voting once the servers it has heard from, itself
-    /// included, make a quorum and every one of them is blank too: a brand-new ensemble.
+    /// A held-back blank server starts voting once it is sure the ensemble has nothing to
+    /// lose: a quorum of *other* voters (or all of them) report blank disks too (no epoch
+    /// promise, no txn), and none reports anything else. Its own disk cannot count: a replaced
+    /// disk may have been part of the quorum that committed something or established an epoch.
     fn maybe_start_voting<M: StateMachine>(&mut self, r: &mut Replica<M>, out: &mut Vec<Output>) {
         let observer = !r.config.is_voter(r.id());
-        if observer || self.heard.values().any(|blank| !blank) {
+        if observer || self.heard.iter().any(|(id, blank)| r.config.is_voter(*id) && !blank) {
             return;
         }
-        let mut blank_voters: BTreeSet<ServerId> =
-            self.heard.keys().copied().filter(|id| r.config.is_voter(*id)).collect();
-        blank_voters.insert(r.id());
-        if r.quorum.is_quorum(&blank_voters) {
+        let blank_others: BTreeSet<ServerId> =
+            self.heard.keys().copied().filter(|id| r.config.is_voter(*id) && *id != r.id()).collect();
+        let all_others = r.config.voters.iter().filter(|id| **id != r.id()).all(|id| blank_others.contains(id));
+        if r.quorum.is_quorum(&blank_others) || all_others {
             self.voting = true;
+            r.blank_released = true;
             let own = r.own_vote(ServerState::Looking, false);
             if own.beats(&self.vote) || self.vote.leader == r.id() {
                 self.vote = own;

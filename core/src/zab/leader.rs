@@ -54,6 +54,8 @@ enum Stage {
 #[derive(Clone, Debug)]
 struct LearnerState {
     observer: bool,
+    /// Its disk was blank when it joined: it counts for nothing before it has synced.
+    blank: bool,
     nonce: u64,
     stage: Stage,
     current_epoch: u32,
@@ -120,9 +122,17 @@ impl Leader {
         self.phase == LeaderPhase::Broadcast
     }
 
+    /// Voters at `stage` or beyond. Discovery quorums (FOLLOWERINFO, ACKEPOCH) leave out
+    /// blank learners: a replaced disk remembers no promise and no history, so it could make a
+    /// quorum that misses a previous epoch's (two leaders of one epoch, or a lost commit).
     fn voters_in(&self, r_id: ServerId, stage: Stage) -> BTreeSet<ServerId> {
-        let mut ids: BTreeSet<ServerId> =
-            self.learners.iter().filter(|(_, l)| !l.observer && l.stage >= stage).map(|(id, _)| *id).collect();
+        let discovery = stage <= Stage::AckedEpoch;
+        let mut ids: BTreeSet<ServerId> = self
+            .learners
+            .iter()
+            .filter(|(_, l)| !l.observer && l.stage >= stage && !(discovery && l.blank))
+            .map(|(id, _)| *id)
+            .collect();
         ids.insert(r_id);
         ids
     }
@@ -175,8 +185,8 @@ impl Leader {
             learner.last_heard_ms = r.now_ms;
         }
         match msg {
-            Message::FollowerInfo { accepted_epoch, observer, nonce } => {
-                self.on_follower_info(r, out, from, accepted_epoch, observer, nonce)
+            Message::FollowerInfo { accepted_epoch, observer, blank, nonce } => {
+                self.on_follower_info(r, out, from, accepted_epoch, observer, blank, nonce)
             }
             Message::AckEpoch { epoch, nonce, current_epoch, last_zxid }
                 if epoch == self.epoch && self.nonce_matches(from, nonce) =>
@@ -216,6 +226,7 @@ impl Leader {
         from: ServerId,
         accepted_epoch: u32,
         observer: bool,
+        blank: bool,
         nonce: u64,
     ) -> Result<(), StepDown> {
         if let Some(known) = self.learners.get(&from)
@@ -230,6 +241,7 @@ impl Leader {
         let observer = observer || !r.config.is_voter(from);
         let fresh = LearnerState {
             observer,
+            blank,
             nonce,
             stage: Stage::Info,
             current_epoch: 0,
@@ -241,7 +253,7 @@ impl Leader {
         self.learners.insert(from, fresh);
         match self.phase {
             LeaderPhase::Discovery => {
-                if !observer {
+                if !observer && !blank {
                     self.max_accepted = self.max_accepted.max(accepted_epoch);
                 }
                 self.check_epoch_quorum(r, out)?;

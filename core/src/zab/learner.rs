@@ -105,8 +105,12 @@ impl Learner {
     }
 
     fn send_info<M: StateMachine>(&self, r: &Replica<M>, out: &mut Vec<Output>) {
-        let msg =
-            Message::FollowerInfo { accepted_epoch: r.accepted_epoch, observer: self.observer, nonce: self.nonce };
+        let msg = Message::FollowerInfo {
+            accepted_epoch: r.accepted_epoch,
+            observer: self.observer,
+            blank: r.is_blank() && !r.blank_released,
+            nonce: self.nonce,
+        };
         r.send(out, self.leader, msg);
     }
 

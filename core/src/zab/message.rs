@@ -49,8 +49,8 @@ pub struct Vote {
     /// The sender may not vote (an observer, or a server with a blank disk that has not
     /// synced yet): its vote is never counted.
     pub non_voting: bool,
-    /// The sender has no data at all (fresh or replaced disk): lets blank servers tell a
-    /// brand-new ensemble from one that has history.
+    /// The sender has no history: no txn, and it never synced with an established leader.
+    /// Lets a server with a blank disk tell a brand-new ensemble from one with history.
     pub blank: bool,
 }
 
@@ -102,7 +102,9 @@ pub enum Message {
     Vote(Vote),
     /// Learner to leader: its accepted epoch (discovery, step 1). `nonce` names this attempt
     /// of the learner to join, so replies meant for an earlier attempt are told apart.
-    FollowerInfo { accepted_epoch: u32, observer: bool, nonce: u64 },
+    /// `blank` says the learner's disk holds nothing (new or replaced): it remembers no epoch
+    /// promise, so the leader must not count it in discovery quorums.
+    FollowerInfo { accepted_epoch: u32, observer: bool, blank: bool, nonce: u64 },
     /// Leader to learner: the new epoch (discovery, step 2).
     LeaderInfo { epoch: u32, nonce: u64 },
     /// Learner to leader: it accepted `epoch`; its current epoch and last zxid (step 3).

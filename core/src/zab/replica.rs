@@ -93,6 +93,9 @@ pub(crate) struct Replica<M> {
     pub durable_zxid: Zxid,
     /// FLE's logical clock; survives role changes.
     pub round: u64,
+    /// A blank server found the whole ensemble blank (a brand-new one) and may take part as
+    /// if it had history. See [`super::election`].
+    pub blank_released: bool,
 }
 
 impl<M: StateMachine> Replica<M> {
@@ -122,6 +125,7 @@ impl<M: StateMachine> Replica<M> {
             generation: 0,
             durable_zxid,
             round: 0,
+            blank_released: false,
         }
     }
 
@@ -129,9 +133,11 @@ impl<M: StateMachine> Replica<M> {
         self.config.id
     }
 
-    /// No history at all: a fresh or replaced data directory.
+    /// No history: a fresh or replaced data directory that has not synced with any leader
+    /// yet. An accepted epoch alone does not count (a blank server joining a leader accepts
+    /// its epoch before it has received anything).
     pub fn is_blank(&self) -> bool {
-        self.accepted_epoch == 0 && self.current_epoch == 0 && self.log.last() == Zxid::ZERO
+        self.current_epoch == 0 && self.log.last() == Zxid::ZERO
     }
 
     pub fn send(&self, out: &mut Vec<Output>, to: ServerId, msg: Message) {
