@@ -51,6 +51,15 @@ enum Stage {
     UpToDate,
 }
 
+/// What a FOLLOWERINFO says.
+#[derive(Clone, Copy, Debug)]
+struct Joining {
+    accepted_epoch: u32,
+    observer: bool,
+    blank: bool,
+    nonce: u64,
+}
+
 #[derive(Clone, Debug)]
 struct LearnerState {
     observer: bool,
@@ -186,7 +195,7 @@ impl Leader {
         }
         match msg {
             Message::FollowerInfo { accepted_epoch, observer, blank, nonce } => {
-                self.on_follower_info(r, out, from, accepted_epoch, observer, blank, nonce)
+                self.on_follower_info(r, out, from, Joining { accepted_epoch, observer, blank, nonce })
             }
             Message::AckEpoch { epoch, nonce, current_epoch, last_zxid }
                 if epoch == self.epoch && self.nonce_matches(from, nonce) =>
@@ -224,11 +233,9 @@ impl Leader {
         r: &mut Replica<M>,
         out: &mut Vec<Output>,
         from: ServerId,
-        accepted_epoch: u32,
-        observer: bool,
-        blank: bool,
-        nonce: u64,
+        joining: Joining,
     ) -> Result<(), StepDown> {
+        let Joining { accepted_epoch, observer, blank, nonce } = joining;
         if let Some(known) = self.learners.get(&from)
             && known.nonce == nonce
         {
