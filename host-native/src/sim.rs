@@ -32,6 +32,10 @@ pub struct SimArgs {
     /// Simulated milliseconds of the calm phase (liveness).
     #[arg(long, default_value_t = 15_000)]
     calm_ms: u64,
+    /// Switch on a deliberate protocol bug (to see the checker catch it): commit-without-quorum,
+    /// skip-trunc, ack-before-durable, ack-new-leader-early, no-blank-defence.
+    #[arg(long)]
+    bug: Option<String>,
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     jobs: usize,
@@ -42,6 +46,15 @@ fn config_for(args: &SimArgs, seed: u64) -> Result<SimConfig, String> {
     let mut config = SimConfig::from_seed(seed, voters, args.observers);
     config.chaos_ms = args.chaos_ms;
     config.calm_ms = args.calm_ms;
+    match args.bug.as_deref() {
+        None => {}
+        Some("commit-without-quorum") => config.bugs.commit_without_quorum = true,
+        Some("skip-trunc") => config.bugs.skip_trunc = true,
+        Some("ack-before-durable") => config.bugs.ack_before_durable = true,
+        Some("ack-new-leader-early") => config.bugs.ack_new_leader_early = true,
+        Some("no-blank-defence") => config.blank_defence = false,
+        Some(other) => return Err(format!("unknown bug {other:?}")),
+    }
     let all = config.faults.clone();
     config.faults = match args.faults.as_str() {
         "all" => all,

@@ -862,4 +862,6 @@ impl Sim {
 }
 
 #[cfg(test)]
+mod scenarios;
+#[cfg(test)]
 mod tests;

@@ -52,6 +52,11 @@ impl Election {
         let observer = !r.config.is_voter(r.id());
         let blank_held_back = r.config.blank_defence && r.is_blank() && !r.blank_released && r.config.voters.len() > 1;
         let voting = !observer && !blank_held_back;
+        if voting && r.is_blank() {
+            // Voting with a blank disk (a one-server ensemble, or the defence is off): count
+            // as a full member everywhere.
+            r.blank_released = true;
+        }
         let vote = r.own_vote(ServerState::Looking, !voting);
         let mut election = Election {
             vote,

@@ -347,16 +347,6 @@ impl Leader {
         let ours = r.log.last();
         let floor = r.log.floor();
         let nonce = learner.nonce;
-        #[cfg(feature = "sim")]
-        if r.config.bugs.skip_trunc && peer_last > floor && r.log.contains(peer_last.min(ours)) {
-            let base = peer_last.min(ours);
-            let mode = SyncMode::Diff { base: peer_last, entries: r.log.to_vec_after(base) };
-            learner.stage = Stage::Synced;
-            learner.acked = Zxid::ZERO;
-            let msg = Message::NewLeader { epoch: self.epoch, nonce, mode, last_zxid: ours, committed: r.committed };
-            r.send(out, id, msg);
-            return;
-        }
         let mode = if peer_last == ours {
             SyncMode::Diff { base: peer_last, entries: Vec::new() }
         } else if peer_last > ours && r.log.contains(ours) && ours >= floor {
@@ -368,6 +358,15 @@ impl Leader {
         } else {
             let to = r.log.last_before(peer_last);
             if to < floor { snap(r) } else { SyncMode::Trunc { to, entries: r.log.to_vec_after(to) } }
+        };
+        #[cfg(feature = "sim")]
+        let mode = match mode {
+            // The bug: never truncate; send only what the learner lacks by zxid order.
+            SyncMode::Trunc { entries, .. } if r.config.bugs.skip_trunc => SyncMode::Diff {
+                base: peer_last,
+                entries: entries.into_iter().filter(|e| e.zxid > peer_last).collect(),
+            },
+            mode => mode,
         };
         learner.stage = Stage::Synced;
         learner.acked = Zxid::ZERO;

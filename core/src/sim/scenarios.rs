@@ -1,0 +1,257 @@
+//! Named scenarios that read like bug reports: one untimely crash, message or partition at a
+//! protocol boundary, driven by hand on a fault-free simulated cluster and checked by the same
+//! checker as the seed sweep. Plus the mutation tests: each deliberate bug must be caught by
+//! the sweep within the CI budget, so the simulator cannot silently lose its teeth.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::*;
+use crate::zab::StateMachine;
+
+fn cluster(voters: usize, window: usize) -> Sim {
+    let mut config = SimConfig::quiet(42, voters, 0);
+    config.trace = true;
+    config.log_window = window;
+    config.calm_ms = 1_000_000;
+    let mut sim = Sim::new(config);
+    sim.stop_background_writes();
+    sim.run_for(3_000);
+    assert!(sim.leader().is_some(), "no leader after 3 s");
+    sim
+}
+
+fn s(i: u64) -> ServerId {
+    ServerId(i)
+}
+
+fn assert_clean(sim: &Sim) {
+    let v = sim.violations();
+    assert!(v.is_empty(), "violations: {v:?}\n{}", tail(sim));
+}
+
+fn tail(sim: &Sim) -> String {
+    let lines: Vec<String> = sim.trace.iter().rev().take(60).map(|l| format!("{l}")).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
+fn followers(leader: ServerId, voters: u64) -> Vec<ServerId> {
+    (1..=voters).map(ServerId).filter(|id| *id != leader).collect()
+}
+
+fn has(sim: &Sim, path: &str, on: ServerId) -> bool {
+    sim.peer(on).is_some_and(|p| p.machine().inner.tree.get(path).is_some())
+}
+
+fn sent(sim: &Sim, kind: &str) -> bool {
+    sim.trace.iter().any(|l| matches!(&l.kind, TraceKind::Send { kind: k, .. } if *k == kind))
+}
+
+/// Every live server serves the same committed state.
+fn assert_converged(sim: &Sim, voters: u64) {
+    let leader = sim.leader().expect("a leader");
+    let target = sim.peer(leader).expect("leader up").committed();
+    for id in (1..=voters).map(ServerId) {
+        if let Some(peer) = sim.peer(id) {
+            assert_eq!(peer.committed(), target, "{id} lags\n{}", tail(sim));
+            assert_eq!(peer.machine().digest(), sim.peer(leader).expect("leader").machine().digest());
+        }
+    }
+}
+
+#[test]
+fn leader_crash_right_after_proposing() {
+    let mut sim = cluster(3, 64);
+    let old = sim.leader().unwrap();
+    sim.write("/before").unwrap();
+    sim.run_for(500);
+    sim.write("/x").unwrap();
+    sim.crash_server(old, false);
+    sim.run_for(5_000);
+    let new = sim.leader().expect("a new leader");
+    assert_ne!(new, old);
+    sim.write("/after").unwrap();
+    sim.restart_server(old);
+    sim.run_for(5_000);
+    assert_clean(&sim);
+    assert_converged(&sim, 3);
+    assert!(has(&sim, "/before", old) && has(&sim, "/after", old));
+}
+
+#[test]
+fn leader_crash_after_a_quorum_acked_but_before_any_commit_arrives() {
+    let mut sim = cluster(3, 64);
+    let old = sim.leader().unwrap();
+    sim.rules.push(Rule { kind: "COMMIT", from: Some(old), to: None, delay_ms: None, remaining: 100 });
+    sim.rules.push(Rule { kind: "PING", from: Some(old), to: None, delay_ms: None, remaining: 100 });
+    sim.write("/acked").unwrap();
+    sim.run_for(200);
+    assert!(has(&sim, "/acked", old), "the leader committed it\n{}", tail(&sim));
+    for f in followers(old, 3) {
+        assert!(!has(&sim, "/acked", f), "no follower heard the commit");
+    }
+    sim.crash_server(old, false);
+    sim.run_for(5_000);
+    let new = sim.leader().expect("a new leader");
+    assert!(has(&sim, "/acked", new), "a committed txn survives the leader\n{}", tail(&sim));
+    assert_clean(&sim);
+}
+
+#[test]
+fn a_follower_with_an_uncommitted_txn_of_an_old_epoch_is_truncated() {
+    let mut sim = cluster(3, 64);
+    let old = sim.leader().unwrap();
+    sim.write("/committed").unwrap();
+    sim.run_for(500);
+    // The next proposal reaches nobody: it is on the old leader's disk only.
+    sim.rules.push(Rule { kind: "PROPOSAL", from: Some(old), to: None, delay_ms: None, remaining: 2 });
+    sim.write("/orphan").unwrap();
+    sim.run_for(100);
+    sim.crash_server(old, true);
+    sim.run_for(5_000);
+    let new = sim.leader().expect("a new leader");
+    sim.write("/new-epoch").unwrap();
+    sim.run_for(500);
+    sim.restart_server(old);
+    sim.run_for(5_000);
+    assert!(sent(&sim, "NEWLEADER(TRUNC)"), "the old leader must be truncated\n{}", tail(&sim));
+    assert!(!has(&sim, "/orphan", old) && !has(&sim, "/orphan", new));
+    assert!(has(&sim, "/new-epoch", old) && has(&sim, "/committed", old));
+    assert_clean(&sim);
+    assert_converged(&sim, 3);
+}
+
+#[test]
+fn a_stale_leader_in_a_minority_partition_steps_down_and_loses_nothing_committed() {
+    let mut sim = cluster(5, 64);
+    let old = sim.leader().unwrap();
+    sim.write("/before").unwrap();
+    sim.run_for(500);
+    let others = followers(old, 5);
+    let minority = [old, others[0]];
+    let majority = [others[1], others[2], others[3]];
+    sim.split(&minority, &majority);
+    let stale = sim.write("/stale");
+    assert!(stale.is_some(), "the old leader still takes writes at first");
+    sim.run_for(3_000);
+    assert!(!sim.peer(old).unwrap().is_established_leader(), "it stepped down\n{}", tail(&sim));
+    let new = sim.leader().expect("the majority elected a leader");
+    assert!(majority.contains(&new));
+    sim.write("/majority").unwrap();
+    sim.run_for(500);
+    sim.heal();
+    sim.run_for(5_000);
+    assert_clean(&sim);
+    assert_converged(&sim, 5);
+    assert!(has(&sim, "/before", old) && has(&sim, "/majority", old) && !has(&sim, "/stale", old));
+}
+
+#[test]
+fn a_lagging_follower_is_brought_back_with_a_snapshot() {
+    let mut sim = cluster(3, 4);
+    let leader = sim.leader().unwrap();
+    let lagging = followers(leader, 3)[0];
+    let rest: Vec<ServerId> = (1..=3).map(ServerId).filter(|id| *id != lagging).collect();
+    sim.split(&[lagging], &rest);
+    for i in 0..40 {
+        sim.write(&format!("/n{i}")).unwrap();
+        sim.run_for(20);
+    }
+    sim.run_for(2_000);
+    sim.heal();
+    sim.run_for(5_000);
+    assert!(sent(&sim, "NEWLEADER(SNAP)"), "too far behind for a DIFF\n{}", tail(&sim));
+    assert!(has(&sim, "/n39", lagging));
+    assert_clean(&sim);
+    assert_converged(&sim, 3);
+}
+
+/// s1 and s2 hold a committed txn that s3 never got; s2's disk is replaced and s1 is down.
+/// Returns the run after s2 (blank) and s3 (stale) have had time to elect a leader.
+fn replaced_disk(defence: bool) -> Sim {
+    let mut config = SimConfig::quiet(7, 3, 0);
+    config.trace = true;
+    config.blank_defence = defence;
+    config.calm_ms = 1_000_000;
+    let mut sim = Sim::new(config);
+    sim.stop_background_writes();
+    sim.run_for(3_000);
+    let leader = sim.leader().expect("leader");
+    assert_eq!(leader, s(3), "seed 7 elects s3 (highest id) first");
+    sim.write("/base").unwrap();
+    sim.run_for(500);
+    // Move leadership off s3 so it can be the stale one: crash it and let s1, s2 go on.
+    sim.crash_server(s(3), false);
+    sim.run_for(5_000);
+    sim.write("/only-on-s1-and-s2").unwrap();
+    sim.run_for(500);
+    assert!(has(&sim, "/only-on-s1-and-s2", s(1)) && has(&sim, "/only-on-s1-and-s2", s(2)));
+    sim.crash_server(s(1), false);
+    sim.crash_server(s(2), false);
+    sim.wipe_disk(s(2));
+    sim.restart_server(s(2));
+    sim.restart_server(s(3));
+    sim.run_for(10_000);
+    sim
+}
+
+#[test]
+fn a_replaced_disk_does_not_vote_until_synced() {
+    let mut sim = replaced_disk(true);
+    assert_clean(&sim);
+    assert_eq!(sim.leader(), None, "s3 alone has no quorum: the blank s2 must not vote for it\n{}", tail(&sim));
+    sim.restart_server(s(1));
+    sim.run_for(10_000);
+    assert_clean(&sim);
+    assert!(has(&sim, "/only-on-s1-and-s2", s(2)), "s2 synced from s1");
+    assert_converged(&sim, 3);
+}
+
+#[test]
+fn without_the_defence_a_replaced_disk_loses_a_committed_txn_and_the_checker_says_so() {
+    let sim = replaced_disk(false);
+    let v = sim.violations();
+    assert!(
+        v.iter().any(|v| v.invariant == "LeaderLogCompleteness"),
+        "the checker must catch the lost txn: {v:?}\n{}",
+        tail(&sim)
+    );
+}
+
+fn sweep_finds(bugs: Bugs, blank_defence: bool, budget: u64) -> Option<(u64, Violation)> {
+    for seed in 0..budget {
+        let mut config = SimConfig::from_seed(seed, 3, 0);
+        config.bugs = bugs;
+        config.blank_defence = blank_defence;
+        let report = Sim::new(config).run();
+        if let Some(v) = report.violations.into_iter().next() {
+            return Some((seed, v));
+        }
+    }
+    None
+}
+
+#[test]
+fn mutation_commit_on_a_minority_is_caught() {
+    let found = sweep_finds(Bugs { commit_without_quorum: true, ..Bugs::default() }, true, 200);
+    assert!(found.is_some(), "the sweep missed a leader committing on its own ack");
+}
+
+#[test]
+fn mutation_skipping_trunc_is_caught() {
+    let found = sweep_finds(Bugs { skip_trunc: true, ..Bugs::default() }, true, 300);
+    assert!(found.is_some(), "the sweep missed a leader that never truncates");
+}
+
+#[test]
+fn mutation_ack_before_durable_is_caught() {
+    let found = sweep_finds(Bugs { ack_before_durable: true, ..Bugs::default() }, true, 200);
+    assert!(found.is_some(), "the sweep missed ACKs of writes not yet durable (ZK-3911)");
+}
+
+#[test]
+fn mutation_ack_newleader_before_durable_is_caught() {
+    let found = sweep_finds(Bugs { ack_new_leader_early: true, ..Bugs::default() }, true, 200);
+    assert!(found.is_some(), "the sweep missed ACK(NEWLEADER) before the sync is durable (ZK-4646)");
+}
