@@ -520,7 +520,10 @@ impl Sim {
         if self.nodes[index].peer.is_none() {
             return;
         }
-        self.record(to, TraceKind::Deliver { from, kind: msg.kind() });
+        match &msg {
+            Message::Vote(vote) => self.record(to, TraceKind::VoteIn { from, vote: *vote }),
+            _ => self.record(to, TraceKind::Deliver { from, kind: msg.kind() }),
+        }
         self.step(index, Input::Receive { from, msg });
     }
 

@@ -13,20 +13,57 @@ use crate::zab::Event;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TraceKind {
-    Send { to: ServerId, kind: &'static str },
-    Deliver { from: ServerId, kind: &'static str },
-    Drop { to: ServerId, kind: &'static str, why: &'static str },
-    Duplicate { to: ServerId, kind: &'static str },
-    Crash { kept: usize, lost: usize },
+    Send {
+        to: ServerId,
+        kind: &'static str,
+    },
+    Deliver {
+        from: ServerId,
+        kind: &'static str,
+    },
+    /// A vote delivered, with its content (votes decide elections; their content matters).
+    VoteIn {
+        from: ServerId,
+        vote: crate::zab::Vote,
+    },
+    Drop {
+        to: ServerId,
+        kind: &'static str,
+        why: &'static str,
+    },
+    Duplicate {
+        to: ServerId,
+        kind: &'static str,
+    },
+    Crash {
+        kept: usize,
+        lost: usize,
+    },
     Wipe,
-    Restart { blank: bool },
-    Partition { description: String },
+    Restart {
+        blank: bool,
+    },
+    Partition {
+        description: String,
+    },
     Heal,
-    Status { status: &'static str, epoch: u32, zxid: Zxid, committed: Zxid },
+    Status {
+        status: &'static str,
+        epoch: u32,
+        zxid: Zxid,
+        committed: Zxid,
+    },
     Event(Event),
-    Fsync { seq: u64 },
-    Write { zxid: Zxid },
-    Violation { invariant: &'static str, detail: String },
+    Fsync {
+        seq: u64,
+    },
+    Write {
+        zxid: Zxid,
+    },
+    Violation {
+        invariant: &'static str,
+        detail: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +80,17 @@ impl fmt::Display for TraceLine {
         match &self.kind {
             TraceKind::Send { to, kind } => write!(f, "-> {to} {kind}"),
             TraceKind::Deliver { from, kind } => write!(f, "<- {from} {kind}"),
+            TraceKind::VoteIn { from, vote } => write!(
+                f,
+                "<- {from} VOTE leader={} zxid={} epoch={} round={} {:?}{}{}",
+                vote.leader,
+                vote.zxid,
+                vote.epoch,
+                vote.round,
+                vote.state,
+                if vote.non_voting { " non-voting" } else { "" },
+                if vote.no_txn { " no-txn" } else { "" }
+            ),
             TraceKind::Drop { to, kind, why } => write!(f, "x  {to} {kind} ({why})"),
             TraceKind::Duplicate { to, kind } => write!(f, "+  {to} {kind}"),
             TraceKind::Crash { kept, lost } => write!(f, "CRASH (unsynced writes: {kept} kept, {lost} lost)"),

@@ -36,8 +36,10 @@ pub(crate) struct Election {
     received: BTreeMap<ServerId, Vote>,
     /// Votes of servers that are FOLLOWING or LEADING, whatever their round.
     established: BTreeMap<ServerId, Vote>,
-    /// Whom we have heard from, and whether their disks were blank.
-    heard: BTreeMap<ServerId, bool>,
+    /// Whom we have heard from: whether they hold any txn, and their accepted epoch.
+    heard: BTreeMap<ServerId, (bool, u32)>,
+    /// A blank server about to vote: the epoch promise it adopted, once durable.
+    adopting: Option<u32>,
     next_notify_ms: u64,
     notify_interval_ms: u64,
     /// When a quorum agreed with our proposal: decide at this time unless something better
@@ -64,6 +66,7 @@ impl Election {
             received: BTreeMap::new(),
             established: BTreeMap::new(),
             heard: BTreeMap::new(),
+            adopting: None,
             next_notify_ms: 0,
             notify_interval_ms: r.config.notify_min_ms,
             decide_at_ms: None,
@@ -79,10 +82,6 @@ impl Election {
         election
     }
 
-    pub fn vote(&self) -> Vote {
-        self.vote
-    }
-
     pub fn is_voting(&self) -> bool {
         self.voting
     }
@@ -92,7 +91,7 @@ impl Election {
             round: r.round,
             state: ServerState::Looking,
             non_voting: !self.voting,
-            blank: r.is_blank(),
+            no_txn: r.log.last() == crate::ids::Zxid::ZERO,
             ..self.vote
         };
         let others: Vec<ServerId> = r.config.others().collect();
@@ -108,7 +107,7 @@ impl Election {
             round: r.round,
             state: ServerState::Looking,
             non_voting: !self.voting,
-            blank: r.is_blank(),
+            no_txn: r.log.last() == crate::ids::Zxid::ZERO,
             ..self.vote
         };
         r.send(out, to, Message::Vote(vote));
@@ -148,7 +147,7 @@ impl Election {
         from: ServerId,
         v: Vote,
     ) -> Option<Outcome> {
-        self.heard.insert(from, v.blank);
+        self.heard.insert(from, (v.no_txn, v.accepted_epoch));
         let counts = r.config.is_voter(from) && !v.non_voting;
         if !self.voting {
             // A server that may not vote only listens: it never answers a vote (answers between
@@ -209,53 +208,89 @@ impl Election {
     }
 
     /// ZooKeeper's `termPredicate` + `checkLeader` over servers that already left the
-    /// election: a quorum of voters agree on a leader, and that leader says it leads.
+    /// election: a quorum of other voters follow the same leader in the same epoch, and that
+    /// leader says it leads that epoch. Our own vote does not count: we join, we do not decide.
     fn follow_established<M: StateMachine>(&mut self, r: &mut Replica<M>, v: Vote) -> Option<Outcome> {
+        if v.leader == r.id() {
+            return None;
+        }
+        let leader_leads = self
+            .established
+            .get(&v.leader)
+            .is_some_and(|e| e.state == ServerState::Leading && e.leader == v.leader && e.epoch == v.epoch);
+        if !leader_leads {
+            return None;
+        }
         let agreeing: BTreeSet<ServerId> = self
             .established
             .iter()
-            .filter(|(_, e)| e.leader == v.leader && e.epoch == v.epoch)
+            .filter(|(id, e)| **id != r.id() && e.leader == v.leader && e.epoch == v.epoch)
             .map(|(id, _)| *id)
             .collect();
-        let leader_leads = self.established.get(&v.leader).is_some_and(|e| e.state == ServerState::Leading);
-        if v.leader == r.id() || !leader_leads {
-            return None;
-        }
-        // Agreement among established servers, counting ourselves if we would vote the same.
-        let mut with_us = agreeing;
-        if self.voting && !self.vote.beats(&v) {
-            with_us.insert(r.id());
-        }
-        if r.quorum.is_quorum(&with_us) {
+        if r.quorum.is_quorum(&agreeing) {
             r.round = r.round.max(v.round);
-            // Join the ensemble with the very vote it agreed on, so we tell others the same.
             self.vote = v;
             return Some(Outcome::Follow(v.leader));
         }
         None
     }
 
-    /// A held-back blank server starts voting once it is sure the ensemble has nothing to
-    /// lose: a quorum of *other* voters (or all of them) report blank disks too (no epoch
-    /// promise, no txn), and none reports anything else. Its own disk cannot count: a replaced
-    /// disk may have been part of the quorum that committed something or established an epoch.
+    /// A held-back blank server starts voting once it is sure it can do no harm:
+    /// - no data: a quorum of *other* voters (or all of them) report no txn, and none reports
+    ///   one (its own lost disk may have been in the quorum that committed something, so it
+    ///   cannot count itself);
+    /// - no forgotten promise: it adopts the highest acceptedEpoch that quorum reports, and
+    ///   votes only once that is durable. Any quorum that established an epoch intersects the
+    ///   quorum it heard in a server that remembers, so its new promise covers that epoch.
     fn maybe_start_voting<M: StateMachine>(&mut self, r: &mut Replica<M>, out: &mut Vec<Output>) {
         let observer = !r.config.is_voter(r.id());
-        if observer || self.heard.iter().any(|(id, blank)| r.config.is_voter(*id) && !blank) {
+        if observer {
             return;
         }
-        let blank_others: BTreeSet<ServerId> =
-            self.heard.keys().copied().filter(|id| r.config.is_voter(*id) && *id != r.id()).collect();
-        let all_others = r.config.voters.iter().filter(|id| **id != r.id()).all(|id| blank_others.contains(id));
-        if r.quorum.is_quorum(&blank_others) || all_others {
-            self.voting = true;
-            r.blank_released = true;
-            let own = r.own_vote(ServerState::Looking, false);
-            if own.beats(&self.vote) || self.vote.leader == r.id() {
-                self.vote = own;
+        if let Some(epoch) = self.adopting {
+            if r.accepted_epoch >= epoch {
+                self.release(r, out);
             }
-            self.received.insert(r.id(), self.vote);
-            self.notify_all(r, out);
+            return;
+        }
+        let voters: Vec<(ServerId, (bool, u32))> = self
+            .heard
+            .iter()
+            .filter(|(id, _)| r.config.is_voter(**id) && **id != r.id())
+            .map(|(id, h)| (*id, *h))
+            .collect();
+        if voters.iter().any(|(_, (no_txn, _))| !no_txn) {
+            return;
+        }
+        let others: BTreeSet<ServerId> = voters.iter().map(|(id, _)| *id).collect();
+        let all_others = r.config.voters.iter().filter(|id| **id != r.id()).all(|id| others.contains(id));
+        if r.quorum.is_quorum(&others) || all_others {
+            let promise = voters.iter().map(|(_, (_, accepted))| *accepted).max().unwrap_or(0).max(r.accepted_epoch);
+            self.adopting = Some(promise);
+            if promise > r.accepted_epoch {
+                r.save_epochs(out, promise, r.current_epoch);
+            } else {
+                self.release(r, out);
+            }
+        }
+    }
+
+    fn release<M: StateMachine>(&mut self, r: &mut Replica<M>, out: &mut Vec<Output>) {
+        self.voting = true;
+        r.blank_released = true;
+        let own = r.own_vote(ServerState::Looking, false);
+        if own.beats(&self.vote) || self.vote.leader == r.id() {
+            self.vote = own;
+        }
+        self.received.insert(r.id(), self.vote);
+        self.notify_all(r, out);
+    }
+
+    /// The host made writes durable: a blank server waiting for its adopted promise may now
+    /// vote.
+    pub fn on_durable<M: StateMachine>(&mut self, r: &mut Replica<M>, out: &mut Vec<Output>) {
+        if !self.voting && self.adopting.is_some() {
+            self.maybe_start_voting(r, out);
         }
     }
 }

@@ -49,9 +49,11 @@ pub struct Vote {
     /// The sender may not vote (an observer, or a server with a blank disk that has not
     /// synced yet): its vote is never counted.
     pub non_voting: bool,
-    /// The sender has no history: no txn, and it never synced with an established leader.
-    /// Lets a server with a blank disk tell a brand-new ensemble from one with history.
-    pub blank: bool,
+    /// The sender holds no txn at all (its last zxid is 0).
+    pub no_txn: bool,
+    /// The sender's acceptedEpoch. A server with a blank disk learns the epoch promise its
+    /// lost disk held from a quorum of others before it takes part (see `election`).
+    pub accepted_epoch: u32,
 }
 
 impl Vote {

@@ -70,15 +70,13 @@ pub enum ProposeError {
 pub struct Peer<M> {
     r: Replica<M>,
     role: Role,
-    /// The vote that decided the current role, told to servers that are still looking.
-    elected: Option<Vote>,
 }
 
 impl<M: StateMachine> Peer<M> {
     /// A server restarting from its durable state. `machine` holds its last snapshot (or is
     /// empty); `durable` the epochs and the log entries after that snapshot.
     pub fn new(config: Config, seed: u64, durable: Durable, machine: M) -> Peer<M> {
-        Peer { r: Replica::new(config, seed, durable, machine), role: Role::Idle, elected: None }
+        Peer { r: Replica::new(config, seed, durable, machine), role: Role::Idle }
     }
 
     /// Feeds one input at time `now_ms` (monotonic), appending what the host must do to `out`.
@@ -122,7 +120,6 @@ impl<M: StateMachine> Peer<M> {
 
     fn look(&mut self, out: &mut Vec<Output>) {
         let election = Election::start(&mut self.r, out);
-        self.elected = None;
         self.role = Role::Looking(election);
         out.push(Output::Event(Event::Looking { round: self.r.round }));
     }
@@ -137,8 +134,7 @@ impl<M: StateMachine> Peer<M> {
         self.look(out);
     }
 
-    fn decide(&mut self, out: &mut Vec<Output>, outcome: Outcome, vote: Vote) {
-        self.elected = Some(vote);
+    fn decide(&mut self, out: &mut Vec<Output>, outcome: Outcome) {
         match outcome {
             Outcome::Lead => {
                 out.push(Output::Event(Event::Elected { leader: self.r.id(), round: self.r.round }));
@@ -158,9 +154,8 @@ impl<M: StateMachine> Peer<M> {
         match &mut self.role {
             Role::Idle => {}
             Role::Looking(election) => {
-                let vote = election.vote();
                 if let Some(outcome) = election.on_tick(&mut self.r, out) {
-                    self.decide(out, outcome, vote);
+                    self.decide(out, outcome);
                 }
             }
             Role::Leading(leader) => {
@@ -184,7 +179,8 @@ impl<M: StateMachine> Peer<M> {
                 }
             }
             Role::Following(learner) => learner.on_durable(&mut self.r, out),
-            Role::Idle | Role::Looking(_) => {}
+            Role::Looking(election) => election.on_durable(&mut self.r, out),
+            Role::Idle => {}
         }
     }
 
@@ -217,23 +213,28 @@ impl<M: StateMachine> Peer<M> {
             Role::Idle => {}
             Role::Looking(election) => {
                 if let Some(outcome) = election.on_vote(&mut self.r, out, from, vote) {
-                    let decided = election.vote();
-                    self.decide(out, outcome, decided);
+                    self.decide(out, outcome);
                 }
             }
             Role::Leading(_) | Role::Following(_) => {
-                // Tell a looking server where the ensemble stands.
-                if vote.state == ServerState::Looking
-                    && let Some(elected) = self.elected
-                {
-                    let state = match self.status() {
-                        Status::Leading { .. } => ServerState::Leading,
-                        Status::Observing { .. } => ServerState::Observing,
-                        _ => ServerState::Following,
+                // Tell a looking server where the ensemble stands: who leads, in which epoch.
+                if vote.state == ServerState::Looking {
+                    let (state, leader, epoch) = match self.status() {
+                        Status::Leading { epoch, .. } => (ServerState::Leading, self.r.id(), epoch),
+                        Status::Following { leader, epoch, .. } => (ServerState::Following, leader, epoch),
+                        Status::Observing { leader, epoch, .. } => (ServerState::Observing, leader, epoch),
+                        Status::Looking => return,
                     };
-                    let observer = !self.r.config.is_voter(self.r.id());
-                    let reply =
-                        Vote { round: self.r.round, state, non_voting: observer, blank: self.r.is_blank(), ..elected };
+                    let reply = Vote {
+                        leader,
+                        zxid: self.r.committed,
+                        epoch,
+                        round: self.r.round,
+                        state,
+                        non_voting: !self.r.config.is_voter(self.r.id()),
+                        no_txn: self.r.log.last() == Zxid::ZERO,
+                        accepted_epoch: self.r.accepted_epoch,
+                    };
                     self.r.send(out, from, Message::Vote(reply));
                 }
             }

@@ -253,7 +253,8 @@ impl<M: StateMachine> Replica<M> {
             round: self.round,
             state,
             non_voting,
-            blank: self.is_blank(),
+            no_txn: self.log.last() == Zxid::ZERO,
+            accepted_epoch: self.accepted_epoch,
         }
     }
 
