@@ -614,9 +614,10 @@ impl Sim {
         self.schedule(delay, Scheduled::Chaos);
     }
 
-    fn crash(&mut self, index: usize, torn: bool, wipes: bool) {
+    /// Stops a server; the first `kept` of its unsynced writes reach the disk anyway.
+    fn crash_node(&mut self, index: usize, kept: usize) {
         let pending = self.nodes[index].disk.pending.len();
-        let kept = if torn { self.rng.below(pending as u64 + 1) as usize } else { 0 };
+        let kept = kept.min(pending);
         let id = self.nodes[index].id;
         self.report.crashes += 1;
         self.record(id, TraceKind::Crash { kept, lost: pending - kept });
@@ -625,6 +626,13 @@ impl Sim {
         node.incarnation += 1;
         node.disk.crash(kept);
         self.checker.on_durable_image(id, &self.nodes[index].disk.durable);
+    }
+
+    fn crash(&mut self, index: usize, torn: bool, wipes: bool) {
+        let pending = self.nodes[index].disk.pending.len();
+        let kept = if torn { self.rng.below(pending as u64 + 1) as usize } else { 0 };
+        self.crash_node(index, kept);
+        let id = self.nodes[index].id;
         // Zab survives a replaced disk only while every other voter still holds its history:
         // wipe at most one voter at a time, and only once every other disk has synced.
         let others_hold_history = self
@@ -774,14 +782,7 @@ impl Sim {
     /// Test hooks: crash, restart, wipe, partition and propose on demand.
     pub fn crash_server(&mut self, id: ServerId, keep_unsynced: bool) {
         if let Some(index) = self.index_of(id) {
-            let pending = self.nodes[index].disk.pending.len();
-            let kept = if keep_unsynced { pending } else { 0 };
-            self.record(id, TraceKind::Crash { kept, lost: pending - kept });
-            let node = &mut self.nodes[index];
-            node.peer = None;
-            node.incarnation += 1;
-            node.disk.crash(kept);
-            self.checker.on_durable_image(id, &self.nodes[index].disk.durable);
+            self.crash_node(index, if keep_unsynced { usize::MAX } else { 0 });
         }
     }
 

@@ -86,14 +86,21 @@ impl Election {
         self.voting
     }
 
-    fn notify_all<M: StateMachine>(&mut self, r: &mut Replica<M>, out: &mut Vec<Output>) {
-        let vote = Vote {
+    /// Our current proposal as we send it: the proposed leader's fields, and our own round,
+    /// state and disk facts.
+    fn outgoing<M: StateMachine>(&self, r: &Replica<M>) -> Vote {
+        Vote {
             round: r.round,
             state: ServerState::Looking,
             non_voting: !self.voting,
             no_txn: r.log.last() == crate::ids::Zxid::ZERO,
+            accepted_epoch: r.accepted_epoch,
             ..self.vote
-        };
+        }
+    }
+
+    fn notify_all<M: StateMachine>(&mut self, r: &mut Replica<M>, out: &mut Vec<Output>) {
+        let vote = self.outgoing(r);
         let others: Vec<ServerId> = r.config.others().collect();
         for to in others {
             r.send(out, to, Message::Vote(vote));
@@ -103,14 +110,7 @@ impl Election {
     }
 
     fn reply<M: StateMachine>(&self, r: &Replica<M>, out: &mut Vec<Output>, to: ServerId) {
-        let vote = Vote {
-            round: r.round,
-            state: ServerState::Looking,
-            non_voting: !self.voting,
-            no_txn: r.log.last() == crate::ids::Zxid::ZERO,
-            ..self.vote
-        };
-        r.send(out, to, Message::Vote(vote));
+        r.send(out, to, Message::Vote(self.outgoing(r)));
     }
 
     /// Re-sends notifications with back-off, and decides once the finalize wait is over.

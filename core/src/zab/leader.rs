@@ -71,6 +71,8 @@ struct LearnerState {
     last_zxid: Zxid,
     /// Cumulative ACK (followers).
     acked: Zxid,
+    /// The history the learner was sent with NEWLEADER ends here.
+    synced_to: Zxid,
     last_heard_ms: u64,
 }
 
@@ -254,6 +256,7 @@ impl Leader {
             current_epoch: 0,
             last_zxid: Zxid::ZERO,
             acked: Zxid::ZERO,
+            synced_to: Zxid::ZERO,
             last_heard_ms: r.now_ms,
         };
         // A FOLLOWERINFO means the learner (re)started talking to us: start it over.
@@ -370,6 +373,7 @@ impl Leader {
         };
         learner.stage = Stage::Synced;
         learner.acked = Zxid::ZERO;
+        learner.synced_to = ours;
         out.push(Output::Event(Event::SyncSent { learner: id, mode: mode.name() }));
         let msg = Message::NewLeader { epoch: self.epoch, nonce, mode, last_zxid: ours, committed: r.committed };
         r.send(out, id, msg);
@@ -462,8 +466,8 @@ impl Leader {
         let needed = self
             .learners
             .values()
-            .filter(|l| !l.observer && l.stage >= Stage::AckedNewLeader && l.last_heard_ms >= recent)
-            .map(|l| l.acked)
+            .filter(|l| !l.observer && l.stage >= Stage::Synced && l.last_heard_ms >= recent)
+            .map(|l| l.acked.max(l.synced_to))
             .min()
             .unwrap_or(committed);
         r.compact(needed);
