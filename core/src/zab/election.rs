@@ -197,6 +197,17 @@ impl Election {
             ServerState::Following | ServerState::Leading => {
                 if counts && v.round == r.round {
                     self.received.insert(from, v);
+                    // Servers of our round already follow us: the round chose us (ZooKeeper's
+                    // termPredicate over recvset with checkLeader for ourselves).
+                    if v.leader == r.id() && self.voting {
+                        let mut ours: BTreeSet<ServerId> =
+                            self.received.iter().filter(|(_, e)| e.leader == r.id()).map(|(id, _)| *id).collect();
+                        ours.insert(r.id());
+                        if r.quorum.is_quorum(&ours) {
+                            self.vote = r.own_vote(ServerState::Looking, false);
+                            return Some(Outcome::Lead);
+                        }
+                    }
                 }
                 if counts {
                     self.established.insert(from, v);

@@ -11,6 +11,7 @@
 //! ACK(NEWLEADER) waits for both (ZK-3911, ZK-4646). Nothing is applied unless the leader
 //! says it is committed (ZK-4394).
 
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use super::machine::StateMachine;
@@ -64,6 +65,17 @@ pub(crate) struct Learner {
     acked: Zxid,
     /// The last NACK sent and when, so a burst of out-of-order proposals asks only once.
     last_nack: (Zxid, u64),
+    /// Entries that arrived ahead of a gap, waiting for it to fill.
+    early: BTreeMap<Zxid, Entry>,
+}
+
+/// How many out-of-order entries a learner keeps while waiting for a gap to fill.
+const EARLY_MAX: usize = 4096;
+
+/// Whether `zxid` is the entry right after `last`: the next counter in the same epoch, or the
+/// first of a later epoch.
+fn follows(last: Zxid, zxid: Zxid) -> bool {
+    (zxid.epoch() == last.epoch() && Some(zxid) == last.next()) || (zxid.epoch() > last.epoch() && zxid.counter() == 1)
 }
 
 impl Learner {
@@ -83,6 +95,7 @@ impl Learner {
             sync_target: Zxid::ZERO,
             acked: Zxid::ZERO,
             last_nack: (Zxid::ZERO, 0),
+            early: BTreeMap::new(),
         };
         learner.send_info(r, out);
         learner
@@ -156,11 +169,10 @@ impl Learner {
             }
             Message::Inform { epoch, entry } if epoch == self.epoch && self.observer => {
                 self.last_heard_ms = r.now_ms;
+                // An INFORM proves its txn, and so every txn before it, committed.
                 let zxid = entry.zxid;
                 self.on_entry(r, out, entry);
-                if r.log.contains(zxid) {
-                    self.learn_committed(r, out, zxid);
-                }
+                self.learn_committed(r, out, zxid);
                 Ok(())
             }
             Message::Commit { epoch, zxid } if epoch == self.epoch => {
@@ -267,22 +279,35 @@ impl Learner {
         Ok(())
     }
 
-    /// A proposal (follower) or an inform (observer): appended if it is the next zxid, ignored
-    /// if already held, answered with a NACK if something before it is missing.
+    /// A proposal (follower) or an inform (observer): appended if it is the next zxid (with
+    /// any held ones that now follow), ignored if already held, kept aside if something before
+    /// it is missing (the network reordered them), and the gap answered with a NACK.
     fn on_entry<M: StateMachine>(&mut self, r: &mut Replica<M>, out: &mut Vec<Output>, entry: Entry) {
         if self.stage < LearnerStage::NewLeaderPending {
             return;
         }
-        let last = r.log.last();
-        if entry.zxid <= last {
+        if entry.zxid <= r.log.last() {
             return;
         }
-        let next = (entry.zxid.epoch() == last.epoch() && Some(entry.zxid) == last.next())
-            || (entry.zxid.epoch() > last.epoch() && entry.zxid.counter() == 1);
-        if next {
-            r.append(out, entry);
-        } else {
+        if !follows(r.log.last(), entry.zxid) {
+            if self.early.len() < EARLY_MAX {
+                self.early.insert(entry.zxid, entry);
+            }
             self.nack(r, out);
+            return;
+        }
+        r.append(out, entry);
+        while let Some(next) = self.early.first_key_value().map(|(z, _)| *z) {
+            let last = r.log.last();
+            if next <= last {
+                self.early.pop_first();
+            } else if follows(last, next) {
+                if let Some((_, held)) = self.early.pop_first() {
+                    r.append(out, held);
+                }
+            } else {
+                break;
+            }
         }
     }
 

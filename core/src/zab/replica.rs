@@ -18,6 +18,9 @@ use super::{Event, Output};
 use crate::ids::{ServerId, Zxid};
 use crate::rng::Rng;
 
+/// Entries a leader keeps in memory for a slow follower before giving up on it.
+const LOG_HARD_MAX: usize = 1024;
+
 /// One durable write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LogOp {
@@ -235,12 +238,14 @@ impl<M: StateMachine> Replica<M> {
 
     /// Drops committed entries from memory, keeping `log_window` of them, and everything
     /// after `needed` (what some learner has yet to receive). Memory stays bounded all the
-    /// same: past ten windows, the oldest go, and a learner that needed them gets a SNAP.
+    /// same: past `LOG_HARD_MAX` entries the oldest committed ones go, and a learner that
+    /// needed them gets a SNAP.
     pub fn compact(&mut self, needed: Zxid) {
         let window = self.config.log_window;
         self.log.compact(self.committed.min(needed), window);
-        if self.log.len() > window.saturating_mul(10).max(64) {
-            self.log.compact(self.committed, window.saturating_mul(10).max(64));
+        let cap = window.saturating_mul(10).max(LOG_HARD_MAX);
+        if self.log.len() > cap {
+            self.log.compact(self.committed, cap);
         }
     }
 
