@@ -13,6 +13,7 @@
 //! | CommittedLogDurability | no TRUNC, SNAP or restart removes a committed entry from a disk |
 //! | Commit durability | when a leader commits, a quorum of voters hold the entry on disk |
 //! | Ack durability | an ACK, ACK(NEWLEADER) or ACKEPOCH is sent only for what is on disk |
+//! | AckConsistent | no ACK of an epoch's proposal before that epoch's ACK(NEWLEADER) (ZK-4685) |
 //! | Epoch monotonicity | acceptedEpoch >= currentEpoch; neither ever falls, restarts included |
 //! | Replica equality | replicas that applied the same zxid have the same tree digest |
 
@@ -53,6 +54,8 @@ struct ServerGhost {
     /// Highest durable epochs ever seen on this server's disk.
     accepted_epoch: u32,
     current_epoch: u32,
+    /// The epoch whose NEWLEADER this server last acknowledged.
+    new_leader_acked: u32,
 }
 
 /// Ghost state of a whole run.
@@ -206,6 +209,23 @@ impl Checker {
 
     /// A server sends a message: acknowledgements must be backed by its durable image.
     pub fn on_send(&mut self, server: ServerId, msg: &Message, durable: &Image, peer: &Peer<SimMachine>) {
+        // AckConsistent (ZK-4685): no ACK of a proposal of an epoch before its ACK(NEWLEADER).
+        match msg {
+            Message::AckNewLeader { epoch, .. } => {
+                self.servers.entry(server).or_default().new_leader_acked = *epoch;
+            }
+            Message::Ack { epoch, zxid } => {
+                let acked = self.servers.get(&server).map_or(0, |g| g.new_leader_acked);
+                if acked != *epoch {
+                    self.fail(
+                        server,
+                        "AckConsistent",
+                        format!("ACK {zxid} of epoch {epoch} before ACK(NEWLEADER) of it"),
+                    );
+                }
+            }
+            _ => {}
+        }
         match msg {
             Message::Ack { zxid, .. } => {
                 let held = durable.holds(*zxid)

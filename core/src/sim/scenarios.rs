@@ -219,6 +219,45 @@ fn without_the_defence_a_replaced_disk_loses_a_committed_txn_and_the_checker_say
     );
 }
 
+/// ZK-2845: a server that logged txns it never applied must advertise them when it looks for
+/// a leader, or a server with less wins and the logs diverge. Here the one follower that logged
+/// the last proposals (never committed: the other follower is cut off and the leader dies
+/// before the ACKs arrive) must win the next election and keep them.
+#[test]
+fn a_server_advertises_logged_but_unapplied_txns_when_it_looks_for_a_leader() {
+    let mut sim = cluster(3, 64);
+    let old = sim.leader().unwrap();
+    let [a, b] = [followers(old, 3)[0], followers(old, 3)[1]];
+    sim.write("/base").unwrap();
+    sim.run_for(500);
+    sim.rules.push(Rule { kind: "PROPOSAL", from: Some(old), to: Some(b), delay_ms: None, remaining: 10 });
+    sim.rules.push(Rule { kind: "ACK", from: Some(a), to: Some(old), delay_ms: None, remaining: 10 });
+    sim.write("/logged-1").unwrap();
+    sim.write("/logged-2").unwrap();
+    sim.run_for(100);
+    let logged = sim.peer(a).unwrap().last_zxid();
+    assert!(logged > sim.peer(a).unwrap().committed(), "a logged more than it applied");
+    sim.crash_server(old, false);
+    sim.run_for(5_000);
+    assert_eq!(sim.leader(), Some(a), "the longest log wins\n{}", tail(&sim));
+    assert!(has(&sim, "/logged-2", b), "and its history reaches the other follower");
+    assert_clean(&sim);
+}
+
+/// ZK-4685: a proposal that reaches a follower before its ACK(NEWLEADER) is durable must not be
+/// acknowledged first (the checker's AckConsistent). Slow disks make that window wide.
+#[test]
+fn no_proposal_is_acked_before_newleader_even_with_slow_disks() {
+    let mut config = SimConfig::quiet(11, 3, 0);
+    config.trace = true;
+    config.faults.fsync_ms = (40, 120);
+    config.write_every_ms = 5;
+    config.calm_ms = 8_000;
+    let report = Sim::new(config).run();
+    assert!(report.violations.is_empty() && report.live, "{:?} {:?}", report.violations, report.liveness_problem);
+    assert!(report.committed > 100);
+}
+
 fn sweep_finds(bugs: Bugs, blank_defence: bool, budget: u64) -> Option<(u64, Violation)> {
     for seed in 0..budget {
         let mut config = SimConfig::from_seed(seed, 3, 0);
