@@ -380,7 +380,12 @@ impl Learner {
             self.next_resend_ms = r.now_ms + self.resend_ms;
             match self.stage {
                 LearnerStage::Info => self.send_info(r, out),
-                LearnerStage::AckedEpoch => self.send_ack_epoch(r, out),
+                LearnerStage::AckedEpoch => {
+                    // Say who we are again too: a delayed FOLLOWERINFO of an earlier attempt may
+                    // have made the leader forget this one.
+                    self.send_info(r, out);
+                    self.send_ack_epoch(r, out);
+                }
                 LearnerStage::AwaitUpToDate => {
                     r.send(out, self.leader, Message::AckNewLeader { epoch: self.epoch, nonce: self.nonce })
                 }
