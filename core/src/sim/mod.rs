@@ -786,6 +786,13 @@ impl Sim {
         }
     }
 
+    /// Crashes a server keeping exactly the first `kept` of its unsynced writes.
+    pub fn crash_server_keeping(&mut self, id: ServerId, kept: usize) {
+        if let Some(index) = self.index_of(id) {
+            self.crash_node(index, kept);
+        }
+    }
+
     pub fn wipe_disk(&mut self, id: ServerId) {
         if let Some(index) = self.index_of(id) {
             let lost = core::mem::take(&mut self.nodes[index].disk);

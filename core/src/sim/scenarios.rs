@@ -258,6 +258,66 @@ fn no_proposal_is_acked_before_newleader_even_with_slow_disks() {
     assert!(report.committed > 100);
 }
 
+/// ZK-4643: a follower that crashes while its sync is being written must never come back with
+/// the new currentEpoch and a log shorter than what it was synced to (it could then win an
+/// election and truncate others). Crash it at every point of its write stream.
+#[test]
+fn a_crash_during_sync_never_leaves_the_new_epoch_with_a_shorter_log() {
+    let setup = || {
+        let mut config = SimConfig::quiet(5, 3, 0);
+        config.trace = true;
+        config.faults.fsync_ms = (200, 200);
+        config.calm_ms = 1_000_000;
+        let mut sim = Sim::new(config);
+        sim.stop_background_writes();
+        sim.run_for(5_000);
+        let leader = sim.leader().expect("leader");
+        let lagging = followers(leader, 3)[0];
+        let rest: Vec<ServerId> = (1..=3).map(ServerId).filter(|id| *id != lagging).collect();
+        sim.split(&[lagging], &rest);
+        for i in 0..20 {
+            sim.write(&format!("/n{i}")).unwrap();
+            sim.run_for(300);
+        }
+        // Let the lagging server look for a leader again, then heal: it syncs with a DIFF.
+        sim.run_for(3_000);
+        sim.heal();
+        let healed_at = sim.trace.len();
+        let mut waited = 0;
+        while !sim.trace[healed_at..]
+            .iter()
+            .any(|l| l.server == lagging && matches!(l.kind, TraceKind::Event(Event::Synced { .. })))
+        {
+            sim.run_for(1);
+            waited += 1;
+            assert!(waited < 20_000, "the lagging server never synced\n{}", tail(&sim));
+        }
+        (sim, lagging)
+    };
+    let (probe, lagging) = setup();
+    let pending = probe.disk(lagging).unwrap().pending.len();
+    assert!(pending >= 2, "the sync's writes are still in flight ({pending})");
+    let target = probe.peer(lagging).unwrap().last_zxid();
+    for kept in 0..=pending {
+        let (mut sim, lagging) = setup();
+        let epoch = match sim.peer(lagging).unwrap().status() {
+            Status::Following { epoch, .. } => epoch,
+            other => panic!("not following: {other:?}"),
+        };
+        sim.crash_server_keeping(lagging, kept);
+        let image = &sim.disk(lagging).unwrap().durable;
+        assert!(
+            image.current_epoch != epoch || image.last_zxid() >= target,
+            "kept {kept}: currentEpoch {epoch} durable with a log ending at {} < {target}",
+            image.last_zxid()
+        );
+        sim.restart_server(lagging);
+        sim.run_for(5_000);
+        assert_clean(&sim);
+        assert_converged(&sim, 3);
+    }
+}
+
 fn sweep_finds(bugs: Bugs, blank_defence: bool, budget: u64) -> Option<(u64, Violation)> {
     for seed in 0..budget {
         let mut config = SimConfig::from_seed(seed, 3, 0);
