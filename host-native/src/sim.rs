@@ -36,6 +36,10 @@ pub struct SimArgs {
     /// skip-trunc, ack-before-durable, ack-new-leader-early, no-blank-defence.
     #[arg(long)]
     bug: Option<String>,
+    /// Stop each run after this many simulated events (0: run to the end). Runs stopped early
+    /// are checked for safety only.
+    #[arg(long, default_value_t = 0)]
+    steps: u64,
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     jobs: usize,
@@ -46,6 +50,7 @@ fn config_for(args: &SimArgs, seed: u64) -> Result<SimConfig, String> {
     let mut config = SimConfig::from_seed(seed, voters, args.observers);
     config.chaos_ms = args.chaos_ms;
     config.calm_ms = args.calm_ms;
+    config.max_steps = args.steps;
     match args.bug.as_deref() {
         None => {}
         Some("commit-without-quorum") => config.bugs.commit_without_quorum = true,
@@ -172,6 +177,8 @@ pub fn run(args: SimArgs) -> Result<bool, String> {
     let mut cold: Vec<u64> = reports.iter().filter_map(|r| r.first_leader_ms).collect();
     cold.sort_unstable();
     let committed: u64 = reports.iter().map(|r| r.committed).sum();
+    let steps: u64 = reports.iter().map(|r| r.steps).sum();
+    let early = reports.iter().filter(|r| r.stopped_early).count();
     let mut syncs = std::collections::BTreeMap::new();
     for r in &reports {
         for (mode, n) in &r.syncs {
@@ -179,7 +186,8 @@ pub fn run(args: SimArgs) -> Result<bool, String> {
         }
     }
     println!(
-        "seeds: {}, violations: {violations}, not live: {stuck}, committed txns: {committed}, \
+        "seeds: {}, violations: {violations}, not live: {stuck}, steps: {steps}, stopped at --steps: {early}, \
+         committed txns: {committed}, \
          elections after healing: median {} p99 {}, cold start: median {} p99 {}, syncs: {:?}",
         reports.len(),
         fmt_ms(percentile(&elections, 0.5)),

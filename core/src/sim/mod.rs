@@ -94,6 +94,9 @@ pub struct SimConfig {
     pub blank_defence: bool,
     pub bugs: Bugs,
     pub trace: bool,
+    /// Stop after this many simulated events (0: no limit). A run stopped early is judged for
+    /// safety only.
+    pub max_steps: u64,
 }
 
 impl SimConfig {
@@ -113,6 +116,7 @@ impl SimConfig {
             blank_defence: true,
             bugs: Bugs::default(),
             trace: false,
+            max_steps: 0,
         }
     }
 
@@ -143,6 +147,10 @@ pub struct Report {
     pub crashes: u64,
     pub syncs: BTreeMap<&'static str, u64>,
     pub trace_hash: u64,
+    /// Simulated events handled.
+    pub steps: u64,
+    /// The run hit `max_steps` before its end; liveness was not judged.
+    pub stopped_early: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -302,6 +310,11 @@ impl Sim {
             if at > end {
                 break;
             }
+            if self.config.max_steps != 0 && self.report.steps >= self.config.max_steps {
+                self.report.stopped_early = true;
+                break;
+            }
+            self.report.steps += 1;
             self.now_ms = at;
             self.checker.set_time(at);
             self.handle(event);
@@ -713,7 +726,11 @@ impl Sim {
         self.report.epochs = self.checker.epochs();
         self.report.trace_hash = self.trace_hasher.digest();
         if self.report.violations.is_empty() {
-            self.check_liveness();
+            if self.report.stopped_early {
+                self.report.live = true;
+            } else {
+                self.check_liveness();
+            }
         }
         for v in &self.report.violations {
             let line = TraceLine {
