@@ -94,6 +94,8 @@ pub struct SimConfig {
     pub blank_defence: bool,
     pub bugs: Bugs,
     pub trace: bool,
+    /// The zxid counter at which a leader must start a new epoch.
+    pub counter_limit: u32,
     /// Stop after this many simulated events (0: no limit). A run stopped early is judged for
     /// safety only.
     pub max_steps: u64,
@@ -116,6 +118,7 @@ impl SimConfig {
             blank_defence: true,
             bugs: Bugs::default(),
             trace: false,
+            counter_limit: u32::MAX,
             max_steps: 0,
         }
     }
@@ -261,6 +264,7 @@ impl Sim {
         config.notify_max_ms = self.config.tick_ms * 16;
         config.log_window = self.config.log_window;
         config.blank_defence = self.config.blank_defence;
+        config.counter_limit = self.config.counter_limit;
         config.bugs = self.config.bugs;
         config
     }

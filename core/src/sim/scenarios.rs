@@ -318,6 +318,21 @@ fn a_crash_during_sync_never_leaves_the_new_epoch_with_a_shorter_log() {
     }
 }
 
+/// When the zxid counter runs out the leader must give up its epoch; a new election starts a
+/// new epoch and writes go on (ZooKeeper does the same at 0xffffffff; here the limit is 8).
+#[test]
+fn an_exhausted_zxid_counter_forces_a_new_epoch() {
+    let mut config = SimConfig::quiet(3, 3, 0);
+    config.trace = true;
+    config.counter_limit = 8;
+    config.write_every_ms = 20;
+    config.calm_ms = 10_000;
+    let report = Sim::new(config).run();
+    assert!(report.violations.is_empty() && report.live, "{:?} {:?}", report.violations, report.liveness_problem);
+    assert!(report.epochs >= 5, "each epoch holds at most 7 txns: {} epochs", report.epochs);
+    assert!(report.committed >= 4 * 7, "writes went on across epochs: {}", report.committed);
+}
+
 fn sweep_finds(bugs: Bugs, blank_defence: bool, budget: u64) -> Option<(u64, Violation)> {
     for seed in 0..budget {
         let mut config = SimConfig::from_seed(seed, 3, 0);

@@ -31,6 +31,9 @@ pub struct Config {
     /// history; it joins as a learner and votes once synced. Off only in tests that show
     /// what goes wrong without it.
     pub blank_defence: bool,
+    /// The zxid counter value at which a leader gives up its epoch so that a new one starts
+    /// (ZooKeeper: 0xffffffff). Lower only to exercise that path in tests.
+    pub counter_limit: u32,
     /// Deliberate protocol bugs, to prove the simulator's checkers catch them.
     #[cfg(feature = "sim")]
     pub bugs: Bugs,
@@ -68,6 +71,7 @@ impl Config {
             notify_max_ms: 60_000,
             log_window: 500,
             blank_defence: true,
+            counter_limit: u32::MAX,
             #[cfg(feature = "sim")]
             bugs: Bugs::default(),
         }

@@ -424,7 +424,7 @@ impl Leader {
         cxid: i32,
         txn: Txn,
     ) -> Result<Zxid, StepDown> {
-        if self.next_counter == u32::MAX {
+        if self.next_counter >= r.config.counter_limit {
             return Err(StepDown::CounterExhausted);
         }
         let zxid = Zxid::new(self.epoch, self.next_counter);
