@@ -13,6 +13,7 @@
 //! | CommittedLogDurability | no TRUNC, SNAP or restart removes a committed entry from a disk |
 //! | Commit durability | when a leader commits, a quorum of voters hold the entry on disk |
 //! | Ack durability | an ACK, ACK(NEWLEADER) or ACKEPOCH is sent only for what is on disk |
+//! | ProposalConsistent | every log grows by the next zxid, without holes |
 //! | AckConsistent | no ACK of an epoch's proposal before that epoch's ACK(NEWLEADER) (ZK-4685) |
 //! | Epoch monotonicity | acceptedEpoch >= currentEpoch; neither ever falls, restarts included |
 //! | Replica equality | replicas that applied the same zxid have the same tree digest |
@@ -172,11 +173,19 @@ impl Checker {
                 }
             }
             LogOp::Append(entry) => {
-                if entry.zxid <= before.last_zxid() && entry.zxid > before.snapshot_zxid() {
+                let last = before.last_zxid();
+                if entry.zxid <= last && entry.zxid > before.snapshot_zxid() {
+                    self.fail(server, "ZxidMonotonicity", format!("append {} after {last}", entry.zxid));
+                }
+                // ProposalConsistent: a log grows by the very next zxid (the next counter, or
+                // the first of a later epoch); no holes.
+                let next = (entry.zxid.epoch() == last.epoch() && Some(entry.zxid) == last.next())
+                    || (entry.zxid.epoch() > last.epoch() && entry.zxid.counter() == 1);
+                if entry.zxid > last && !next && last != Zxid::ZERO {
                     self.fail(
                         server,
-                        "ZxidMonotonicity",
-                        format!("append {} after {}", entry.zxid, before.last_zxid()),
+                        "ProposalConsistent",
+                        format!("append {} leaves a hole after {last}", entry.zxid),
                     );
                 }
             }

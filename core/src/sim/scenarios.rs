@@ -333,6 +333,89 @@ fn an_exhausted_zxid_counter_forces_a_new_epoch() {
     assert!(report.committed >= 4 * 7, "writes went on across epochs: {}", report.committed);
 }
 
+/// ZK-3642: a SNAP sync interrupted before the snapshot is durable. The learner comes back with
+/// what its disk really holds and must be synced again from there, not from the snapshot it
+/// never kept.
+#[test]
+fn an_interrupted_snap_sync_is_redone_from_what_the_disk_holds() {
+    let setup = || {
+        let mut config = SimConfig::quiet(8, 3, 0);
+        config.trace = true;
+        config.log_window = 4;
+        config.faults.fsync_ms = (300, 300);
+        config.calm_ms = 1_000_000;
+        let mut sim = Sim::new(config);
+        sim.stop_background_writes();
+        sim.run_for(5_000);
+        let leader = sim.leader().expect("leader");
+        let lagging = followers(leader, 3)[0];
+        let rest: Vec<ServerId> = (1..=3).map(ServerId).filter(|id| *id != lagging).collect();
+        sim.split(&[lagging], &rest);
+        for i in 0..30 {
+            sim.write(&format!("/n{i}")).unwrap();
+            sim.run_for(400);
+        }
+        sim.run_for(3_000);
+        sim.heal();
+        let healed_at = sim.trace.len();
+        let mut waited = 0;
+        while !sim.trace[healed_at..]
+            .iter()
+            .any(|l| l.server == lagging && matches!(l.kind, TraceKind::Event(Event::Synced { mode: "SNAP", .. })))
+        {
+            sim.run_for(1);
+            waited += 1;
+            assert!(waited < 20_000, "no SNAP\n{}", tail(&sim));
+        }
+        (sim, lagging)
+    };
+    let (probe, lagging) = setup();
+    let pending = probe.disk(lagging).unwrap().pending.len();
+    assert!(pending >= 1, "the snapshot is still being written");
+    for kept in [0, pending] {
+        let (mut sim, lagging) = setup();
+        let before = sim.disk(lagging).unwrap().durable.last_zxid();
+        sim.crash_server_keeping(lagging, kept);
+        if kept == 0 {
+            assert_eq!(sim.disk(lagging).unwrap().durable.last_zxid(), before, "nothing of the SNAP survived");
+        }
+        sim.restart_server(lagging);
+        sim.run_for(8_000);
+        assert_clean(&sim);
+        assert_converged(&sim, 3);
+        assert!(has(&sim, "/n29", lagging));
+    }
+}
+
+/// ZK-4394 / ZK-4925: a learner synced with proposals the leader has not committed yet must
+/// not apply them before the leader says so.
+#[test]
+fn synced_but_uncommitted_proposals_are_not_applied_early() {
+    let mut sim = cluster(3, 64);
+    let leader = sim.leader().unwrap();
+    let [a, b] = [followers(leader, 3)[0], followers(leader, 3)[1]];
+    // b is away; a's ACKs are lost: the next write stays uncommitted.
+    sim.split(&[b], &[leader, a]);
+    sim.rules.push(Rule { kind: "ACK", from: Some(a), to: Some(leader), delay_ms: None, remaining: 1_000 });
+    sim.write("/pending").unwrap();
+    sim.run_for(300);
+    assert!(!has(&sim, "/pending", leader), "not committed without a quorum");
+    // b comes back and is synced with the uncommitted proposal in its DIFF.
+    sim.heal();
+    sim.crash_server(b, false);
+    sim.restart_server(b);
+    let mut waited = 0;
+    while sim.peer(b).is_some_and(|p| p.last_zxid() < sim.peer(leader).unwrap().last_zxid()) {
+        sim.run_for(5);
+        waited += 5;
+        assert!(!has(&sim, "/pending", b) || has(&sim, "/pending", leader), "b applied an uncommitted txn");
+        assert!(waited < 10_000, "b never synced\n{}", tail(&sim));
+    }
+    sim.run_for(2_000);
+    assert_clean(&sim);
+    assert!(has(&sim, "/pending", leader) && has(&sim, "/pending", b), "committed once b acked it");
+}
+
 fn sweep_finds(bugs: Bugs, blank_defence: bool, budget: u64) -> Option<(u64, Violation)> {
     for seed in 0..budget {
         let mut config = SimConfig::from_seed(seed, 3, 0);
