@@ -416,6 +416,44 @@ fn synced_but_uncommitted_proposals_are_not_applied_early() {
     assert!(has(&sim, "/pending", leader) && has(&sim, "/pending", b), "committed once b acked it");
 }
 
+/// ZK-2418: DIFF served at the edge of what the leader keeps can skip txns. Lag a follower by
+/// every count of txns around the in-memory window (4), so its last zxid falls before, on and
+/// after the leader's floor, and check that it always catches up whole, by DIFF or SNAP.
+#[test]
+fn a_follower_lagging_around_the_window_edge_catches_up_whole() {
+    let mut modes = alloc::collections::BTreeSet::new();
+    for lag in 0..12 {
+        let mut sim = cluster(3, 4);
+        let leader = sim.leader().unwrap();
+        let lagging = followers(leader, 3)[0];
+        for i in 0..6 {
+            sim.write(&format!("/warm{i}")).unwrap();
+            sim.run_for(50);
+        }
+        sim.run_for(500);
+        let rest: Vec<ServerId> = (1..=3).map(ServerId).filter(|id| *id != lagging).collect();
+        sim.split(&[lagging], &rest);
+        for i in 0..lag {
+            sim.write(&format!("/lag{i}")).unwrap();
+            sim.run_for(50);
+        }
+        sim.run_for(2_000);
+        let before = sim.trace.len();
+        sim.heal();
+        sim.run_for(6_000);
+        assert_clean(&sim);
+        assert_converged(&sim, 3);
+        for line in &sim.trace[before..] {
+            if let TraceKind::Event(Event::Synced { mode, .. }) = line.kind
+                && line.server == lagging
+            {
+                modes.insert(mode);
+            }
+        }
+    }
+    assert!(modes.contains("DIFF") && modes.contains("SNAP"), "both sides of the edge: {modes:?}");
+}
+
 fn sweep_finds(bugs: Bugs, blank_defence: bool, budget: u64) -> Option<(u64, Violation)> {
     for seed in 0..budget {
         let mut config = SimConfig::from_seed(seed, 3, 0);
