@@ -258,42 +258,66 @@ fn no_proposal_is_acked_before_newleader_even_with_slow_disks() {
     assert!(report.committed > 100);
 }
 
+/// How a follower is made to lag and then caught in the middle of its sync.
+struct SyncCase {
+    seed: u64,
+    /// In-memory log window (`None`: the one the seed picks).
+    window: Option<usize>,
+    fsync_ms: u64,
+    writes: usize,
+    every_ms: u64,
+    /// Wait for a sync of this mode (`None`: any).
+    mode: Option<&'static str>,
+}
+
+/// Cuts one follower off while the others commit `writes` txns, heals, and stops the run at
+/// the moment that follower has applied its NEWLEADER (its writes still in flight).
+fn caught_mid_sync(case: SyncCase) -> (Sim, ServerId) {
+    let mut config = SimConfig::quiet(case.seed, 3, 0);
+    config.trace = true;
+    if let Some(window) = case.window {
+        config.log_window = window;
+    }
+    config.faults.fsync_ms = (case.fsync_ms, case.fsync_ms);
+    config.calm_ms = 1_000_000;
+    let mut sim = Sim::new(config);
+    sim.stop_background_writes();
+    sim.run_for(5_000);
+    let leader = sim.leader().expect("leader");
+    let lagging = followers(leader, 3)[0];
+    let rest: Vec<ServerId> = (1..=3).map(ServerId).filter(|id| *id != lagging).collect();
+    sim.split(&[lagging], &rest);
+    for i in 0..case.writes {
+        sim.write(&format!("/n{i}")).unwrap();
+        sim.run_for(case.every_ms);
+    }
+    // Let the lagging server look for a leader again, then heal.
+    sim.run_for(3_000);
+    sim.heal();
+    let healed_at = sim.trace.len();
+    let synced = |sim: &Sim| {
+        sim.trace[healed_at..].iter().any(|l| {
+            l.server == lagging
+                && matches!(l.kind, TraceKind::Event(Event::Synced { mode, .. }) if case.mode.is_none_or(|m| m == mode))
+        })
+    };
+    let mut waited = 0;
+    while !synced(&sim) {
+        sim.run_for(1);
+        waited += 1;
+        assert!(waited < 20_000, "the lagging server never synced ({:?})\n{}", case.mode, tail(&sim));
+    }
+    (sim, lagging)
+}
+
 /// ZK-4643: a follower that crashes while its sync is being written must never come back with
 /// the new currentEpoch and a log shorter than what it was synced to (it could then win an
 /// election and truncate others). Crash it at every point of its write stream.
 #[test]
 fn a_crash_during_sync_never_leaves_the_new_epoch_with_a_shorter_log() {
-    let setup = || {
-        let mut config = SimConfig::quiet(5, 3, 0);
-        config.trace = true;
-        config.faults.fsync_ms = (200, 200);
-        config.calm_ms = 1_000_000;
-        let mut sim = Sim::new(config);
-        sim.stop_background_writes();
-        sim.run_for(5_000);
-        let leader = sim.leader().expect("leader");
-        let lagging = followers(leader, 3)[0];
-        let rest: Vec<ServerId> = (1..=3).map(ServerId).filter(|id| *id != lagging).collect();
-        sim.split(&[lagging], &rest);
-        for i in 0..20 {
-            sim.write(&format!("/n{i}")).unwrap();
-            sim.run_for(300);
-        }
-        // Let the lagging server look for a leader again, then heal: it syncs with a DIFF.
-        sim.run_for(3_000);
-        sim.heal();
-        let healed_at = sim.trace.len();
-        let mut waited = 0;
-        while !sim.trace[healed_at..]
-            .iter()
-            .any(|l| l.server == lagging && matches!(l.kind, TraceKind::Event(Event::Synced { .. })))
-        {
-            sim.run_for(1);
-            waited += 1;
-            assert!(waited < 20_000, "the lagging server never synced\n{}", tail(&sim));
-        }
-        (sim, lagging)
-    };
+    // Slow fsyncs keep the sync's writes in flight when we look; it syncs with a DIFF.
+    let setup =
+        || caught_mid_sync(SyncCase { seed: 5, window: None, fsync_ms: 200, writes: 20, every_ms: 300, mode: None });
     let (probe, lagging) = setup();
     let pending = probe.disk(lagging).unwrap().pending.len();
     assert!(pending >= 2, "the sync's writes are still in flight ({pending})");
@@ -339,35 +363,14 @@ fn an_exhausted_zxid_counter_forces_a_new_epoch() {
 #[test]
 fn an_interrupted_snap_sync_is_redone_from_what_the_disk_holds() {
     let setup = || {
-        let mut config = SimConfig::quiet(8, 3, 0);
-        config.trace = true;
-        config.log_window = 4;
-        config.faults.fsync_ms = (300, 300);
-        config.calm_ms = 1_000_000;
-        let mut sim = Sim::new(config);
-        sim.stop_background_writes();
-        sim.run_for(5_000);
-        let leader = sim.leader().expect("leader");
-        let lagging = followers(leader, 3)[0];
-        let rest: Vec<ServerId> = (1..=3).map(ServerId).filter(|id| *id != lagging).collect();
-        sim.split(&[lagging], &rest);
-        for i in 0..30 {
-            sim.write(&format!("/n{i}")).unwrap();
-            sim.run_for(400);
-        }
-        sim.run_for(3_000);
-        sim.heal();
-        let healed_at = sim.trace.len();
-        let mut waited = 0;
-        while !sim.trace[healed_at..]
-            .iter()
-            .any(|l| l.server == lagging && matches!(l.kind, TraceKind::Event(Event::Synced { mode: "SNAP", .. })))
-        {
-            sim.run_for(1);
-            waited += 1;
-            assert!(waited < 20_000, "no SNAP\n{}", tail(&sim));
-        }
-        (sim, lagging)
+        caught_mid_sync(SyncCase {
+            seed: 8,
+            window: Some(4),
+            fsync_ms: 300,
+            writes: 30,
+            every_ms: 400,
+            mode: Some("SNAP"),
+        })
     };
     let (probe, lagging) = setup();
     let pending = probe.disk(lagging).unwrap().pending.len();
