@@ -228,8 +228,7 @@ impl<M: StateMachine> Replica<M> {
             return;
         }
         let start = self.committed;
-        let entries: Vec<Entry> = self.log.after(start).take_while(|e| e.zxid <= target).cloned().collect();
-        for entry in &entries {
+        for entry in self.log.after(start).take_while(|e| e.zxid <= target) {
             self.machine.apply(entry);
             self.committed = entry.zxid;
         }
