@@ -268,6 +268,8 @@ struct SyncCase {
     every_ms: u64,
     /// Wait for a sync of this mode (`None`: any).
     mode: Option<&'static str>,
+    /// Bounce the leader halfway, so the sync also moves the follower to a later epoch.
+    new_epoch: bool,
 }
 
 /// Cuts one follower off while the others commit `writes` txns, heals, and stops the run at
@@ -283,12 +285,17 @@ fn caught_mid_sync(case: SyncCase) -> (Sim, ServerId) {
     let mut sim = Sim::new(config);
     sim.stop_background_writes();
     sim.run_for(5_000);
-    let leader = sim.leader().expect("leader");
+    let leader = sim.leader().unwrap_or_else(|| panic!("no leader\n{}", tail(&sim)));
     let lagging = followers(leader, 3)[0];
     let rest: Vec<ServerId> = (1..=3).map(ServerId).filter(|id| *id != lagging).collect();
     sim.split(&[lagging], &rest);
     for i in 0..case.writes {
-        sim.write(&format!("/n{i}")).unwrap();
+        if case.new_epoch && i == case.writes / 2 {
+            sim.crash_server(leader, false);
+            sim.restart_server(leader);
+            sim.run_for(3_000);
+        }
+        assert!(sim.write(&format!("/n{i}")).is_some(), "write {i}\n{}", tail(&sim));
         sim.run_for(case.every_ms);
     }
     // Let the lagging server look for a leader again, then heal.
@@ -305,7 +312,16 @@ fn caught_mid_sync(case: SyncCase) -> (Sim, ServerId) {
     while !synced(&sim) {
         sim.run_for(1);
         waited += 1;
-        assert!(waited < 20_000, "the lagging server never synced ({:?})\n{}", case.mode, tail(&sim));
+        assert!(
+            waited < 20_000,
+            "the lagging server never synced ({:?})\n{}",
+            case.mode,
+            sim.trace[healed_at..]
+                .iter()
+                .filter(|l| matches!(l.kind, TraceKind::Event(_)))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+        );
     }
     (sim, lagging)
 }
@@ -316,8 +332,17 @@ fn caught_mid_sync(case: SyncCase) -> (Sim, ServerId) {
 #[test]
 fn a_crash_during_sync_never_leaves_the_new_epoch_with_a_shorter_log() {
     // Slow fsyncs keep the sync's writes in flight when we look; it syncs with a DIFF.
-    let setup =
-        || caught_mid_sync(SyncCase { seed: 5, window: None, fsync_ms: 200, writes: 20, every_ms: 300, mode: None });
+    let setup = || {
+        caught_mid_sync(SyncCase {
+            seed: 5,
+            window: None,
+            fsync_ms: 200,
+            writes: 20,
+            every_ms: 300,
+            mode: None,
+            new_epoch: true,
+        })
+    };
     let (probe, lagging) = setup();
     let pending = probe.disk(lagging).unwrap().pending.len();
     assert!(pending >= 2, "the sync's writes are still in flight ({pending})");
@@ -370,6 +395,7 @@ fn an_interrupted_snap_sync_is_redone_from_what_the_disk_holds() {
             writes: 30,
             every_ms: 400,
             mode: Some("SNAP"),
+            new_epoch: true,
         })
     };
     let (probe, lagging) = setup();
@@ -455,6 +481,136 @@ fn a_follower_lagging_around_the_window_edge_catches_up_whole() {
         }
     }
     assert!(modes.contains("DIFF") && modes.contains("SNAP"), "both sides of the edge: {modes:?}");
+}
+
+/// ZK-4785: a race inside the follower's DIFF sync let it acknowledge txns it had not yet
+/// written, and they were lost. Here the follower's ACK(NEWLEADER) waits until every synced
+/// entry is durable. Catch a lagging follower mid-DIFF with slow disks, crash it the moment its
+/// ACK(NEWLEADER) leaves, losing every write not yet fsynced: its disk must still hold the
+/// whole DIFF. Then the leader crashes too and the two survivors must keep every committed txn.
+/// (With the ZK-4646 mistake switched on the checker stops such runs at the first early ACK:
+/// see `mutation_ack_newleader_before_durable_is_caught`.)
+#[test]
+fn a_diff_is_acknowledged_only_once_all_of_it_is_durable() {
+    let (mut sim, lagging) = caught_mid_sync(SyncCase {
+        seed: 5,
+        window: Some(64),
+        fsync_ms: 200,
+        writes: 20,
+        every_ms: 300,
+        mode: Some("DIFF"),
+        new_epoch: false,
+    });
+    let target = sim.peer(lagging).unwrap().last_zxid();
+    let from = sim.trace.len();
+    let acked = |sim: &Sim| {
+        sim.trace[from..]
+            .iter()
+            .any(|l| l.server == lagging && matches!(l.kind, TraceKind::Send { kind: "ACK(NEWLEADER)", .. }))
+    };
+    let mut waited = 0;
+    while !acked(&sim) {
+        sim.run_for(1);
+        waited += 1;
+        assert!(waited < 5_000, "no ACK(NEWLEADER)\n{}", tail(&sim));
+    }
+    sim.crash_server_keeping(lagging, 0);
+    let kept = sim.disk(lagging).unwrap().durable.last_zxid();
+    let leader = sim.leader().expect("the leader is still up");
+    sim.restart_server(lagging);
+    sim.crash_server(leader, false);
+    sim.run_for(8_000);
+    assert!(kept >= target, "the follower acked a DIFF to {target} holding only {kept}");
+    let new = sim.leader().expect("the survivors elect a leader");
+    assert!(has(&sim, "/n19", new), "the last committed write survives\n{}", tail(&sim));
+    assert_clean(&sim);
+}
+
+/// ZK-962: leader and follower fell out of step while the follower was receiving a DIFF and
+/// the leader went on proposing. Hold the lagging follower's NEWLEADER(DIFF) back while the
+/// leader keeps writing, so that new PROPOSALs and COMMITs overtake the sync: the follower must
+/// log and apply everything exactly once and in zxid order, and end equal to the leader.
+#[test]
+fn proposals_that_overtake_a_diff_are_applied_in_order() {
+    let mut sim = cluster(3, 64);
+    let leader = sim.leader().unwrap();
+    let lagging = followers(leader, 3)[0];
+    let rest: Vec<ServerId> = (1..=3).map(ServerId).filter(|id| *id != lagging).collect();
+    sim.split(&[lagging], &rest);
+    for i in 0..5 {
+        sim.write(&format!("/lag{i}")).unwrap();
+        sim.run_for(50);
+    }
+    sim.run_for(2_000);
+    sim.rules.push(Rule {
+        kind: "NEWLEADER(DIFF)",
+        from: Some(leader),
+        to: Some(lagging),
+        delay_ms: Some(300),
+        remaining: 1,
+    });
+    let healed_at = sim.trace.len();
+    sim.heal();
+    for i in 0..60 {
+        assert!(sim.write(&format!("/during{i}")).is_some(), "write {i}\n{}", tail(&sim));
+        sim.run_for(10);
+    }
+    sim.run_for(3_000);
+    let delivered = |kind: &str| {
+        sim.trace[healed_at..]
+            .iter()
+            .position(|l| l.server == lagging && matches!(l.kind, TraceKind::Deliver { kind: k, .. } if k == kind))
+    };
+    let sync = delivered("NEWLEADER(DIFF)").expect("synced by DIFF");
+    let proposal = delivered("PROPOSAL").expect("proposals reached it");
+    assert!(proposal < sync, "a proposal overtook the DIFF\n{}", tail(&sim));
+    assert_clean(&sim);
+    assert_converged(&sim, 3);
+    assert!(has(&sim, "/lag4", lagging) && has(&sim, "/during59", lagging));
+}
+
+/// ZK-790: a leader set its last processed zxid to the new epoch before it had established
+/// it, and then advertised a history it did not hold. Stall a new leader at each step of
+/// establishing its epoch (no LEADERINFO reaches anyone, no ACKEPOCH reaches it, no
+/// ACK(NEWLEADER) reaches it) until it gives up: the votes it then sends for itself must carry
+/// the last zxid of its log, never a zxid of the epoch it did not establish, and after the
+/// stall the cluster must settle with nothing committed lost.
+#[test]
+fn a_leader_that_fails_to_establish_its_epoch_advertises_only_its_log() {
+    for stalled in ["LEADERINFO", "ACKEPOCH", "ACK(NEWLEADER)"] {
+        let mut sim = cluster(3, 64);
+        let old = sim.leader().unwrap();
+        sim.write("/a").unwrap();
+        let last = sim.write("/b").unwrap();
+        sim.run_for(500);
+        sim.rules.push(Rule { kind: stalled, from: None, to: None, delay_ms: None, remaining: 8 });
+        let crashed_at = sim.trace.len();
+        sim.crash_server(old, false);
+        sim.run_for(10_000);
+        let mut established = 0;
+        let mut own_votes = 0;
+        for line in &sim.trace[crashed_at..] {
+            match &line.kind {
+                TraceKind::Event(Event::Established { epoch }) => established = established.max(*epoch),
+                TraceKind::VoteIn { from, vote } if vote.leader == *from => {
+                    own_votes += 1;
+                    assert_eq!(vote.zxid, last, "{stalled}: {from} advertised a history it does not hold");
+                }
+                _ => {}
+            }
+        }
+        assert!(own_votes > 0, "{stalled}: the survivors voted");
+        assert!(established > last.epoch(), "{stalled}: no epoch was established after the stall\n{}", tail(&sim));
+        let stepped_down = sim.trace[crashed_at..].iter().any(|l| {
+            matches!(l.kind, TraceKind::Event(Event::LeaderStepDown { why: crate::zab::StepDown::InitLimit }))
+        });
+        assert!(stepped_down, "{stalled}: a leader gave up at initLimit");
+        sim.restart_server(old);
+        sim.run_for(5_000);
+        assert_clean(&sim);
+        assert_converged(&sim, 3);
+        assert!(has(&sim, "/b", old));
+    }
 }
 
 fn sweep_finds(bugs: Bugs, blank_defence: bool, budget: u64) -> Option<(u64, Violation)> {

@@ -268,10 +268,11 @@ impl Leader {
                 }
                 self.check_epoch_quorum(r, out)?;
             }
-            _ if !observer && accepted_epoch >= self.epoch && self.phase != LeaderPhase::EpochPending => {
+            _ if !observer && accepted_epoch > self.epoch && self.phase != LeaderPhase::EpochPending => {
                 // This voter promised a later epoch (to a leader attempt that failed) and can
                 // never follow ours. ZooKeeper leaves it out until this leader fails; we make
-                // way for a new election, whose epoch everyone can accept.
+                // way for a new election, whose epoch everyone can accept. (A voter that
+                // accepted our own epoch before, and rejoins, simply follows again.)
                 return Err(StepDown::LearnerAhead);
             }
             LeaderPhase::EpochPending => {}

@@ -110,3 +110,341 @@ fn a_restarted_server_keeps_its_epochs_and_log_and_commits_only_after_leading_ag
     assert_eq!(peer.committed(), Zxid::new(2, 3), "the new leader's whole history commits");
     assert_eq!(peer.machine().tree.get("/n3").unwrap().stat().mzxid, Zxid::new(2, 3).as_i64());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Handler by handler, in a three-voter ensemble {1, 2, 3}: one peer is driven by hand and every
+// message it sends, every durable write it asks for and every event is checked exactly.
+
+fn entry(epoch: u32, counter: u32) -> Entry {
+    Entry {
+        zxid: Zxid::new(epoch, counter),
+        time_ms: 5,
+        session: SessionId(1),
+        cxid: counter as i32,
+        txn: create(&alloc::format!("/e{epoch}c{counter}")),
+    }
+}
+
+/// A voter of {1, 2, 3} restarting with epochs (1, 1) and a log of epoch 1 up to `last`.
+fn voter(id: u64, last: u32) -> Peer<TreeMachine> {
+    let mut config = Config::new(ServerId(id), vec![ServerId(1), ServerId(2), ServerId(3)], vec![]);
+    config.tick_ms = 100;
+    config.finalize_wait_ms = 10;
+    let durable = Durable { accepted_epoch: 1, current_epoch: 1, log: (1..=last).map(|c| entry(1, c)).collect() };
+    Peer::new(config, 3, durable, TreeMachine::default())
+}
+
+fn sends(out: &[Output]) -> Vec<(u64, Message)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send { to, msg } => Some((to.0, msg.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn events(out: &[Output]) -> Vec<Event> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn vote(leader: u64, last: u32, round: u64, state: ServerState) -> Vote {
+    Vote {
+        leader: ServerId(leader),
+        zxid: Zxid::new(1, last),
+        epoch: 1,
+        round,
+        state,
+        non_voting: false,
+        no_txn: last == 0,
+        accepted_epoch: 1,
+    }
+}
+
+fn step(peer: &mut Peer<TreeMachine>, now: u64, input: Input) -> Vec<Output> {
+    let mut out = Vec::new();
+    peer.step(now, input, &mut out);
+    out
+}
+
+fn receive(peer: &mut Peer<TreeMachine>, now: u64, from: u64, msg: Message) -> Vec<Output> {
+    step(peer, now, Input::Receive { from: ServerId(from), msg })
+}
+
+/// Election: the first input opens round 1 with our own vote to both others; a better vote is
+/// adopted and re-broadcast; a quorum for it plus the finalize wait ends the election with a
+/// FOLLOWERINFO to the winner.
+#[test]
+fn election_adopts_the_better_vote_and_follows_after_the_finalize_wait() {
+    let mut peer = voter(1, 2);
+    let out = step(&mut peer, 0, Input::Tick);
+    let own = vote(1, 2, 1, ServerState::Looking);
+    assert_eq!(sends(&out), vec![(2, Message::Vote(own)), (3, Message::Vote(own))]);
+    assert_eq!(events(&out), vec![Event::Looking { round: 1 }]);
+    assert!(persists(&out).is_empty());
+
+    // A worse vote (shorter log) changes nothing and is not answered.
+    let out = receive(&mut peer, 1, 2, Message::Vote(vote(2, 1, 1, ServerState::Looking)));
+    assert!(out.is_empty(), "{out:?}");
+
+    // A better one (longer log) is adopted and sent to everyone.
+    let better = vote(3, 3, 1, ServerState::Looking);
+    let out = receive(&mut peer, 2, 3, Message::Vote(better));
+    assert_eq!(sends(&out), vec![(2, Message::Vote(better)), (3, Message::Vote(better))]);
+
+    // {1, 3} agree: a quorum, but the decision waits finalize_wait (10 ms).
+    let out = step(&mut peer, 5, Input::Tick);
+    assert!(sends(&out).is_empty() && events(&out).is_empty(), "{out:?}");
+    assert_eq!(peer.status(), Status::Looking);
+    let out = step(&mut peer, 12, Input::Tick);
+    assert_eq!(events(&out), vec![Event::Elected { leader: ServerId(3), round: 1 }]);
+    let [(3, Message::FollowerInfo { accepted_epoch: 1, observer: false, blank: false, .. })] = sends(&out)[..] else {
+        panic!("one FOLLOWERINFO to s3: {out:?}");
+    };
+    assert!(matches!(peer.status(), Status::Following { leader: ServerId(3), stage: LearnerStage::Info, .. }));
+}
+
+/// A vote of a later round makes us join that round (clearing what we had heard); a vote of
+/// an earlier round is answered with ours so its sender catches up.
+#[test]
+fn election_joins_a_later_round_and_answers_an_earlier_one() {
+    let mut peer = voter(1, 2);
+    step(&mut peer, 0, Input::Tick);
+    let later = vote(2, 1, 4, ServerState::Looking);
+    let out = receive(&mut peer, 1, 2, Message::Vote(later));
+    // Our own proposal beats s2's: we keep it, in round 4.
+    let own4 = vote(1, 2, 4, ServerState::Looking);
+    assert_eq!(sends(&out), vec![(2, Message::Vote(own4)), (3, Message::Vote(own4))]);
+    assert_eq!(peer.round(), 4);
+    let earlier = vote(3, 0, 2, ServerState::Looking);
+    let out = receive(&mut peer, 2, 3, Message::Vote(earlier));
+    assert_eq!(sends(&out), vec![(3, Message::Vote(own4))]);
+}
+
+/// Drives voter 1 to follow s3 and returns the nonce of its FOLLOWERINFO.
+fn following_s3(peer: &mut Peer<TreeMachine>) -> u64 {
+    step(peer, 0, Input::Tick);
+    receive(peer, 1, 3, Message::Vote(vote(3, 3, 1, ServerState::Looking)));
+    let out = step(peer, 20, Input::Tick);
+    match sends(&out)[..] {
+        [(3, Message::FollowerInfo { nonce, .. })] => nonce,
+        _ => panic!("no FOLLOWERINFO: {out:?}"),
+    }
+}
+
+/// Discovery and synchronization on the follower side, each handler exactly:
+/// LEADERINFO -> acceptedEpoch persisted, and only then ACKEPOCH; NEWLEADER(DIFF) -> entries
+/// and currentEpoch persisted in that order, and only then ACK(NEWLEADER); UPTODATE -> commit.
+#[test]
+fn follower_discovery_and_sync_act_only_on_durable_state() {
+    let mut peer = voter(1, 2);
+    let nonce = following_s3(&mut peer);
+
+    let out = receive(&mut peer, 30, 3, Message::LeaderInfo { epoch: 2, nonce });
+    assert_eq!(persists(&out), vec![(1, LogOp::Epochs { accepted: 2, current: 1 })]);
+    assert!(sends(&out).is_empty(), "no ACKEPOCH before acceptedEpoch is durable: {out:?}");
+    let out = step(&mut peer, 31, Input::Persisted { seq: 1 });
+    let ack_epoch = Message::AckEpoch { epoch: 2, nonce, current_epoch: 1, last_zxid: Zxid::new(1, 2) };
+    assert_eq!(sends(&out), vec![(3, ack_epoch)]);
+
+    let sync = Message::NewLeader {
+        epoch: 2,
+        nonce,
+        mode: SyncMode::Diff { base: Zxid::new(1, 2), entries: vec![entry(1, 3)] },
+        last_zxid: Zxid::new(1, 3),
+        committed: Zxid::new(1, 2),
+    };
+    let out = receive(&mut peer, 40, 3, sync);
+    assert_eq!(persists(&out), vec![(2, LogOp::Append(entry(1, 3))), (3, LogOp::Epochs { accepted: 2, current: 2 })]);
+    assert!(sends(&out).is_empty(), "{out:?}");
+    assert_eq!(peer.last_zxid(), Zxid::new(1, 3));
+    // The history is durable but the epoch not yet: still no ACK.
+    let out = step(&mut peer, 41, Input::Persisted { seq: 2 });
+    assert!(sends(&out).is_empty(), "{out:?}");
+    let out = step(&mut peer, 42, Input::Persisted { seq: 3 });
+    // ACK(NEWLEADER), then the cumulative ACK that now covers the synced entries too.
+    assert_eq!(
+        sends(&out),
+        vec![(3, Message::AckNewLeader { epoch: 2, nonce }), (3, Message::Ack { epoch: 2, zxid: Zxid::new(1, 3) })]
+    );
+    assert_eq!(peer.current_epoch(), 2);
+    assert!(peer.machine().tree.get("/e1c3").is_none(), "not committed yet");
+
+    let out = receive(&mut peer, 50, 3, Message::UpToDate { epoch: 2, nonce, committed: Zxid::new(1, 3) });
+    assert!(sends(&out).is_empty(), "{out:?}");
+    assert!(events(&out).contains(&Event::UpToDate { leader: ServerId(3), epoch: 2 }), "{out:?}");
+    assert_eq!(peer.committed(), Zxid::new(1, 3));
+    assert!(peer.machine().tree.get("/e1c3").is_some());
+    assert!(peer.is_serving());
+}
+
+/// Broadcast on the follower side: PROPOSAL -> append; ACK only once durable (cumulative);
+/// COMMIT applies in order; PING is answered with PONG; a message of another epoch is ignored.
+#[test]
+fn follower_broadcast_acks_durable_entries_and_commits_in_order() {
+    let mut peer = voter(1, 2);
+    let nonce = following_s3(&mut peer);
+    receive(&mut peer, 30, 3, Message::LeaderInfo { epoch: 2, nonce });
+    step(&mut peer, 31, Input::Persisted { seq: 1 });
+    let sync = Message::NewLeader {
+        epoch: 2,
+        nonce,
+        mode: SyncMode::Diff { base: Zxid::new(1, 2), entries: vec![] },
+        last_zxid: Zxid::new(1, 2),
+        committed: Zxid::new(1, 2),
+    };
+    receive(&mut peer, 40, 3, sync);
+    step(&mut peer, 41, Input::Persisted { seq: 2 });
+    receive(&mut peer, 50, 3, Message::UpToDate { epoch: 2, nonce, committed: Zxid::new(1, 2) });
+
+    let out = receive(&mut peer, 60, 3, Message::Proposal { epoch: 2, entry: entry(2, 1) });
+    assert_eq!(persists(&out), vec![(3, LogOp::Append(entry(2, 1)))]);
+    assert!(sends(&out).is_empty());
+    let out = receive(&mut peer, 61, 3, Message::Proposal { epoch: 2, entry: entry(2, 2) });
+    assert_eq!(persists(&out), vec![(4, LogOp::Append(entry(2, 2)))]);
+    // One fsync covers both: one cumulative ACK.
+    let out = step(&mut peer, 62, Input::Persisted { seq: 4 });
+    assert_eq!(sends(&out), vec![(3, Message::Ack { epoch: 2, zxid: Zxid::new(2, 2) })]);
+
+    // A stale leader's proposal of epoch 1 is ignored.
+    let out = receive(&mut peer, 63, 2, Message::Proposal { epoch: 1, entry: entry(1, 9) });
+    assert!(persists(&out).is_empty() && sends(&out).is_empty(), "{out:?}");
+
+    let out = receive(&mut peer, 64, 3, Message::Commit { epoch: 2, zxid: Zxid::new(2, 1) });
+    assert_eq!(events(&out), vec![Event::Committed { from: Zxid::new(1, 2), to: Zxid::new(2, 1) }]);
+    assert!(peer.machine().tree.get("/e2c1").is_some() && peer.machine().tree.get("/e2c2").is_none());
+
+    let out = receive(&mut peer, 65, 3, Message::Ping { epoch: 2, committed: Zxid::new(2, 2) });
+    assert_eq!(sends(&out), vec![(3, Message::Pong { epoch: 2 })]);
+    assert_eq!(peer.committed(), Zxid::new(2, 2), "a PING carries the commit point");
+}
+
+/// A DIFF that does not start at our last zxid cannot be applied: the follower abandons the
+/// leader and looks again rather than build a history with a hole.
+#[test]
+fn follower_refuses_a_diff_from_the_wrong_base() {
+    let mut peer = voter(1, 2);
+    let nonce = following_s3(&mut peer);
+    receive(&mut peer, 30, 3, Message::LeaderInfo { epoch: 2, nonce });
+    step(&mut peer, 31, Input::Persisted { seq: 1 });
+    let sync = Message::NewLeader {
+        epoch: 2,
+        nonce,
+        mode: SyncMode::Diff { base: Zxid::new(1, 1), entries: vec![entry(1, 2), entry(1, 3)] },
+        last_zxid: Zxid::new(1, 3),
+        committed: Zxid::new(1, 3),
+    };
+    let out = receive(&mut peer, 40, 3, sync);
+    assert!(persists(&out).is_empty(), "{out:?}");
+    assert!(
+        events(&out)
+            .contains(&Event::LearnerAbandon { why: Abandon::BadSync("DIFF from a zxid that is not our last") })
+    );
+    assert_eq!(peer.status(), Status::Looking);
+    assert_eq!(peer.last_zxid(), Zxid::new(1, 2));
+}
+
+/// The leader side, each handler exactly: a quorum of FOLLOWERINFO picks epoch max+1 and
+/// persists it; LEADERINFO only once durable; a quorum of ACKEPOCH starts the sync (DIFF for
+/// a follower one entry behind) and persists currentEpoch; ACK(NEWLEADER) of a quorum
+/// establishes the epoch (UPTODATE); a proposal commits once the leader's own copy is durable
+/// and one follower ACKed it.
+#[test]
+fn leader_discovery_sync_and_broadcast() {
+    let mut peer = voter(3, 3);
+    step(&mut peer, 0, Input::Tick);
+    receive(&mut peer, 1, 1, Message::Vote(vote(3, 3, 1, ServerState::Looking)));
+    let out = step(&mut peer, 20, Input::Tick);
+    assert_eq!(events(&out), vec![Event::Elected { leader: ServerId(3), round: 1 }]);
+    assert!(persists(&out).is_empty(), "alone it is no quorum for an epoch yet");
+
+    let out = receive(
+        &mut peer,
+        21,
+        1,
+        Message::FollowerInfo { accepted_epoch: 1, observer: false, blank: false, nonce: 77 },
+    );
+    assert_eq!(persists(&out), vec![(1, LogOp::Epochs { accepted: 2, current: 1 })]);
+    assert!(sends(&out).is_empty(), "no LEADERINFO before the epoch is durable: {out:?}");
+    let out = step(&mut peer, 22, Input::Persisted { seq: 1 });
+    assert_eq!(sends(&out), vec![(1, Message::LeaderInfo { epoch: 2, nonce: 77 })]);
+
+    let ack = Message::AckEpoch { epoch: 2, nonce: 77, current_epoch: 1, last_zxid: Zxid::new(1, 2) };
+    let out = receive(&mut peer, 23, 1, ack);
+    assert_eq!(persists(&out), vec![(2, LogOp::Epochs { accepted: 2, current: 2 })]);
+    let sync = Message::NewLeader {
+        epoch: 2,
+        nonce: 77,
+        mode: SyncMode::Diff { base: Zxid::new(1, 2), entries: vec![entry(1, 3)] },
+        last_zxid: Zxid::new(1, 3),
+        committed: Zxid::ZERO,
+    };
+    assert_eq!(sends(&out), vec![(1, sync)]);
+    assert_eq!(events(&out), vec![Event::SyncSent { learner: ServerId(1), mode: "DIFF" }]);
+
+    // s1's ACK(NEWLEADER) alone is not enough: the leader's own currentEpoch must be durable.
+    let out = receive(&mut peer, 24, 1, Message::AckNewLeader { epoch: 2, nonce: 77 });
+    assert!(sends(&out).is_empty() && !peer.is_established_leader(), "{out:?}");
+    let out = step(&mut peer, 25, Input::Persisted { seq: 2 });
+    assert_eq!(sends(&out), vec![(1, Message::UpToDate { epoch: 2, nonce: 77, committed: Zxid::new(1, 3) })]);
+    assert!(events(&out).contains(&Event::Established { epoch: 2 }), "{out:?}");
+    assert_eq!(peer.committed(), Zxid::new(1, 3), "the new leader's history is committed");
+
+    let mut out = Vec::new();
+    let zxid = peer.propose(30, SessionId(9), 4, create("/p"), &mut out).unwrap();
+    assert_eq!(zxid, Zxid::new(2, 1));
+    let proposed = Entry { zxid, time_ms: 30, session: SessionId(9), cxid: 4, txn: create("/p") };
+    assert_eq!(persists(&out), vec![(3, LogOp::Append(proposed.clone()))]);
+    assert_eq!(sends(&out), vec![(1, Message::Proposal { epoch: 2, entry: proposed })]);
+    // The follower's ACK first: the leader's own copy is not durable, so no commit.
+    let out = receive(&mut peer, 31, 1, Message::Ack { epoch: 2, zxid });
+    assert!(sends(&out).is_empty(), "{out:?}");
+    let out = step(&mut peer, 32, Input::Persisted { seq: 3 });
+    assert_eq!(sends(&out), vec![(1, Message::Commit { epoch: 2, zxid })]);
+    assert!(peer.machine().tree.get("/p").is_some());
+
+    // s2 joins late, one entry behind the established history: it gets LEADERINFO at once and,
+    // after its ACKEPOCH, a DIFF with the missing entries (also the one not yet in its log).
+    let out =
+        receive(&mut peer, 40, 2, Message::FollowerInfo { accepted_epoch: 1, observer: false, blank: false, nonce: 5 });
+    assert_eq!(sends(&out), vec![(2, Message::LeaderInfo { epoch: 2, nonce: 5 })]);
+    let ack = Message::AckEpoch { epoch: 2, nonce: 5, current_epoch: 1, last_zxid: Zxid::new(1, 3) };
+    let out = receive(&mut peer, 41, 2, ack);
+    let [(2, Message::NewLeader { mode: SyncMode::Diff { base, ref entries }, last_zxid, committed, .. })] =
+        sends(&out)[..]
+    else {
+        panic!("a DIFF for s2: {out:?}");
+    };
+    assert_eq!((base, last_zxid, committed), (Zxid::new(1, 3), zxid, zxid));
+    assert_eq!(entries.iter().map(|e| e.zxid).collect::<Vec<_>>(), vec![zxid]);
+}
+
+/// A voter that accepted our own epoch before (it followed us, went away and rejoins) simply
+/// follows again; one that accepted a later epoch cannot, and the leader makes way.
+#[test]
+fn leader_takes_back_a_follower_of_its_epoch_and_steps_down_for_a_later_promise() {
+    let mut peer = voter(3, 3);
+    step(&mut peer, 0, Input::Tick);
+    receive(&mut peer, 1, 1, Message::Vote(vote(3, 3, 1, ServerState::Looking)));
+    step(&mut peer, 20, Input::Tick);
+    receive(&mut peer, 21, 1, Message::FollowerInfo { accepted_epoch: 1, observer: false, blank: false, nonce: 1 });
+    step(&mut peer, 22, Input::Persisted { seq: 1 });
+    receive(&mut peer, 23, 1, Message::AckEpoch { epoch: 2, nonce: 1, current_epoch: 1, last_zxid: Zxid::new(1, 3) });
+    receive(&mut peer, 24, 1, Message::AckNewLeader { epoch: 2, nonce: 1 });
+    step(&mut peer, 25, Input::Persisted { seq: 2 });
+    assert!(peer.is_established_leader());
+
+    let out =
+        receive(&mut peer, 30, 2, Message::FollowerInfo { accepted_epoch: 2, observer: false, blank: false, nonce: 8 });
+    assert_eq!(sends(&out), vec![(2, Message::LeaderInfo { epoch: 2, nonce: 8 })]);
+    assert!(peer.is_established_leader());
+
+    let out =
+        receive(&mut peer, 31, 2, Message::FollowerInfo { accepted_epoch: 3, observer: false, blank: false, nonce: 9 });
+    assert!(events(&out).contains(&Event::LeaderStepDown { why: StepDown::LearnerAhead }), "{out:?}");
+    assert_eq!(peer.status(), Status::Looking);
+}
