@@ -28,8 +28,11 @@ extern crate std;
 pub mod error;
 pub mod ids;
 pub mod rng;
+pub mod server;
+pub mod session;
 pub mod tree;
 pub mod txn;
+pub mod watch;
 pub mod wire;
 pub mod zab;
 

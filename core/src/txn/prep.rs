@@ -34,7 +34,7 @@ pub struct PrepConfig {
 }
 
 /// Which create request a create came in as; it decides the reply and a few rules.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CreateOpcode {
     /// Opcode 1: replies with the path only.
     Create,
@@ -46,8 +46,8 @@ pub enum CreateOpcode {
     CreateTtl,
 }
 
-/// A write request as prep receives it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A write request as prep receives it (also what a follower forwards to its leader).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WriteOp {
     Create {
         opcode: CreateOpcode,

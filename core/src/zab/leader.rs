@@ -129,6 +129,10 @@ impl Leader {
         self.phase
     }
 
+    pub fn next_zxid(&self) -> Zxid {
+        Zxid::new(self.epoch, self.next_counter)
+    }
+
     pub fn is_established(&self) -> bool {
         self.phase == LeaderPhase::Broadcast
     }

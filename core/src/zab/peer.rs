@@ -302,6 +302,29 @@ impl<M: StateMachine> Peer<M> {
         &self.r.machine
     }
 
+    /// The state machine, for a host that drains what applying entries recorded in it.
+    /// Replicated state must change only through [`StateMachine::apply`].
+    pub fn machine_mut(&mut self) -> &mut M {
+        &mut self.r.machine
+    }
+
+    /// The zxid the next [`Peer::propose`] will get (established leader only).
+    pub fn next_zxid(&self) -> Option<Zxid> {
+        match &self.role {
+            Role::Leading(l) if l.is_established() => Some(l.next_zxid()),
+            _ => None,
+        }
+    }
+
+    /// The leader this server leads or follows, once known.
+    pub fn leader(&self) -> Option<ServerId> {
+        match &self.role {
+            Role::Leading(_) => Some(self.r.id()),
+            Role::Following(l) => Some(l.leader()),
+            _ => None,
+        }
+    }
+
     pub fn round(&self) -> u64 {
         self.r.round
     }

@@ -1,0 +1,990 @@
+//! One ZooKeeper server as a state machine: a Zab [`Peer`] replicating a [`Database`], client
+//! connections with their sessions, watches and auth, and ZooKeeper's request pipeline.
+//!
+//! ```text
+//!  client frame ─► decode ─► read?  ── answered from the committed tree, in the
+//!                            │          connection's order (behind its own writes)
+//!                            └► write ─► leader: prep (tree + pending) ─► Zab propose
+//!                                        follower: forward to the leader ─┘
+//!  Zab commit ─► Database::apply ─► watches fire (notifications first) ─► owner replies
+//! ```
+//!
+//! The host feeds [`ServerInput`]s (time, peer messages, durable reports, connection events
+//! and client frames already split by [`crate::wire::FrameDecoder`]) and carries out the
+//! [`ServerOutput`]s. Like [`Peer`], it never does IO, and bad bytes from a client close that
+//! client's connection and nothing else.
+//!
+//! Per-connection order: every request takes a place in its connection's queue and replies
+//! leave strictly in that order; a read is answered when it reaches the front, so it sees the
+//! connection's own earlier writes. `sync` asks the leader how far its history reaches and is
+//! answered once this server has applied that far.
+
+mod db;
+mod reply;
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+pub use db::{Applied, Change, Database, ServerMachine};
+pub use reply::Shape;
+
+use crate::error::ErrorCode;
+use crate::ids::{ServerId, SessionId, Zxid};
+use crate::session::{SessionConfig, SessionIds, SessionTracker, password};
+use crate::tree::Id;
+use crate::txn::{self, AuthContext, PendingChanges, PrepConfig, Txn, TxnResult, WriteOp};
+use crate::watch::{Notification, PersistentMode, WatchKind, WatchManager, Watcher};
+use crate::wire::records::{
+    AddWatchRequest, ClientInfo, ErrorResponse, GetAclResponse, GetAllChildrenNumberResponse, GetChildren2Response,
+    GetChildrenResponse, GetDataResponse, GetEphemeralsResponse, PathRecord, ReplyHeader, StatResponse, WatcherEvent,
+    WhoAmIResponse,
+};
+use crate::wire::{
+    AUTH_XID, ConnectRequest, ConnectResponse, DecodeError, MultiOp, MultiResult, PING_XID, Request, Response,
+    SET_WATCHES_XID, encode_notification, encode_reply, write_frame,
+};
+use crate::zab::{self, Durable, Event, LogOp, Message, Peer};
+
+/// A client connection, named by the host.
+pub type ConnId = u64;
+
+/// Everything one server is configured with.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub zab: zab::Config,
+    pub sessions: SessionConfig,
+    pub prep: PrepConfig,
+    /// Shared by the ensemble: session passwords are derived from it.
+    pub secret: u64,
+    /// `DigestAuthenticationProvider.superDigest`: `super:<base64 sha1>`.
+    pub super_digest: Option<String>,
+}
+
+impl ServerConfig {
+    pub fn new(zab: zab::Config) -> ServerConfig {
+        let sessions = SessionConfig::new(zab.tick_ms);
+        ServerConfig { zab, sessions, prep: PrepConfig::default(), secret: 0x5a62_6b70_6173_7377, super_digest: None }
+    }
+}
+
+/// What servers say to each other: Zab, plus the request pipeline's own messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeerMessage {
+    Zab(Message),
+    /// Learner to leader: a client write to prep and propose.
+    Forward {
+        session: SessionId,
+        cxid: i32,
+        op: WriteOp,
+        auth: Vec<Id>,
+    },
+    /// Learner to leader: these sessions' clients were heard from.
+    Touch {
+        sessions: Vec<SessionId>,
+    },
+    /// Learner to leader: how far does your history reach?
+    Sync {
+        session: SessionId,
+        cxid: i32,
+    },
+    /// Leader to learner: this far (answer to [`PeerMessage::Sync`]).
+    Synced {
+        session: SessionId,
+        cxid: i32,
+        zxid: Zxid,
+    },
+}
+
+/// What the host feeds the server.
+#[derive(Clone, Debug)]
+pub enum ServerInput {
+    Tick,
+    Peer {
+        from: ServerId,
+        msg: PeerMessage,
+    },
+    Persisted {
+        seq: u64,
+    },
+    /// A client connected from `addr`.
+    Connected {
+        conn: ConnId,
+        addr: IpAddr,
+    },
+    /// One frame's payload from a client (length prefix removed).
+    Frame {
+        conn: ConnId,
+        payload: Vec<u8>,
+    },
+    /// The client's connection is gone.
+    Disconnected {
+        conn: ConnId,
+    },
+}
+
+/// What the server asks of its host.
+#[derive(Clone, Debug)]
+pub enum ServerOutput {
+    Peer {
+        to: ServerId,
+        msg: PeerMessage,
+    },
+    /// Durable writes, exactly as [`zab::Output::Persist`].
+    Persist {
+        seq: u64,
+        op: LogOp,
+    },
+    /// Bytes for a client: one or more complete frames.
+    Send {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
+    /// Close a client connection (after sending what was queued for it).
+    Close {
+        conn: ConnId,
+    },
+    Event(Event),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the ConnectRequest.
+    Handshake,
+    /// A new session's createSession txn is on its way.
+    Creating {
+        old_form: bool,
+    },
+    Open,
+}
+
+#[derive(Debug)]
+enum Item {
+    Read {
+        xid: i32,
+        request: Request,
+    },
+    Write {
+        xid: i32,
+        shape: Shape,
+        done: Option<(Zxid, TxnResult)>,
+    },
+    Sync {
+        xid: i32,
+        path: String,
+        target: Option<Zxid>,
+    },
+    /// A request refused before it went anywhere; answered in its turn.
+    Refused {
+        xid: i32,
+        code: ErrorCode,
+    },
+}
+
+#[derive(Debug)]
+struct Conn {
+    phase: Phase,
+    session: SessionId,
+    timeout_ms: i32,
+    auth: Vec<Id>,
+    queue: VecDeque<Item>,
+    /// Frames that arrived before the session was open (clients pipeline auth, setWatches
+    /// and requests right behind the ConnectRequest).
+    early: VecDeque<Vec<u8>>,
+}
+
+/// One server.
+#[derive(Debug)]
+pub struct Server<M = Database> {
+    config: ServerConfig,
+    peer: Peer<M>,
+    conns: BTreeMap<ConnId, Conn>,
+    /// Which local connection holds each session.
+    owners: BTreeMap<SessionId, ConnId>,
+    watches: WatchManager,
+    /// Session expiry (used while this server is the established leader).
+    tracker: SessionTracker,
+    ids: SessionIds,
+    /// Changes of proposals not yet committed (leader only).
+    pending: PendingChanges,
+    /// Sessions heard from since the last report to the leader.
+    touched: BTreeSet<SessionId>,
+    next_report_ms: u64,
+    leading: bool,
+    serving: bool,
+    now_ms: u64,
+    zab_out: Vec<zab::Output>,
+}
+
+impl<M: ServerMachine> Server<M> {
+    pub fn new(config: ServerConfig, seed: u64, durable: Durable, machine: M, now_ms: u64) -> Server<M> {
+        let ids = SessionIds::new(config.zab.id, now_ms);
+        let tracker = SessionTracker::new(config.zab.tick_ms);
+        let peer = Peer::new(config.zab.clone(), seed, durable, machine);
+        Server {
+            config,
+            peer,
+            conns: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            watches: WatchManager::default(),
+            tracker,
+            ids,
+            pending: PendingChanges::default(),
+            touched: BTreeSet::new(),
+            next_report_ms: 0,
+            leading: false,
+            serving: false,
+            now_ms,
+            zab_out: Vec::new(),
+        }
+    }
+
+    pub fn peer(&self) -> &Peer<M> {
+        &self.peer
+    }
+
+    fn db(&self) -> &Database {
+        self.peer.machine().db()
+    }
+
+    pub fn watches(&self) -> &WatchManager {
+        &self.watches
+    }
+
+    pub fn sessions(&self) -> &SessionTracker {
+        &self.tracker
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Feeds one input at `now_ms` (monotonic); what to do goes to `out`.
+    pub fn step(&mut self, now_ms: u64, input: ServerInput, out: &mut Vec<ServerOutput>) {
+        self.now_ms = self.now_ms.max(now_ms);
+        match input {
+            ServerInput::Tick => {
+                self.zab(zab::Input::Tick, out);
+                self.on_tick(out);
+            }
+            ServerInput::Persisted { seq } => self.zab(zab::Input::Persisted { seq }, out),
+            ServerInput::Peer { from, msg } => self.on_peer(from, msg, out),
+            ServerInput::Connected { conn, addr } => {
+                if !self.serving {
+                    out.push(ServerOutput::Close { conn });
+                    return;
+                }
+                let c = Conn {
+                    phase: Phase::Handshake,
+                    session: SessionId(0),
+                    timeout_ms: 0,
+                    auth: alloc::vec![Id::new("ip", &alloc::format!("{addr}"))],
+                    queue: VecDeque::new(),
+                    early: VecDeque::new(),
+                };
+                self.conns.insert(conn, c);
+            }
+            ServerInput::Frame { conn, payload } => self.on_frame(conn, payload, out),
+            ServerInput::Disconnected { conn } => self.forget(conn),
+        }
+    }
+
+    /// Runs the Zab peer and everything its outputs lead to.
+    fn zab(&mut self, input: zab::Input, out: &mut Vec<ServerOutput>) {
+        let mut zab_out = core::mem::take(&mut self.zab_out);
+        self.peer.step(self.now_ms, input, &mut zab_out);
+        self.after_zab(&mut zab_out, out);
+        self.zab_out = zab_out;
+    }
+
+    fn after_zab(&mut self, zab_out: &mut Vec<zab::Output>, out: &mut Vec<ServerOutput>) {
+        for o in zab_out.drain(..) {
+            out.push(match o {
+                zab::Output::Send { to, msg } => ServerOutput::Peer { to, msg: PeerMessage::Zab(msg) },
+                zab::Output::Persist { seq, op } => ServerOutput::Persist { seq, op },
+                zab::Output::Event(e) => ServerOutput::Event(e),
+            });
+        }
+        self.role_changes(out);
+        self.on_applied(out);
+    }
+
+    fn role_changes(&mut self, out: &mut Vec<ServerOutput>) {
+        let leading = self.peer.is_established_leader();
+        let serving = self.peer.is_serving();
+        if leading != self.leading {
+            self.leading = leading;
+            self.pending.clear();
+            self.tracker = SessionTracker::new(self.config.zab.tick_ms);
+            if leading {
+                // A new leader gives every session a full timeout from now (as ZooKeeper does).
+                let now = self.now_ms;
+                let sessions: Vec<(SessionId, i32)> = self.db().sessions.iter().map(|(id, t)| (*id, *t)).collect();
+                for (id, timeout) in sessions {
+                    self.tracker.add(id, timeout, now);
+                }
+            }
+        }
+        if serving != self.serving {
+            self.serving = serving;
+            if !serving {
+                // Like ZooKeeper when it goes back to LOOKING: drop every client; they
+                // reconnect (here or elsewhere) and keep their sessions.
+                let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+                for conn in conns {
+                    self.close(conn, out);
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self, out: &mut Vec<ServerOutput>) {
+        if self.leading {
+            for session in self.tracker.expired(self.now_ms) {
+                self.propose_op(session, 0, WriteOp::CloseSession, Vec::new(), out);
+            }
+        } else if self.serving && self.now_ms >= self.next_report_ms {
+            self.next_report_ms = self.now_ms + self.config.zab.tick_ms / 2;
+            if !self.touched.is_empty()
+                && let Some(leader) = self.peer.leader()
+            {
+                let sessions = core::mem::take(&mut self.touched).into_iter().collect();
+                out.push(ServerOutput::Peer { to: leader, msg: PeerMessage::Touch { sessions } });
+            }
+        }
+    }
+
+    fn on_peer(&mut self, from: ServerId, msg: PeerMessage, out: &mut Vec<ServerOutput>) {
+        match msg {
+            PeerMessage::Zab(msg) => self.zab(zab::Input::Receive { from, msg }, out),
+            PeerMessage::Forward { session, cxid, op, auth } if self.leading => {
+                self.propose_op(session, cxid, op, auth, out);
+            }
+            PeerMessage::Touch { sessions } if self.leading => {
+                for s in sessions {
+                    self.tracker.touch(s, self.now_ms);
+                }
+            }
+            PeerMessage::Sync { session, cxid } if self.leading => {
+                let zxid = self.peer.last_zxid();
+                out.push(ServerOutput::Peer { to: from, msg: PeerMessage::Synced { session, cxid, zxid } });
+            }
+            PeerMessage::Synced { session, cxid, zxid } => {
+                if let Some(&conn) = self.owners.get(&session) {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        for item in c.queue.iter_mut() {
+                            if let Item::Sync { xid, target, .. } = item
+                                && *xid == cxid
+                                && target.is_none()
+                            {
+                                *target = Some(zxid);
+                                break;
+                            }
+                        }
+                    }
+                    self.drain(conn, out);
+                }
+            }
+            // Pipeline messages for a leader we no longer are: the sender's client times out
+            // and retries.
+            _ => {}
+        }
+    }
+
+    /// Leader: prep a write against the tree plus pending changes, and propose it.
+    fn propose_op(&mut self, session: SessionId, cxid: i32, op: WriteOp, auth: Vec<Id>, out: &mut Vec<ServerOutput>) {
+        let Some(zxid) = self.peer.next_zxid() else { return };
+        let is_create = matches!(op, WriteOp::CreateSession { .. });
+        let txn = if !is_create && !self.tracker.is_alive(session) && !self.closing_now(session, &op) {
+            Txn::Error(ErrorCode::SessionExpired)
+        } else {
+            if !is_create {
+                self.tracker.touch(session, self.now_ms);
+            }
+            let ctx = AuthContext { session, ids: auth };
+            txn::prep(&self.peer.machine().db().tree, &mut self.pending, &self.config.prep, &ctx, zxid, op)
+        };
+        if let Txn::CloseSession { .. } = txn {
+            self.tracker.set_closing(session);
+        }
+        let mut zab_out = core::mem::take(&mut self.zab_out);
+        if self.peer.propose(self.now_ms, session, cxid, txn, &mut zab_out).is_err() {
+            self.pending.clear();
+        }
+        self.after_zab(&mut zab_out, out);
+        self.zab_out = zab_out;
+    }
+
+    /// The leader's own expiry closes sessions it already marked closing.
+    fn closing_now(&self, session: SessionId, op: &WriteOp) -> bool {
+        matches!(op, WriteOp::CloseSession) && self.tracker.get(session).is_some_and(|t| t.closing)
+    }
+
+    /// Sends a write to the leader (or proposes it here).
+    fn submit(&mut self, session: SessionId, cxid: i32, op: WriteOp, auth: Vec<Id>, out: &mut Vec<ServerOutput>) {
+        if self.leading {
+            self.propose_op(session, cxid, op, auth, out);
+        } else if let Some(leader) = self.peer.leader() {
+            self.touched.insert(session);
+            out.push(ServerOutput::Peer { to: leader, msg: PeerMessage::Forward { session, cxid, op, auth } });
+        }
+    }
+
+    /// Acts on entries the database applied: watches, session bookkeeping, replies.
+    fn on_applied(&mut self, out: &mut Vec<ServerOutput>) {
+        let applied = self.peer.machine_mut().db_mut().take_applied();
+        if applied.is_empty() {
+            return;
+        }
+        let mut notes = Vec::new();
+        let mut touched_conns = BTreeSet::new();
+        for a in applied {
+            if self.leading {
+                self.pending.committed(a.zxid);
+                match &a.result {
+                    TxnResult::SessionCreated => {
+                        let timeout = self.db().sessions.get(&a.session).copied().unwrap_or(0);
+                        self.tracker.add(a.session, timeout, self.now_ms);
+                    }
+                    TxnResult::SessionClosed { .. } => self.tracker.remove(a.session),
+                    _ => {}
+                }
+            }
+            for change in &a.changes {
+                match change {
+                    Change::Created(p) => self.watches.node_created(p, &mut notes),
+                    Change::Deleted(p) => self.watches.node_deleted(p, &mut notes),
+                    Change::DataChanged(p) => self.watches.data_changed(p, &mut notes),
+                }
+            }
+            for n in notes.drain(..) {
+                self.notify(n, out);
+            }
+            if let Some(&conn) = self.owners.get(&a.session) {
+                self.complete(conn, a, out);
+                touched_conns.insert(conn);
+            }
+        }
+        // Syncs waiting for this server to catch up, anywhere.
+        let waiting: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.queue.front().is_some_and(|i| matches!(i, Item::Sync { target: Some(_), .. })))
+            .map(|(id, _)| *id)
+            .collect();
+        touched_conns.extend(waiting);
+        for conn in touched_conns {
+            self.drain(conn, out);
+        }
+    }
+
+    fn notify(&mut self, n: Notification, out: &mut Vec<ServerOutput>) {
+        let conn = n.watcher.0;
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        let event = WatcherEvent { event_type: n.event.code(), state: 3, path: n.path };
+        let mut bytes = Vec::new();
+        // ZooKeeper 3.8 sends -1 as the notification's zxid.
+        write_frame(&mut bytes, |b| encode_notification(-1, &event, b));
+        out.push(ServerOutput::Send { conn, bytes });
+    }
+
+    /// The owner's side of an applied entry: a new session opens, a write completes.
+    fn complete(&mut self, conn: ConnId, a: Applied, out: &mut Vec<ServerOutput>) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if let Phase::Creating { old_form } = c.phase {
+            if a.session == c.session && matches!(a.result, TxnResult::SessionCreated) {
+                c.phase = Phase::Open;
+                let response = ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: c.timeout_ms,
+                    session_id: c.session.0,
+                    passwd: Some(password(self.config.secret, c.session).to_vec()),
+                    read_only: if old_form { None } else { Some(false) },
+                };
+                let mut bytes = Vec::new();
+                write_frame(&mut bytes, |b| response.encode(b));
+                out.push(ServerOutput::Send { conn, bytes });
+                let early: Vec<Vec<u8>> = c.early.drain(..).collect();
+                for payload in early {
+                    self.on_frame(conn, payload, out);
+                }
+            }
+            return;
+        }
+        let closed_elsewhere = matches!(a.result, TxnResult::SessionClosed { .. });
+        let mut matched = false;
+        for item in c.queue.iter_mut() {
+            if let Item::Write { xid, done, .. } = item
+                && *xid == a.cxid
+                && done.is_none()
+            {
+                *done = Some((a.zxid, a.result));
+                matched = true;
+                break;
+            }
+        }
+        if closed_elsewhere && !matched {
+            // Expired (or closed through another server): the client learns it on reconnect.
+            self.close(conn, out);
+        }
+    }
+
+    fn on_frame(&mut self, conn: ConnId, payload: Vec<u8>, out: &mut Vec<ServerOutput>) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        match c.phase {
+            Phase::Handshake => self.on_connect(conn, &payload, out),
+            Phase::Creating { .. } => {
+                if c.early.len() >= 1000 {
+                    self.close(conn, out);
+                } else {
+                    c.early.push_back(payload);
+                }
+            }
+            Phase::Open => self.on_request(conn, &payload, out),
+        }
+    }
+
+    fn on_connect(&mut self, conn: ConnId, payload: &[u8], out: &mut Vec<ServerOutput>) {
+        let Ok(request) = ConnectRequest::decode(payload) else {
+            self.close(conn, out);
+            return;
+        };
+        let committed = self.peer.committed();
+        if request.last_zxid_seen > committed.as_i64() {
+            // The client has seen more than this server holds: it must try another one.
+            self.close(conn, out);
+            return;
+        }
+        let old_form = request.read_only.is_none();
+        let timeout = self.config.sessions.negotiate(request.timeout_ms);
+        if request.session_id == 0 {
+            let session = self.ids.next_id();
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.phase = Phase::Creating { old_form };
+                c.session = session;
+                c.timeout_ms = timeout;
+            }
+            self.owners.insert(session, conn);
+            self.submit(session, 0, WriteOp::CreateSession { timeout_ms: timeout }, Vec::new(), out);
+            return;
+        }
+        let session = SessionId(request.session_id);
+        // Another connection of this session on this server is replaced (or, with a wrong
+        // password, closed too, as ZooKeeper does).
+        if let Some(&other) = self.owners.get(&session)
+            && other != conn
+        {
+            self.close(other, out);
+        }
+        let known = self.db().sessions.get(&session).copied();
+        let good = request.passwd.as_deref() == Some(&password(self.config.secret, session)[..]);
+        match known {
+            Some(_) if good => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.phase = Phase::Open;
+                    c.session = session;
+                    c.timeout_ms = timeout;
+                }
+                self.owners.insert(session, conn);
+                self.touch(session);
+                let response = ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: timeout,
+                    session_id: session.0,
+                    passwd: Some(password(self.config.secret, session).to_vec()),
+                    read_only: if old_form { None } else { Some(false) },
+                };
+                let mut bytes = Vec::new();
+                write_frame(&mut bytes, |b| response.encode(b));
+                out.push(ServerOutput::Send { conn, bytes });
+            }
+            _ => {
+                let mut bytes = Vec::new();
+                write_frame(&mut bytes, |b| ConnectResponse::expired(old_form).encode(b));
+                out.push(ServerOutput::Send { conn, bytes });
+                self.close(conn, out);
+            }
+        }
+    }
+
+    fn touch(&mut self, session: SessionId) {
+        if self.leading {
+            self.tracker.touch(session, self.now_ms);
+        } else {
+            self.touched.insert(session);
+        }
+    }
+
+    fn on_request(&mut self, conn: ConnId, payload: &[u8], out: &mut Vec<ServerOutput>) {
+        let (xid, request) = match Request::decode(payload) {
+            Ok(r) => r,
+            Err(DecodeError::UnknownOpcode { xid, .. }) => {
+                let header = ReplyHeader { xid, zxid: -1, err: ErrorCode::Unimplemented.code() };
+                self.send_reply(conn, &header, &Response::Empty, out);
+                self.close(conn, out);
+                return;
+            }
+            Err(_) => {
+                self.close(conn, out);
+                return;
+            }
+        };
+        let Some(session) = self.conns.get(&conn).map(|c| c.session) else { return };
+        self.touch(session);
+        if let Request::Auth(packet) = request {
+            self.on_auth(conn, packet.scheme, packet.auth.unwrap_or_default(), out);
+            return;
+        }
+        match request {
+            Request::Sync(PathRecord { path }) => {
+                let Some(c) = self.conns.get_mut(&conn) else { return };
+                if self.leading {
+                    let target = Some(self.peer.last_zxid());
+                    c.queue.push_back(Item::Sync { xid, path, target });
+                } else {
+                    c.queue.push_back(Item::Sync { xid, path, target: None });
+                    if let Some(leader) = self.peer.leader() {
+                        out.push(ServerOutput::Peer { to: leader, msg: PeerMessage::Sync { session, cxid: xid } });
+                    }
+                }
+            }
+            Request::Reconfig(_) => {
+                let Some(c) = self.conns.get_mut(&conn) else { return };
+                c.queue.push_back(Item::Refused { xid, code: ErrorCode::ReconfigDisabled });
+            }
+            Request::Sasl(_) => {
+                let Some(c) = self.conns.get_mut(&conn) else { return };
+                c.queue.push_back(Item::Refused { xid, code: ErrorCode::Unimplemented });
+            }
+            request => {
+                let Some(c) = self.conns.get_mut(&conn) else { return };
+                match reply::classify(request) {
+                    reply::Kind::Read(request) => c.queue.push_back(Item::Read { xid, request }),
+                    reply::Kind::Refused(code) => c.queue.push_back(Item::Refused { xid, code }),
+                    reply::Kind::Write(op, shape) => {
+                        let auth = c.auth.clone();
+                        c.queue.push_back(Item::Write { xid, shape, done: None });
+                        self.submit(session, xid, op, auth, out);
+                    }
+                }
+            }
+        }
+        self.drain(conn, out);
+    }
+
+    /// addAuth: `digest` (user:password) and `ip`; anything else fails the connection.
+    fn on_auth(&mut self, conn: ConnId, scheme: String, auth: Vec<u8>, out: &mut Vec<ServerOutput>) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let ok = match scheme.as_str() {
+            "digest" => match core::str::from_utf8(&auth) {
+                Ok(user_password) => {
+                    let id = digest_id(user_password);
+                    if self.config.super_digest.as_deref() == Some(id.as_str()) {
+                        c.auth.push(Id::new("super", ""));
+                    }
+                    let id = Id::new("digest", &id);
+                    if !c.auth.contains(&id) {
+                        c.auth.push(id);
+                    }
+                    true
+                }
+                Err(_) => false,
+            },
+            "ip" => true,
+            _ => false,
+        };
+        let err = if ok { ErrorCode::Ok } else { ErrorCode::AuthFailed };
+        let header = ReplyHeader { xid: AUTH_XID, zxid: 0, err: err.code() };
+        self.send_reply(conn, &header, &Response::Empty, out);
+        if !ok {
+            self.close(conn, out);
+        }
+    }
+
+    /// Sends every reply at the front of the connection's queue that is ready.
+    fn drain(&mut self, conn: ConnId, out: &mut Vec<ServerOutput>) {
+        loop {
+            let committed = self.peer.committed();
+            let Some(c) = self.conns.get_mut(&conn) else { return };
+            let ready = match c.queue.front() {
+                None => return,
+                Some(Item::Write { done: None, .. }) => false,
+                Some(Item::Sync { target, .. }) => target.is_some_and(|t| committed >= t),
+                Some(_) => true,
+            };
+            if !ready {
+                return;
+            }
+            let Some(item) = c.queue.pop_front() else { return };
+            match item {
+                Item::Write { xid, shape, done: Some((zxid, result)) } => {
+                    let close = shape == Shape::Close && !matches!(result, TxnResult::Failed(_));
+                    let (err, body) = reply::write_reply(&shape, result);
+                    let header = ReplyHeader { xid, zxid: zxid.as_i64(), err: err.code() };
+                    self.send_reply(conn, &header, &body, out);
+                    if close {
+                        self.close(conn, out);
+                        return;
+                    }
+                }
+                Item::Write { .. } => {}
+                Item::Sync { xid, path, .. } => {
+                    let header = ReplyHeader { xid, zxid: committed.as_i64(), err: 0 };
+                    self.send_reply(conn, &header, &Response::Sync(PathRecord { path }), out);
+                }
+                Item::Refused { xid, code } => {
+                    let header = ReplyHeader { xid, zxid: committed.as_i64(), err: code.code() };
+                    self.send_reply(conn, &header, &Response::Empty, out);
+                }
+                Item::Read { xid, request } => self.answer_read(conn, xid, request, out),
+            }
+        }
+    }
+
+    fn auth_of(&self, conn: ConnId) -> AuthContext {
+        self.conns.get(&conn).map(|c| AuthContext { session: c.session, ids: c.auth.clone() }).unwrap_or_default()
+    }
+
+    fn answer_read(&mut self, conn: ConnId, xid: i32, request: Request, out: &mut Vec<ServerOutput>) {
+        let zxid = self.peer.committed().as_i64();
+        let auth = self.auth_of(conn);
+        let skip = self.config.prep.skip_acl;
+        let watcher = Watcher(conn);
+        let tree = &self.peer.machine().db().tree;
+        let mut notes = Vec::new();
+        let (xid, result): (i32, Result<Response, ErrorCode>) = match request {
+            Request::Ping => (PING_XID, Ok(Response::Empty)),
+            Request::GetData(r) => (
+                xid,
+                txn::read::get_data(tree, &auth, &r.path, skip).map(|(data, stat)| {
+                    if r.watch {
+                        self.watches.add(&r.path, WatchKind::Data, watcher);
+                    }
+                    Response::GetData(GetDataResponse { data: data.map(<[u8]>::to_vec), stat })
+                }),
+            ),
+            Request::Exists(r) => {
+                if r.watch {
+                    self.watches.add(&r.path, WatchKind::Exist, watcher);
+                }
+                (xid, txn::read::exists(tree, &r.path).map(|stat| Response::Stat(StatResponse { stat })))
+            }
+            Request::GetChildren(r) => (xid, self.children(&auth, &r.path, r.watch, watcher, false)),
+            Request::GetChildren2(r) => (xid, self.children(&auth, &r.path, r.watch, watcher, true)),
+            Request::GetAcl(r) => (
+                xid,
+                txn::read::get_acl(tree, &auth, &r.path, skip)
+                    .map(|(acl, stat)| Response::GetAcl(GetAclResponse { acl, stat })),
+            ),
+            Request::GetAllChildrenNumber(r) => (
+                xid,
+                txn::read::all_children_number(tree, &auth, &r.path, skip)
+                    .map(|total| Response::GetAllChildrenNumber(GetAllChildrenNumberResponse { total })),
+            ),
+            Request::GetEphemerals(r) => {
+                let prefix = r.prefix.unwrap_or_default();
+                let ephemerals = txn::read::ephemerals(tree, auth.session, &prefix);
+                (xid, Ok(Response::GetEphemerals(GetEphemeralsResponse { ephemerals })))
+            }
+            Request::WhoAmI => {
+                let client_info = auth
+                    .ids
+                    .iter()
+                    .map(|id| ClientInfo {
+                        auth_scheme: id.scheme.clone(),
+                        user: if id.scheme == "digest" {
+                            id.id.split(':').next().unwrap_or("").into()
+                        } else {
+                            id.id.clone()
+                        },
+                    })
+                    .collect();
+                (xid, Ok(Response::WhoAmI(WhoAmIResponse { client_info })))
+            }
+            Request::MultiRead(ops) => {
+                let mut results = Vec::with_capacity(ops.len());
+                for op in ops {
+                    results.push(match op {
+                        MultiOp::GetData(r) => match txn::read::get_data(tree, &auth, &r.path, skip) {
+                            Ok((data, stat)) => {
+                                MultiResult::GetData(GetDataResponse { data: data.map(<[u8]>::to_vec), stat })
+                            }
+                            Err(code) => MultiResult::Error(code.code()),
+                        },
+                        MultiOp::GetChildren(r) => match txn::read::get_children(tree, &auth, &r.path, skip) {
+                            Ok((names, _)) => MultiResult::GetChildren(GetChildrenResponse {
+                                children: names.into_iter().map(String::from).collect(),
+                            }),
+                            Err(code) => MultiResult::Error(code.code()),
+                        },
+                        _ => MultiResult::Error(ErrorCode::MarshallingError.code()),
+                    });
+                }
+                (xid, Ok(Response::Multi(results)))
+            }
+            Request::AddWatch(AddWatchRequest { path, mode }) => {
+                let mode = match mode {
+                    0 => Some(PersistentMode::Persistent),
+                    1 => Some(PersistentMode::Recursive),
+                    _ => None,
+                };
+                match mode {
+                    Some(mode) => {
+                        self.watches.add_persistent(&path, mode, watcher);
+                        (xid, Ok(Response::AddWatch(ErrorResponse { err: 0 })))
+                    }
+                    None => (xid, Err(ErrorCode::MarshallingError)),
+                }
+            }
+            Request::RemoveWatches(r) => {
+                let code = self.watches.remove(&r.path, r.watcher_type, watcher);
+                (xid, if code == ErrorCode::Ok { Ok(Response::Empty) } else { Err(code) })
+            }
+            Request::CheckWatches(r) => {
+                let code = self.watches.check(&r.path, r.watcher_type, watcher);
+                (xid, if code == ErrorCode::Ok { Ok(Response::Empty) } else { Err(code) })
+            }
+            Request::SetWatches(w) => {
+                self.set_watches(
+                    watcher,
+                    w.relative_zxid,
+                    [&w.data_watches, &w.exist_watches, &w.child_watches],
+                    &[],
+                    &mut notes,
+                );
+                (SET_WATCHES_XID, Ok(Response::Empty))
+            }
+            Request::SetWatches2(w) => {
+                self.set_watches(
+                    watcher,
+                    w.relative_zxid,
+                    [&w.data_watches, &w.exist_watches, &w.child_watches],
+                    &[
+                        (&w.persistent_watches, PersistentMode::Persistent),
+                        (&w.persistent_recursive_watches, PersistentMode::Recursive),
+                    ],
+                    &mut notes,
+                );
+                (SET_WATCHES_XID, Ok(Response::Empty))
+            }
+            _ => (xid, Err(ErrorCode::Unimplemented)),
+        };
+        for n in notes {
+            self.notify(n, out);
+        }
+        let (err, body) = match result {
+            Ok(body) => (0, body),
+            Err(code) => (code.code(), Response::Empty),
+        };
+        self.send_reply(conn, &ReplyHeader { xid, zxid, err }, &body, out);
+    }
+
+    fn children(
+        &mut self,
+        auth: &AuthContext,
+        path: &str,
+        watch: bool,
+        watcher: Watcher,
+        with_stat: bool,
+    ) -> Result<Response, ErrorCode> {
+        let tree = &self.peer.machine().db().tree;
+        let (names, stat) = txn::read::get_children(tree, auth, path, self.config.prep.skip_acl)?;
+        let children: Vec<String> = names.into_iter().map(String::from).collect();
+        if watch {
+            self.watches.add(path, WatchKind::Child, watcher);
+        }
+        Ok(if with_stat {
+            Response::GetChildren2(GetChildren2Response { children, stat })
+        } else {
+            Response::GetChildren(GetChildrenResponse { children })
+        })
+    }
+
+    /// SetWatches after a reconnect: fire at once what changed since `relative_zxid`,
+    /// register the rest.
+    fn set_watches(
+        &mut self,
+        watcher: Watcher,
+        relative_zxid: i64,
+        [data, exist, child]: [&Vec<String>; 3],
+        persistent: &[(&Vec<String>, PersistentMode)],
+        notes: &mut Vec<Notification>,
+    ) {
+        use crate::watch::EventType;
+        let tree = &self.peer.machine().db().tree;
+        let fire = |notes: &mut Vec<Notification>, event, path: &String| {
+            notes.push(Notification { watcher, event, path: path.clone() });
+        };
+        let mut register = Vec::new();
+        for path in data {
+            match tree.get(path).map(|n| n.stat()) {
+                None => fire(notes, EventType::NodeDeleted, path),
+                Some(stat) if stat.mzxid > relative_zxid => fire(notes, EventType::NodeDataChanged, path),
+                Some(_) => register.push((path, WatchKind::Data)),
+            }
+        }
+        for path in exist {
+            match tree.get(path) {
+                Some(_) => fire(notes, EventType::NodeCreated, path),
+                None => register.push((path, WatchKind::Exist)),
+            }
+        }
+        for path in child {
+            match tree.get(path).map(|n| n.stat()) {
+                None => fire(notes, EventType::NodeDeleted, path),
+                Some(stat) if stat.pzxid > relative_zxid => fire(notes, EventType::NodeChildrenChanged, path),
+                Some(_) => register.push((path, WatchKind::Child)),
+            }
+        }
+        for (path, kind) in register {
+            self.watches.add(path, kind, watcher);
+        }
+        for (paths, mode) in persistent {
+            for path in paths.iter() {
+                self.watches.add_persistent(path, *mode, watcher);
+            }
+        }
+    }
+
+    fn send_reply(&self, conn: ConnId, header: &ReplyHeader, body: &Response, out: &mut Vec<ServerOutput>) {
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, |b| encode_reply(header, body, b));
+        out.push(ServerOutput::Send { conn, bytes });
+    }
+
+    fn close(&mut self, conn: ConnId, out: &mut Vec<ServerOutput>) {
+        if self.conns.contains_key(&conn) {
+            self.forget(conn);
+            out.push(ServerOutput::Close { conn });
+        }
+    }
+
+    fn forget(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn)
+            && self.owners.get(&c.session) == Some(&conn)
+        {
+            self.owners.remove(&c.session);
+        }
+        self.watches.remove_watcher(Watcher(conn));
+    }
+}
+
+/// The digest scheme's id for `user:password`: `user:base64(sha1(user:password))`.
+pub fn digest_id(user_password: &str) -> String {
+    use base64::Engine;
+    use sha1::Digest;
+    let user = user_password.split(':').next().unwrap_or("");
+    let hash = sha1::Sha1::digest(user_password.as_bytes());
+    let mut id = String::from(user);
+    id.push(':');
+    id.push_str(&base64::engine::general_purpose::STANDARD.encode(hash));
+    id
+}
+
+#[cfg(test)]
+mod tests;

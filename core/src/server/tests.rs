@@ -1,0 +1,415 @@
+//! Servers driven through their inputs only, with clients speaking real wire bytes: a small
+//! in-memory host with instant disks and an in-order network.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::net::{IpAddr, Ipv4Addr};
+
+use super::*;
+use crate::tree::Acl;
+use crate::wire::records::CreateResponse;
+use crate::wire::records::{AuthPacket, CreateRequest, PathVersion, PathWatch, SetDataRequest, WatchesRequest};
+use crate::wire::{Jute, OpCode, Reader};
+
+struct Net {
+    servers: Vec<Server>,
+    queue: VecDeque<(usize, ServerInput)>,
+    now: u64,
+    /// Frames each client received, in order.
+    inbox: BTreeMap<ConnId, VecDeque<Vec<u8>>>,
+    closed: BTreeSet<ConnId>,
+    /// Which server each client is connected to.
+    at: BTreeMap<ConnId, usize>,
+    /// Opcode of each outstanding xid per client, to decode replies.
+    asked: BTreeMap<(ConnId, i32), OpCode>,
+    down: BTreeSet<usize>,
+}
+
+impl Net {
+    fn new(n: u64) -> Net {
+        let voters: Vec<ServerId> = (1..=n).map(ServerId).collect();
+        let servers = voters
+            .iter()
+            .map(|&id| {
+                let mut zab = zab::Config::new(id, voters.clone(), vec![]);
+                zab.tick_ms = 100;
+                zab.finalize_wait_ms = 10;
+                Server::new(ServerConfig::new(zab), id.0, Durable::default(), Database::default(), 1_000)
+            })
+            .collect();
+        let mut net = Net {
+            servers,
+            queue: VecDeque::new(),
+            now: 1_000,
+            inbox: BTreeMap::new(),
+            closed: BTreeSet::new(),
+            at: BTreeMap::new(),
+            asked: BTreeMap::new(),
+            down: BTreeSet::new(),
+        };
+        net.run(2_000);
+        assert!(net.servers.iter().all(|s| s.peer().is_serving()), "all serving");
+        net
+    }
+
+    fn leader(&self) -> usize {
+        self.servers.iter().position(|s| s.peer().is_established_leader()).expect("a leader")
+    }
+
+    fn pump(&mut self) {
+        while let Some((i, input)) = self.queue.pop_front() {
+            if self.down.contains(&i) {
+                continue;
+            }
+            let mut out = Vec::new();
+            let from = self.servers[i].peer().id();
+            self.servers[i].step(self.now, input, &mut out);
+            for o in out {
+                match o {
+                    ServerOutput::Peer { to, msg } => {
+                        self.queue.push_back(((to.0 - 1) as usize, ServerInput::Peer { from, msg }))
+                    }
+                    ServerOutput::Persist { seq, .. } => self.queue.push_back((i, ServerInput::Persisted { seq })),
+                    ServerOutput::Send { conn, mut bytes } => {
+                        let inbox = self.inbox.entry(conn).or_default();
+                        while bytes.len() >= 4 {
+                            let len = i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+                            let rest = bytes.split_off(4 + len);
+                            inbox.push_back(bytes[4..].to_vec());
+                            bytes = rest;
+                        }
+                    }
+                    ServerOutput::Close { conn } => {
+                        self.closed.insert(conn);
+                    }
+                    ServerOutput::Event(_) => {}
+                }
+            }
+        }
+    }
+
+    fn run(&mut self, ms: u64) {
+        for _ in 0..ms / 10 {
+            self.now += 10;
+            for i in 0..self.servers.len() {
+                self.queue.push_back((i, ServerInput::Tick));
+            }
+            self.pump();
+        }
+    }
+
+    fn frame(&mut self, conn: ConnId, payload: Vec<u8>) {
+        let i = self.at[&conn];
+        self.queue.push_back((i, ServerInput::Frame { conn, payload }));
+        self.pump();
+    }
+
+    /// Opens a connection and a new session; returns the ConnectResponse.
+    fn connect(&mut self, server: usize, conn: ConnId, session: i64, passwd: Vec<u8>) -> ConnectResponse {
+        self.at.insert(conn, server);
+        let addr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+        self.queue.push_back((server, ServerInput::Connected { conn, addr }));
+        let request = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms: 30_000,
+            session_id: session,
+            passwd: Some(passwd),
+            read_only: Some(false),
+        };
+        let mut payload = Vec::new();
+        request.encode(&mut payload);
+        self.frame(conn, payload);
+        self.run(50);
+        let frame = self.inbox.get_mut(&conn).and_then(|q| q.pop_front()).expect("a ConnectResponse");
+        ConnectResponse::decode(&frame).unwrap()
+    }
+
+    fn open(&mut self, server: usize, conn: ConnId) -> ConnectResponse {
+        self.connect(server, conn, 0, vec![0; 16])
+    }
+
+    fn send(&mut self, conn: ConnId, xid: i32, request: Request) {
+        self.asked.insert((conn, xid), request.opcode());
+        let mut payload = Vec::new();
+        request.encode(xid, &mut payload);
+        self.frame(conn, payload);
+    }
+
+    /// Every frame the client has received since last asked: replies decoded by the opcode of
+    /// their xid, notifications as (-1, event).
+    fn received(&mut self, conn: ConnId) -> Vec<Got> {
+        let frames: Vec<Vec<u8>> = self.inbox.get_mut(&conn).map(|q| q.drain(..).collect()).unwrap_or_default();
+        frames
+            .into_iter()
+            .map(|f| {
+                let mut r = Reader::new(&f);
+                let header = ReplyHeader::read(&mut r).unwrap();
+                if header.xid == -1 {
+                    let event = WatcherEvent::read(&mut r).unwrap();
+                    return Got::Event(event.event_type, event.path);
+                }
+                let opcode = match header.xid {
+                    -2 => OpCode::Ping,
+                    -4 => OpCode::Auth,
+                    -8 => OpCode::SetWatches,
+                    xid => self.asked[&(conn, xid)],
+                };
+                let body = Response::read(opcode, header.err, &mut r).unwrap();
+                Got::Reply(header, body)
+            })
+            .collect()
+    }
+
+    fn call(&mut self, conn: ConnId, xid: i32, request: Request) -> (ReplyHeader, Response) {
+        self.send(conn, xid, request);
+        self.run(50);
+        let got = self.received(conn);
+        let replies: Vec<(ReplyHeader, Response)> = got
+            .into_iter()
+            .filter_map(|g| match g {
+                Got::Reply(h, b) => Some((h, b)),
+                Got::Event(..) => None,
+            })
+            .collect();
+        assert_eq!(replies.len(), 1, "one reply: {replies:?}");
+        replies.into_iter().next().unwrap()
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Got {
+    Reply(ReplyHeader, Response),
+    Event(i32, String),
+}
+
+fn create(path: &str, data: &[u8], flags: i32) -> Request {
+    Request::Create(CreateRequest { path: path.into(), data: Some(data.to_vec()), acl: Acl::open_unsafe(), flags })
+}
+
+fn get(path: &str, watch: bool) -> Request {
+    Request::GetData(PathWatch { path: path.into(), watch })
+}
+
+#[test]
+fn a_standalone_server_opens_sessions_and_serves_reads_and_writes() {
+    let mut net = Net::new(1);
+    let hello = net.open(0, 1);
+    assert_eq!(hello.session_id >> 56, 1, "server id in the top byte");
+    assert_eq!(hello.timeout_ms, 2_000, "30 s asked, clamped to 20 ticks of 100 ms");
+    assert_eq!(hello.passwd.as_ref().map(Vec::len), Some(16));
+
+    let (h, body) = net.call(1, 1, create("/a", b"one", 0));
+    assert_eq!((h.xid, h.err), (1, 0));
+    assert_eq!(body, Response::Create(CreateResponse { path: "/a".into() }));
+    let created = h.zxid;
+    assert!(created > 0);
+
+    let (h, body) = net.call(1, 2, get("/a", false));
+    let Response::GetData(r) = body else { panic!("{body:?}") };
+    assert_eq!((h.err, h.zxid, r.data.as_deref(), r.stat.czxid), (0, created, Some(&b"one"[..]), created));
+
+    let (h, _) = net.call(1, 3, create("/a", b"", 0));
+    assert_eq!(h.err, ErrorCode::NodeExists.code());
+    assert!(h.zxid > created, "a failed write still takes a zxid");
+    let bad = Request::SetData(SetDataRequest { path: "/a".into(), data: None, version: 7 });
+    assert_eq!(net.call(1, 4, bad).0.err, ErrorCode::BadVersion.code());
+    let del = Request::Delete(PathVersion { path: "/nope".into(), version: -1 });
+    assert_eq!(net.call(1, 5, del).0.err, ErrorCode::NoNode.code());
+    let (h, _) = net.call(1, 6, Request::Ping);
+    assert_eq!((h.xid, h.err), (-2, 0));
+}
+
+#[test]
+fn replies_keep_request_order_and_a_read_sees_its_own_earlier_write() {
+    let mut net = Net::new(3);
+    let follower = (net.leader() + 1) % 3;
+    net.open(follower, 1);
+    // Pipelined: write, read, write, read, without waiting.
+    net.send(1, 1, create("/p", b"x", 0));
+    net.send(1, 2, get("/p", false));
+    net.send(1, 3, Request::SetData(SetDataRequest { path: "/p".into(), data: Some(b"y".to_vec()), version: 0 }));
+    net.send(1, 4, get("/p", false));
+    net.run(200);
+    let got = net.received(1);
+    let xids: Vec<i32> = got
+        .iter()
+        .map(|g| match g {
+            Got::Reply(h, _) => h.xid,
+            Got::Event(..) => 0,
+        })
+        .collect();
+    assert_eq!(xids, vec![1, 2, 3, 4]);
+    let Got::Reply(_, Response::GetData(first)) = &got[1] else { panic!("{got:?}") };
+    let Got::Reply(_, Response::GetData(second)) = &got[3] else { panic!("{got:?}") };
+    assert_eq!((first.data.as_deref(), second.data.as_deref()), (Some(&b"x"[..]), Some(&b"y"[..])));
+}
+
+#[test]
+fn a_watch_event_arrives_before_the_reply_that_reveals_the_change() {
+    let mut net = Net::new(3);
+    let leader = net.leader();
+    let (a, b) = ((leader + 1) % 3, (leader + 2) % 3);
+    net.open(a, 1);
+    net.open(b, 2);
+    let (h, _) = net.call(1, 1, Request::Exists(PathWatch { path: "/w".into(), watch: true }));
+    assert_eq!(h.err, ErrorCode::NoNode.code());
+    net.call(1, 2, Request::GetChildren(PathWatch { path: "/".into(), watch: true }));
+    net.call(2, 1, create("/w", b"", 0));
+    // Client 1 reads /w: the two events come first, each once.
+    net.send(1, 3, get("/w", true));
+    net.run(100);
+    let got = net.received(1);
+    assert_eq!(got[0], Got::Event(1, "/w".into()), "{got:?}");
+    assert_eq!(got[1], Got::Event(4, "/".into()), "{got:?}");
+    assert!(matches!(&got[2], Got::Reply(h, Response::GetData(_)) if h.xid == 3), "{got:?}");
+    assert_eq!(got.len(), 3);
+    // One-shot: a second create fires nothing on the exist watch; the data watch fires once.
+    net.call(2, 2, Request::SetData(SetDataRequest { path: "/w".into(), data: None, version: -1 }));
+    net.run(100);
+    assert_eq!(net.received(1), vec![Got::Event(3, "/w".into())]);
+    net.call(2, 3, Request::SetData(SetDataRequest { path: "/w".into(), data: None, version: -1 }));
+    net.run(100);
+    assert!(net.received(1).is_empty());
+}
+
+#[test]
+fn closing_a_session_deletes_its_ephemerals_and_tells_watchers() {
+    let mut net = Net::new(3);
+    let leader = net.leader();
+    net.open(leader, 1);
+    net.open((leader + 1) % 3, 2);
+    net.call(1, 1, create("/eph", b"", 1));
+    net.call(2, 1, get("/eph", true));
+    let (h, _) = net.call(1, 2, Request::CloseSession);
+    assert_eq!(h.err, 0);
+    assert!(net.closed.contains(&1), "closed after the reply");
+    net.run(100);
+    assert_eq!(net.received(2), vec![Got::Event(2, "/eph".into())]);
+    assert_eq!(net.call(2, 2, get("/eph", false)).0.err, ErrorCode::NoNode.code());
+}
+
+#[test]
+fn a_dropped_client_keeps_its_session_until_it_expires() {
+    let mut net = Net::new(3);
+    let follower = (net.leader() + 1) % 3;
+    let hello = net.open(follower, 1);
+    net.call(1, 1, create("/lease", b"", 1));
+    let i = net.at[&1];
+    net.queue.push_back((i, ServerInput::Disconnected { conn: 1 }));
+    net.pump();
+    net.run(1_000);
+    net.open(follower, 2);
+    assert_eq!(net.call(2, 1, get("/lease", false)).0.err, 0, "alive within its 2 s timeout");
+    // Reconnect elsewhere with the password: the same session, the node still there.
+    let other = (follower + 1) % 3;
+    let back = net.connect(other, 3, hello.session_id, hello.passwd.clone().unwrap());
+    assert_eq!(back.session_id, hello.session_id);
+    net.call(3, 1, Request::Ping);
+    net.queue.push_back((other, ServerInput::Disconnected { conn: 3 }));
+    net.pump();
+    // Nobody hears from it for its timeout plus a tick: the leader expires it.
+    net.run(2_500);
+    assert!(net.closed.contains(&2), "client 2 never pinged: its session expired too");
+    net.open(follower, 5);
+    assert_eq!(net.call(5, 1, get("/lease", false)).0.err, ErrorCode::NoNode.code());
+    let gone = net.connect(other, 4, hello.session_id, hello.passwd.unwrap());
+    assert_eq!((gone.session_id, gone.timeout_ms), (0, 0), "expired");
+    assert!(net.closed.contains(&4));
+}
+
+#[test]
+fn a_wrong_password_is_refused_and_closed() {
+    let mut net = Net::new(1);
+    let hello = net.open(0, 1);
+    let refused = net.connect(0, 2, hello.session_id, vec![1; 16]);
+    assert_eq!((refused.session_id, refused.timeout_ms), (0, 0));
+    assert!(net.closed.contains(&2));
+    assert!(net.closed.contains(&1), "ZooKeeper also closes the live connection of that session");
+}
+
+#[test]
+fn sync_then_read_on_a_follower_sees_every_write_acknowledged_before() {
+    let mut net = Net::new(3);
+    let leader = net.leader();
+    let (a, b) = ((leader + 1) % 3, (leader + 2) % 3);
+    net.open(a, 1);
+    net.open(b, 2);
+    net.call(1, 1, create("/s", b"v", 0));
+    net.send(2, 1, Request::Sync(PathRecord { path: "/s".into() }));
+    net.send(2, 2, get("/s", false));
+    net.run(200);
+    let got = net.received(2);
+    assert!(matches!(&got[0], Got::Reply(h, Response::Sync(p)) if h.xid == 1 && p.path == "/s"), "{got:?}");
+    assert!(matches!(&got[1], Got::Reply(h, Response::GetData(_)) if h.err == 0), "{got:?}");
+}
+
+#[test]
+fn digest_auth_guards_nodes_and_who_am_i_reports_it() {
+    assert_eq!(digest_id("alice:secret"), "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=");
+    let mut net = Net::new(1);
+    net.open(0, 1);
+    net.open(0, 2);
+    let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Some(b"alice:secret".to_vec()) };
+    net.send(1, AUTH_XID, Request::Auth(auth));
+    let got = net.received(1);
+    assert!(matches!(&got[0], Got::Reply(h, _) if h.xid == AUTH_XID && h.err == 0), "{got:?}");
+    let private = Request::Create(CreateRequest {
+        path: "/private".into(),
+        data: Some(b"s".to_vec()),
+        acl: vec![Acl::new(31, "auth", "")],
+        flags: 0,
+    });
+    assert_eq!(net.call(1, 1, private).0.err, 0);
+    assert_eq!(net.call(1, 2, get("/private", false)).0.err, 0);
+    assert_eq!(net.call(2, 1, get("/private", false)).0.err, ErrorCode::NoAuth.code());
+    let (_, body) = net.call(1, 3, Request::WhoAmI);
+    let Response::WhoAmI(who) = body else { panic!("{body:?}") };
+    let names: Vec<(&str, &str)> = who.client_info.iter().map(|c| (c.auth_scheme.as_str(), c.user.as_str())).collect();
+    assert_eq!(names, vec![("ip", "127.0.0.1"), ("digest", "alice")]);
+    // An unknown scheme fails the connection.
+    let bad = AuthPacket { auth_type: 0, scheme: "kerberos".into(), auth: None };
+    net.send(2, AUTH_XID, Request::Auth(bad));
+    assert!(net.closed.contains(&2));
+}
+
+#[test]
+fn bad_bytes_close_that_client_only() {
+    let mut net = Net::new(1);
+    net.open(0, 1);
+    net.open(0, 2);
+    net.frame(1, vec![0, 0, 0, 5, 0, 0, 0, 4, 0xff]);
+    assert!(net.closed.contains(&1));
+    // An unknown opcode is answered with Unimplemented, then closed.
+    let mut payload = Vec::new();
+    payload.extend_from_slice(&9i32.to_be_bytes());
+    payload.extend_from_slice(&999i32.to_be_bytes());
+    net.asked.insert((2, 9), OpCode::Ping);
+    net.frame(2, payload);
+    let got = net.received(2);
+    assert!(matches!(&got[0], Got::Reply(h, _) if h.xid == 9 && h.err == -6 && h.zxid == -1), "{got:?}");
+    assert!(net.closed.contains(&2));
+    net.open(0, 3);
+    assert_eq!(net.call(3, 1, create("/still", b"", 0)).0.err, 0);
+}
+
+#[test]
+fn persistent_recursive_watches_and_remove_watches() {
+    let mut net = Net::new(1);
+    net.open(0, 1);
+    net.open(0, 2);
+    let add = Request::AddWatch(AddWatchRequest { path: "/r".into(), mode: 1 });
+    assert_eq!(net.call(1, 1, add).0.err, 0);
+    net.call(2, 1, create("/r", b"", 0));
+    net.call(2, 2, create("/r/c", b"", 0));
+    net.call(2, 3, Request::SetData(SetDataRequest { path: "/r/c".into(), data: None, version: -1 }));
+    net.run(50);
+    assert_eq!(
+        net.received(1),
+        vec![Got::Event(1, "/r".into()), Got::Event(1, "/r/c".into()), Got::Event(3, "/r/c".into())]
+    );
+    let remove = Request::RemoveWatches(WatchesRequest { path: "/r".into(), watcher_type: 3 });
+    assert_eq!(net.call(1, 2, remove.clone()).0.err, 0);
+    assert_eq!(net.call(1, 3, remove).0.err, ErrorCode::NoWatcher.code());
+}
