@@ -423,6 +423,25 @@ impl<M: ServerMachine> Server<M> {
         matches!(op, WriteOp::CloseSession) && self.tracker.get(session).is_some_and(|t| t.closing)
     }
 
+    /// Proposes a ready-made txn, bypassing prep and sessions (the simulator's Zab-level
+    /// background writes).
+    #[cfg(feature = "sim")]
+    pub fn propose_raw(
+        &mut self,
+        now_ms: u64,
+        session: SessionId,
+        cxid: i32,
+        txn: Txn,
+        out: &mut Vec<ServerOutput>,
+    ) -> Option<Zxid> {
+        self.now_ms = self.now_ms.max(now_ms);
+        let mut zab_out = core::mem::take(&mut self.zab_out);
+        let zxid = self.peer.propose(self.now_ms, session, cxid, txn, &mut zab_out).ok();
+        self.after_zab(&mut zab_out, out);
+        self.zab_out = zab_out;
+        zxid
+    }
+
     /// Sends a write to the leader (or proposes it here).
     fn submit(&mut self, session: SessionId, cxid: i32, op: WriteOp, auth: Vec<Id>, out: &mut Vec<ServerOutput>) {
         if self.leading {

@@ -4,8 +4,9 @@
 use alloc::vec::Vec;
 
 use crate::ids::Zxid;
+use crate::server::{Database, ServerMachine};
 use crate::tree::snapshot::SnapshotError;
-use crate::zab::{Entry, StateMachine, TreeMachine};
+use crate::zab::{Entry, StateMachine};
 
 /// One applied entry as the checker sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,10 +18,10 @@ pub struct Applied {
     pub digest: u64,
 }
 
-/// [`TreeMachine`] with a record of every entry applied since the last restore.
+/// A server's [`Database`] with a record of every entry applied since the last restore.
 #[derive(Debug, Default)]
 pub struct SimMachine {
-    pub inner: TreeMachine,
+    pub inner: Database,
     /// Where the record starts: the snapshot zxid last restored (ZERO for an empty start).
     pub base: Zxid,
     pub base_digest: u64,
@@ -37,7 +38,7 @@ pub fn entry_hash(entry: &Entry) -> u64 {
 
 impl SimMachine {
     pub fn new() -> SimMachine {
-        let inner = TreeMachine::default();
+        let inner = Database::default();
         let base_digest = inner.digest();
         SimMachine { inner, base: Zxid::ZERO, base_digest, generation: 0, applied: Vec::new() }
     }
@@ -46,6 +47,16 @@ impl SimMachine {
         let mut machine = SimMachine::new();
         machine.restore(bytes)?;
         Ok(machine)
+    }
+}
+
+impl ServerMachine for SimMachine {
+    fn db(&self) -> &Database {
+        &self.inner
+    }
+
+    fn db_mut(&mut self) -> &mut Database {
+        &mut self.inner
     }
 }
 

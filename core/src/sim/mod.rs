@@ -19,9 +19,10 @@ use alloc::vec::Vec;
 use crate::check::{Checker, Violation};
 use crate::ids::{ServerId, SessionId, Zxid};
 use crate::rng::Rng;
+use crate::server::{PeerMessage, Server, ServerConfig, ServerInput, ServerOutput};
 use crate::tree::Acl;
 use crate::txn::{CreateTxn, Txn};
-use crate::zab::{self, Bugs, Durable, Event, Input, LogOp, Message, Output, Peer, Status};
+use crate::zab::{self, Bugs, Durable, Event, LogOp, Message, Peer, Status};
 use disk::Disk;
 use machine::SimMachine;
 use trace::{TraceKind, TraceLine};
@@ -158,7 +159,7 @@ pub struct Report {
 
 #[derive(Clone, Debug)]
 enum Scheduled {
-    Deliver { from: ServerId, to: ServerId, msg: Message },
+    Deliver { from: ServerId, to: ServerId, msg: PeerMessage },
     Tick { server: usize, incarnation: u64 },
     Fsync { server: usize, incarnation: u64, upto: u64 },
     Chaos,
@@ -170,10 +171,27 @@ enum Scheduled {
 
 struct Node {
     id: ServerId,
-    peer: Option<Peer<SimMachine>>,
+    server: Option<Server<SimMachine>>,
     incarnation: u64,
     disk: Disk,
     last_status: (&'static str, u32),
+}
+
+impl Node {
+    fn peer(&self) -> Option<&Peer<SimMachine>> {
+        self.server.as_ref().map(|s| s.peer())
+    }
+}
+
+/// The trace name of a peer message.
+fn kind_of(msg: &PeerMessage) -> &'static str {
+    match msg {
+        PeerMessage::Zab(m) => m.kind(),
+        PeerMessage::Forward { .. } => "FORWARD",
+        PeerMessage::Touch { .. } => "TOUCH",
+        PeerMessage::Sync { .. } => "SYNC",
+        PeerMessage::Synced { .. } => "SYNCED",
+    }
 }
 
 /// A message the next matching send should suffer (single untimely message faults).
@@ -206,7 +224,7 @@ pub struct Sim {
     next_write: u64,
     /// Writes proposed during the calm phase: they must all commit.
     calm_writes: Vec<Zxid>,
-    out: Vec<Output>,
+    out: Vec<ServerOutput>,
 }
 
 impl core::fmt::Debug for Sim {
@@ -220,7 +238,13 @@ impl Sim {
         let rng = Rng::new(config.seed);
         let count = config.voters + config.observers;
         let nodes = (1..=count as u64)
-            .map(|i| Node { id: ServerId(i), peer: None, incarnation: 0, disk: Disk::default(), last_status: ("", 0) })
+            .map(|i| Node {
+                id: ServerId(i),
+                server: None,
+                incarnation: 0,
+                disk: Disk::default(),
+                last_status: ("", 0),
+            })
             .collect();
         let mut sim = Sim {
             report: Report { seed: config.seed, ..Report::default() },
@@ -298,7 +322,8 @@ impl Sim {
         let config = self.zab_config(id);
         let node = &mut self.nodes[index];
         node.incarnation += 1;
-        node.peer = Some(Peer::new(config, seed, durable, machine));
+        let now = self.now_ms;
+        node.server = Some(Server::new(ServerConfig::new(config), seed, durable, machine, now));
         node.last_status = ("", 0);
         let incarnation = node.incarnation;
         let delay = self.rng.below(self.config.tick_ms / 4 + 1);
@@ -348,8 +373,8 @@ impl Sim {
         match event {
             Scheduled::Deliver { from, to, msg } => self.deliver(from, to, msg),
             Scheduled::Tick { server, incarnation } => {
-                if self.nodes[server].incarnation == incarnation && self.nodes[server].peer.is_some() {
-                    self.step(server, Input::Tick);
+                if self.nodes[server].incarnation == incarnation && self.nodes[server].server.is_some() {
+                    self.step(server, ServerInput::Tick);
                     let every = self.config.tick_ms / 4;
                     let delay = self.rng.between(every / 2, every);
                     self.schedule(delay.max(1), Scheduled::Tick { server, incarnation });
@@ -359,7 +384,7 @@ impl Sim {
             Scheduled::Chaos => self.chaos(),
             Scheduled::Calm => self.heal_all(),
             Scheduled::Restart { server } => {
-                if self.nodes[server].peer.is_none() {
+                if self.nodes[server].server.is_none() {
                     let blank = self.nodes[server].disk.durable.is_blank();
                     let id = self.nodes[server].id;
                     self.record(id, TraceKind::Restart { blank });
@@ -371,10 +396,10 @@ impl Sim {
         }
     }
 
-    fn step(&mut self, index: usize, input: Input) {
-        let Some(peer) = self.nodes[index].peer.as_mut() else { return };
+    fn step(&mut self, index: usize, input: ServerInput) {
+        let Some(server) = self.nodes[index].server.as_mut() else { return };
         let mut out = core::mem::take(&mut self.out);
-        peer.step(self.now_ms, input, &mut out);
+        server.step(self.now_ms, input, &mut out);
         self.carry_out(index, &mut out);
         self.out = out;
         self.after_step(index);
@@ -382,7 +407,7 @@ impl Sim {
 
     fn after_step(&mut self, index: usize) {
         let node = &self.nodes[index];
-        let Some(peer) = node.peer.as_ref() else { return };
+        let Some(peer) = node.peer() else { return };
         self.checker.after_step(node.id, peer);
         let status = peer.status();
         let epoch = match status {
@@ -396,34 +421,35 @@ impl Sim {
             self.record(id, TraceKind::Status { status: now.0, epoch, zxid, committed });
         }
         if self.next_event.is_multiple_of(16) {
-            let peers: Vec<&Peer<SimMachine>> = self.nodes.iter().filter_map(|n| n.peer.as_ref()).collect();
+            let peers: Vec<&Peer<SimMachine>> = self.nodes.iter().filter_map(|n| n.peer()).collect();
             self.checker.check_process_consistency(&peers);
         }
     }
 
     /// Carries out a peer's outputs: messages onto the network, writes onto its disk.
-    fn carry_out(&mut self, index: usize, out: &mut Vec<Output>) {
+    fn carry_out(&mut self, index: usize, out: &mut Vec<ServerOutput>) {
         let id = self.nodes[index].id;
         for output in out.drain(..) {
             match output {
-                Output::Send { to, msg } => {
-                    if let Some(peer) = self.nodes[index].peer.as_ref() {
-                        self.checker.on_send(id, &msg, &self.nodes[index].disk.durable, peer);
+                ServerOutput::Peer { to, msg } => {
+                    if let (Some(peer), PeerMessage::Zab(zab)) = (self.nodes[index].peer(), &msg) {
+                        self.checker.on_send(id, zab, &self.nodes[index].disk.durable, peer);
                     }
                     self.send(id, to, msg);
                 }
-                Output::Persist { seq, op } => {
+                ServerOutput::Persist { seq, op } => {
                     let before = self.nodes[index].disk.logical();
                     self.checker.on_persist(id, &op, &before);
                     let leading =
-                        self.nodes[index].peer.as_ref().is_some_and(|p| matches!(p.status(), Status::Leading { .. }));
+                        self.nodes[index].peer().is_some_and(|p| matches!(p.status(), Status::Leading { .. }));
                     if let (LogOp::Append(entry), true) = (&op, leading) {
                         self.checker.on_proposal(id, entry);
                     }
                     self.nodes[index].disk.pending.push((seq, op));
                     self.start_fsync(index);
                 }
-                Output::Event(event) => self.on_event(index, event),
+                ServerOutput::Event(event) => self.on_event(index, event),
+                ServerOutput::Send { .. } | ServerOutput::Close { .. } => {}
             }
         }
     }
@@ -432,7 +458,7 @@ impl Sim {
         let id = self.nodes[index].id;
         match &event {
             Event::Established { epoch } => {
-                if let Some(peer) = self.nodes[index].peer.as_ref() {
+                if let Some(peer) = self.nodes[index].peer() {
                     self.checker.on_established(id, *epoch, peer);
                 }
                 if self.report.first_leader_ms.is_none() {
@@ -443,8 +469,7 @@ impl Sim {
                 }
             }
             Event::Committed { to, .. } => {
-                let leading =
-                    self.nodes[index].peer.as_ref().is_some_and(|p| matches!(p.status(), Status::Leading { .. }));
+                let leading = self.nodes[index].peer().is_some_and(|p| matches!(p.status(), Status::Leading { .. }));
                 if leading {
                     let voters = self.config.voters;
                     let disks: Vec<(ServerId, &disk::Image)> =
@@ -473,7 +498,7 @@ impl Sim {
     }
 
     fn fsync(&mut self, index: usize, incarnation: u64, upto: u64) {
-        if self.nodes[index].incarnation != incarnation || self.nodes[index].peer.is_none() {
+        if self.nodes[index].incarnation != incarnation || self.nodes[index].server.is_none() {
             return;
         }
         let id = self.nodes[index].id;
@@ -487,13 +512,13 @@ impl Sim {
         }
         self.checker.on_durable_image(id, &self.nodes[index].disk.durable);
         self.record(id, TraceKind::Fsync { seq: upto });
-        self.step(index, Input::Persisted { seq: upto });
+        self.step(index, ServerInput::Persisted { seq: upto });
         self.start_fsync(index);
     }
 
-    fn send(&mut self, from: ServerId, to: ServerId, msg: Message) {
+    fn send(&mut self, from: ServerId, to: ServerId, msg: PeerMessage) {
         self.report.messages += 1;
-        let kind = msg.kind();
+        let kind = kind_of(&msg);
         let mut delay = self.rng.between(self.config.faults.latency_ms.0, self.config.faults.latency_ms.1);
         if let Some(rule) = self.rules.iter_mut().find(|r| {
             r.remaining > 0 && r.kind == kind && r.from.is_none_or(|f| f == from) && r.to.is_none_or(|t| t == to)
@@ -527,21 +552,21 @@ impl Sim {
         self.schedule(delay, Scheduled::Deliver { from, to, msg });
     }
 
-    fn deliver(&mut self, from: ServerId, to: ServerId, msg: Message) {
+    fn deliver(&mut self, from: ServerId, to: ServerId, msg: PeerMessage) {
         let Some(index) = self.index_of(to) else { return };
         if self.blocked.contains(&(from, to)) {
             self.report.dropped += 1;
-            self.record(to, TraceKind::Drop { to, kind: msg.kind(), why: "partition" });
+            self.record(to, TraceKind::Drop { to, kind: kind_of(&msg), why: "partition" });
             return;
         }
-        if self.nodes[index].peer.is_none() {
+        if self.nodes[index].server.is_none() {
             return;
         }
         match &msg {
-            Message::Vote(vote) => self.record(to, TraceKind::VoteIn { from, vote: *vote }),
-            _ => self.record(to, TraceKind::Deliver { from, kind: msg.kind() }),
+            PeerMessage::Zab(Message::Vote(vote)) => self.record(to, TraceKind::VoteIn { from, vote: *vote }),
+            _ => self.record(to, TraceKind::Deliver { from, kind: kind_of(&msg) }),
         }
-        self.step(index, Input::Receive { from, msg });
+        self.step(index, ServerInput::Peer { from, msg });
     }
 
     fn index_of(&self, id: ServerId) -> Option<usize> {
@@ -550,7 +575,7 @@ impl Sim {
 
     fn client_write(&mut self) {
         let leaders: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].peer.as_ref().is_some_and(|p| p.is_established_leader()))
+            .filter(|&i| self.nodes[i].peer().is_some_and(|p| p.is_established_leader()))
             .collect();
         if !leaders.is_empty() {
             let index = leaders[self.rng.below(leaders.len() as u64) as usize];
@@ -573,8 +598,8 @@ impl Sim {
             };
             let mut out = core::mem::take(&mut self.out);
             let now = self.now_ms;
-            if let Some(peer) = self.nodes[index].peer.as_mut()
-                && let Ok(zxid) = peer.propose(now, SessionId(1), n as i32, txn, &mut out)
+            if let Some(server) = self.nodes[index].server.as_mut()
+                && let Some(zxid) = server.propose_raw(now, SessionId(1), n as i32, txn, &mut out)
             {
                 self.report.proposals += 1;
                 let id = self.nodes[index].id;
@@ -596,9 +621,9 @@ impl Sim {
     }
 
     fn snapshot(&mut self, index: usize) {
-        if let Some(peer) = self.nodes[index].peer.as_ref() {
+        if let Some(peer) = self.nodes[index].peer() {
             let zxid = peer.committed();
-            let bytes = peer.machine().inner.snapshot_bytes();
+            let bytes = zab::StateMachine::snapshot(peer.machine());
             self.nodes[index].disk.save_snapshot(zxid, bytes);
             let delay = self.rng.between(self.config.tick_ms * 10, self.config.tick_ms * 40);
             self.schedule(delay, Scheduled::Snapshot { server: index });
@@ -614,7 +639,7 @@ impl Sim {
         let count = self.nodes.len();
         match roll {
             0..=24 if faults.crashes => {
-                let live: Vec<usize> = (0..count).filter(|&i| self.nodes[i].peer.is_some()).collect();
+                let live: Vec<usize> = (0..count).filter(|&i| self.nodes[i].server.is_some()).collect();
                 if !live.is_empty() {
                     let victim = live[self.rng.below(live.len() as u64) as usize];
                     self.crash(victim, faults.torn_crashes, faults.wipes);
@@ -639,7 +664,7 @@ impl Sim {
         self.report.crashes += 1;
         self.record(id, TraceKind::Crash { kept, lost: pending - kept });
         let node = &mut self.nodes[index];
-        node.peer = None;
+        node.server = None;
         node.incarnation += 1;
         node.disk.crash(kept);
         self.checker.on_durable_image(id, &self.nodes[index].disk.durable);
@@ -715,7 +740,7 @@ impl Sim {
         self.blocked.clear();
         self.record(ServerId(0), TraceKind::Heal);
         for index in 0..self.nodes.len() {
-            if self.nodes[index].peer.is_none() {
+            if self.nodes[index].server.is_none() {
                 let blank = self.nodes[index].disk.durable.is_blank();
                 let id = self.nodes[index].id;
                 self.record(id, TraceKind::Restart { blank });
@@ -753,7 +778,7 @@ impl Sim {
     /// commit point, and every write of the calm phase committed.
     fn check_liveness(&mut self) {
         let leaders: Vec<&Peer<SimMachine>> =
-            self.nodes.iter().filter_map(|n| n.peer.as_ref()).filter(|p| p.is_established_leader()).collect();
+            self.nodes.iter().filter_map(|n| n.peer()).filter(|p| p.is_established_leader()).collect();
         let problem = match leaders.as_slice() {
             [] => Some("no established leader at the end of the calm phase".into()),
             [leader] => {
@@ -761,7 +786,7 @@ impl Sim {
                 let lagging: Vec<String> = self
                     .nodes
                     .iter()
-                    .filter_map(|n| n.peer.as_ref())
+                    .filter_map(|n| n.peer())
                     .filter(|p| !p.is_serving() || p.committed() != target)
                     .map(|p| format!("{} ({}, committed {})", p.id(), p.status().name(), p.committed()))
                     .collect();
@@ -789,7 +814,7 @@ impl Sim {
 
     /// The servers' peers, for tests (None for a crashed server).
     pub fn peer(&self, id: ServerId) -> Option<&Peer<SimMachine>> {
-        self.index_of(id).and_then(|i| self.nodes[i].peer.as_ref())
+        self.index_of(id).and_then(|i| self.nodes[i].peer())
     }
 
     pub fn disk(&self, id: ServerId) -> Option<&Disk> {
@@ -824,7 +849,7 @@ impl Sim {
 
     pub fn restart_server(&mut self, id: ServerId) {
         if let Some(index) = self.index_of(id)
-            && self.nodes[index].peer.is_none()
+            && self.nodes[index].server.is_none()
         {
             let blank = self.nodes[index].disk.durable.is_blank();
             self.record(id, TraceKind::Restart { blank });
@@ -850,8 +875,7 @@ impl Sim {
 
     /// Proposes a create of `path` on an established leader; returns its zxid.
     pub fn write(&mut self, path: &str) -> Option<Zxid> {
-        let index =
-            (0..self.nodes.len()).find(|&i| self.nodes[i].peer.as_ref().is_some_and(|p| p.is_established_leader()))?;
+        let index = (0..self.nodes.len()).find(|&i| self.nodes[i].peer().is_some_and(|p| p.is_established_leader()))?;
         let txn = Txn::Create(CreateTxn {
             path: path.into(),
             data: Some(path.as_bytes().to_vec()),
@@ -861,7 +885,7 @@ impl Sim {
         });
         let mut out = core::mem::take(&mut self.out);
         let now = self.now_ms;
-        let result = self.nodes[index].peer.as_mut().and_then(|p| p.propose(now, SessionId(1), 0, txn, &mut out).ok());
+        let result = self.nodes[index].server.as_mut().and_then(|s| s.propose_raw(now, SessionId(1), 0, txn, &mut out));
         self.carry_out(index, &mut out);
         self.out = out;
         self.after_step(index);
@@ -870,13 +894,8 @@ impl Sim {
 
     /// The established leader, if exactly one server is.
     pub fn leader(&self) -> Option<ServerId> {
-        let leaders: Vec<ServerId> = self
-            .nodes
-            .iter()
-            .filter_map(|n| n.peer.as_ref())
-            .filter(|p| p.is_established_leader())
-            .map(|p| p.id())
-            .collect();
+        let leaders: Vec<ServerId> =
+            self.nodes.iter().filter_map(|n| n.peer()).filter(|p| p.is_established_leader()).map(|p| p.id()).collect();
         match leaders.as_slice() {
             [one] => Some(*one),
             _ => None,
