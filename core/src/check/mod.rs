@@ -27,6 +27,7 @@ use crate::ids::{ServerId, Zxid};
 use crate::sim::disk::Image;
 use crate::sim::machine::{SimMachine, entry_hash};
 use crate::zab::{Entry, LearnerStage, LogOp, Message, Peer, Status};
+pub mod history;
 
 /// A broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -302,11 +302,16 @@ impl Prep<'_> {
         let session = self.auth.session;
         let owner = NodeKind::Ephemeral(session).owner();
         let mut paths: Vec<String> = self.tree.ephemerals(session).map(String::from).collect();
+        // A pending change's latest state decides: a path deleted, or deleted and created
+        // again by another session, is not ours any more.
         for (path, record) in self.pending.iter() {
             match record {
-                None => paths.retain(|p| p != path),
-                Some(r) if r.ephemeral_owner == owner && !paths.iter().any(|p| p == path) => paths.push(path.into()),
-                Some(_) => {}
+                Some(r) if r.ephemeral_owner == owner => {
+                    if !paths.iter().any(|p| p == path) {
+                        paths.push(path.into());
+                    }
+                }
+                _ => paths.retain(|p| p != path),
             }
         }
         paths.sort_unstable();
