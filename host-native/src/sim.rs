@@ -33,7 +33,7 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 15_000)]
     calm_ms: u64,
     /// Switch on a deliberate protocol bug (to see the checker catch it): commit-without-quorum,
-    /// skip-trunc, ack-before-durable, ack-new-leader-early, no-blank-defence.
+    /// skip-trunc, ack-before-durable, ack-new-leader-early, no-blank-defence, eager-reads (with --clients).
     #[arg(long)]
     bug: Option<String>,
     /// Stop each run after this many simulated events (0: run to the end). Runs stopped early
@@ -43,6 +43,9 @@ pub struct SimArgs {
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     jobs: usize,
+    /// Simulated ZooKeeper clients per run; their histories are checked (0: raw Zab writes).
+    #[arg(long, default_value_t = 0)]
+    clients: usize,
 }
 
 fn config_for(args: &SimArgs, seed: u64) -> Result<SimConfig, String> {
@@ -51,6 +54,7 @@ fn config_for(args: &SimArgs, seed: u64) -> Result<SimConfig, String> {
     config.chaos_ms = args.chaos_ms;
     config.calm_ms = args.calm_ms;
     config.max_steps = args.steps;
+    config.clients = args.clients;
     match args.bug.as_deref() {
         None => {}
         Some("commit-without-quorum") => config.bugs.commit_without_quorum = true,
@@ -58,6 +62,7 @@ fn config_for(args: &SimArgs, seed: u64) -> Result<SimConfig, String> {
         Some("ack-before-durable") => config.bugs.ack_before_durable = true,
         Some("ack-new-leader-early") => config.bugs.ack_new_leader_early = true,
         Some("no-blank-defence") => config.blank_defence = false,
+        Some("eager-reads") => config.bugs.eager_reads = true,
         Some(other) => return Err(format!("unknown bug {other:?}")),
     }
     let all = config.faults.clone();
@@ -185,11 +190,18 @@ pub fn run(args: SimArgs) -> Result<bool, String> {
             *syncs.entry(*mode).or_insert(0u64) += n;
         }
     }
+    let calls: [u64; 4] = reports
+        .iter()
+        .fold([0; 4], |a, r| [a[0] + r.calls_ok, a[1] + r.calls_failed, a[2] + r.calls_unknown, a[3] + r.sessions]);
     println!(
         "seeds: {}, violations: {violations}, not live: {stuck}, steps: {steps}, stopped at --steps: {early}, \
-         committed txns: {committed}, \
+         committed txns: {committed}, client calls: {} ok / {} error / {} unknown in {} sessions, \
          elections after healing: median {} p99 {}, cold start: median {} p99 {}, syncs: {:?}",
         reports.len(),
+        calls[0],
+        calls[1],
+        calls[2],
+        calls[3],
         fmt_ms(percentile(&elections, 0.5)),
         fmt_ms(percentile(&elections, 0.99)),
         fmt_ms(percentile(&cold, 0.5)),

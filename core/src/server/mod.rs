@@ -75,8 +75,9 @@ impl ServerConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PeerMessage {
     Zab(Message),
-    /// Learner to leader: a client write to prep and propose.
+    /// Learner to leader of `epoch`: a client write to prep and propose.
     Forward {
+        epoch: u32,
         session: SessionId,
         cxid: i32,
         op: WriteOp,
@@ -161,6 +162,11 @@ enum Phase {
     Open,
 }
 
+/// A request's place in its connection's queue.
+///
+/// A write is sent to the leader only once no read, sync or refusal is queued before it, and
+/// a sync only once it is at the front: so a read never sees a later write of its own
+/// session, and a session's writes and syncs reach the leader in the session's order.
 #[derive(Debug)]
 enum Item {
     Read {
@@ -170,12 +176,17 @@ enum Item {
     Write {
         xid: i32,
         shape: Shape,
-        done: Option<(Zxid, TxnResult)>,
+        state: WriteState,
     },
     Sync {
         xid: i32,
         path: String,
-        target: Option<Zxid>,
+        state: SyncState,
+    },
+    /// A reply computed ahead of its turn (only with the `eager_reads` mutation).
+    #[cfg(feature = "sim")]
+    Answered {
+        frames: Vec<u8>,
     },
     /// A request refused before it went anywhere; answered in its turn.
     Refused {
@@ -196,6 +207,21 @@ struct Conn {
     early: VecDeque<Vec<u8>>,
 }
 
+#[derive(Debug)]
+enum WriteState {
+    Held { op: WriteOp, auth: Vec<Id> },
+    Sent,
+    Done(Zxid, TxnResult),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum SyncState {
+    Held,
+    Sent,
+    /// The leader's history reached this far when the sync got there.
+    Target(Zxid),
+}
+
 /// One server.
 #[derive(Debug)]
 pub struct Server<M = Database> {
@@ -210,6 +236,10 @@ pub struct Server<M = Database> {
     ids: SessionIds,
     /// Changes of proposals not yet committed (leader only).
     pending: PendingChanges,
+    /// The highest request number proposed per session this epoch (leader only): a request
+    /// that arrives twice, or after a later one of its session, is dropped, so a session's
+    /// writes are proposed once and in its order whatever the network does.
+    last_cxid: BTreeMap<SessionId, i32>,
     /// Sessions heard from since the last report to the leader.
     touched: BTreeSet<SessionId>,
     next_report_ms: u64,
@@ -233,6 +263,7 @@ impl<M: ServerMachine> Server<M> {
             tracker,
             ids,
             pending: PendingChanges::default(),
+            last_cxid: BTreeMap::new(),
             touched: BTreeSet::new(),
             next_report_ms: 0,
             leading: false,
@@ -244,6 +275,12 @@ impl<M: ServerMachine> Server<M> {
 
     pub fn peer(&self) -> &Peer<M> {
         &self.peer
+    }
+
+    /// The replicated machine, for the simulator's ghost records.
+    #[cfg(feature = "sim")]
+    pub fn machine_mut(&mut self) -> &mut M {
+        self.peer.machine_mut()
     }
 
     fn db(&self) -> &Database {
@@ -318,6 +355,7 @@ impl<M: ServerMachine> Server<M> {
         if leading != self.leading {
             self.leading = leading;
             self.pending.clear();
+            self.last_cxid.clear();
             self.tracker = SessionTracker::new(self.config.zab.tick_ms);
             if leading {
                 // A new leader gives every session a full timeout from now (as ZooKeeper does).
@@ -360,7 +398,9 @@ impl<M: ServerMachine> Server<M> {
     fn on_peer(&mut self, from: ServerId, msg: PeerMessage, out: &mut Vec<ServerOutput>) {
         match msg {
             PeerMessage::Zab(msg) => self.zab(zab::Input::Receive { from, msg }, out),
-            PeerMessage::Forward { session, cxid, op, auth } if self.leading => {
+            PeerMessage::Forward { epoch, session, cxid, op, auth }
+                if self.leading && Some(epoch) == self.leading_epoch() =>
+            {
                 self.propose_op(session, cxid, op, auth, out);
             }
             PeerMessage::Touch { sessions } if self.leading => {
@@ -369,6 +409,11 @@ impl<M: ServerMachine> Server<M> {
                 }
             }
             PeerMessage::Sync { session, cxid } if self.leading => {
+                // In the session's order with its writes, like them (see `last_cxid`).
+                if self.last_cxid.get(&session).is_some_and(|last| cxid <= *last) {
+                    return;
+                }
+                self.last_cxid.insert(session, cxid);
                 let zxid = self.peer.last_zxid();
                 out.push(ServerOutput::Peer { to: from, msg: PeerMessage::Synced { session, cxid, zxid } });
             }
@@ -376,11 +421,11 @@ impl<M: ServerMachine> Server<M> {
                 if let Some(&conn) = self.owners.get(&session) {
                     if let Some(c) = self.conns.get_mut(&conn) {
                         for item in c.queue.iter_mut() {
-                            if let Item::Sync { xid, target, .. } = item
+                            if let Item::Sync { xid, state, .. } = item
                                 && *xid == cxid
-                                && target.is_none()
+                                && *state == SyncState::Sent
                             {
-                                *target = Some(zxid);
+                                *state = SyncState::Target(zxid);
                                 break;
                             }
                         }
@@ -394,10 +439,28 @@ impl<M: ServerMachine> Server<M> {
         }
     }
 
+    fn leading_epoch(&self) -> Option<u32> {
+        match self.peer.status() {
+            zab::Status::Leading { epoch, .. } => Some(epoch),
+            _ => None,
+        }
+    }
+
     /// Leader: prep a write against the tree plus pending changes, and propose it.
     fn propose_op(&mut self, session: SessionId, cxid: i32, op: WriteOp, auth: Vec<Id>, out: &mut Vec<ServerOutput>) {
         let Some(zxid) = self.peer.next_zxid() else { return };
         let is_create = matches!(op, WriteOp::CreateSession { .. });
+        if is_create {
+            if self.db().sessions.contains_key(&session) || self.tracker.get(session).is_some() {
+                return;
+            }
+        } else if cxid != 0 {
+            // Expiry's closeSession (cxid 0) comes from the leader itself.
+            if self.last_cxid.get(&session).is_some_and(|last| cxid <= *last) {
+                return;
+            }
+            self.last_cxid.insert(session, cxid);
+        }
         let txn = if !is_create && !self.tracker.is_alive(session) && !self.closing_now(session, &op) {
             Txn::Error(ErrorCode::SessionExpired)
         } else {
@@ -446,9 +509,12 @@ impl<M: ServerMachine> Server<M> {
     fn submit(&mut self, session: SessionId, cxid: i32, op: WriteOp, auth: Vec<Id>, out: &mut Vec<ServerOutput>) {
         if self.leading {
             self.propose_op(session, cxid, op, auth, out);
-        } else if let Some(leader) = self.peer.leader() {
+        } else if let (Some(leader), zab::Status::Following { epoch, .. } | zab::Status::Observing { epoch, .. }) =
+            (self.peer.leader(), self.peer.status())
+        {
             self.touched.insert(session);
-            out.push(ServerOutput::Peer { to: leader, msg: PeerMessage::Forward { session, cxid, op, auth } });
+            let msg = PeerMessage::Forward { epoch, session, cxid, op, auth };
+            out.push(ServerOutput::Peer { to: leader, msg });
         }
     }
 
@@ -491,7 +557,9 @@ impl<M: ServerMachine> Server<M> {
         let waiting: Vec<ConnId> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.queue.front().is_some_and(|i| matches!(i, Item::Sync { target: Some(_), .. })))
+            .filter(|(_, c)| {
+                c.queue.front().is_some_and(|i| matches!(i, Item::Sync { state: SyncState::Target(_), .. }))
+            })
             .map(|(id, _)| *id)
             .collect();
         touched_conns.extend(waiting);
@@ -538,11 +606,11 @@ impl<M: ServerMachine> Server<M> {
         let closed_elsewhere = matches!(a.result, TxnResult::SessionClosed { .. });
         let mut matched = false;
         for item in c.queue.iter_mut() {
-            if let Item::Write { xid, done, .. } = item
+            if let Item::Write { xid, state, .. } = item
                 && *xid == a.cxid
-                && done.is_none()
+                && matches!(state, WriteState::Sent)
             {
-                *done = Some((a.zxid, a.result));
+                *state = WriteState::Done(a.zxid, a.result);
                 matched = true;
                 break;
             }
@@ -662,15 +730,7 @@ impl<M: ServerMachine> Server<M> {
         match request {
             Request::Sync(PathRecord { path }) => {
                 let Some(c) = self.conns.get_mut(&conn) else { return };
-                if self.leading {
-                    let target = Some(self.peer.last_zxid());
-                    c.queue.push_back(Item::Sync { xid, path, target });
-                } else {
-                    c.queue.push_back(Item::Sync { xid, path, target: None });
-                    if let Some(leader) = self.peer.leader() {
-                        out.push(ServerOutput::Peer { to: leader, msg: PeerMessage::Sync { session, cxid: xid } });
-                    }
-                }
+                c.queue.push_back(Item::Sync { xid, path, state: SyncState::Held });
             }
             Request::Reconfig(_) => {
                 let Some(c) = self.conns.get_mut(&conn) else { return };
@@ -683,12 +743,27 @@ impl<M: ServerMachine> Server<M> {
             request => {
                 let Some(c) = self.conns.get_mut(&conn) else { return };
                 match reply::classify(request) {
+                    #[cfg(feature = "sim")]
+                    reply::Kind::Read(request) if self.config.zab.bugs.eager_reads && !c.queue.is_empty() => {
+                        let mut early = Vec::new();
+                        self.answer_read(conn, xid, request, &mut early);
+                        let frames = early
+                            .into_iter()
+                            .filter_map(|o| match o {
+                                ServerOutput::Send { bytes, .. } => Some(bytes),
+                                _ => None,
+                            })
+                            .flatten()
+                            .collect();
+                        if let Some(c) = self.conns.get_mut(&conn) {
+                            c.queue.push_back(Item::Answered { frames });
+                        }
+                    }
                     reply::Kind::Read(request) => c.queue.push_back(Item::Read { xid, request }),
                     reply::Kind::Refused(code) => c.queue.push_back(Item::Refused { xid, code }),
                     reply::Kind::Write(op, shape) => {
                         let auth = c.auth.clone();
-                        c.queue.push_back(Item::Write { xid, shape, done: None });
-                        self.submit(session, xid, op, auth, out);
+                        c.queue.push_back(Item::Write { xid, shape, state: WriteState::Held { op, auth } });
                     }
                 }
             }
@@ -725,15 +800,58 @@ impl<M: ServerMachine> Server<M> {
         }
     }
 
-    /// Sends every reply at the front of the connection's queue that is ready.
+    /// Sends what may now be sent to the leader (see [`Item`]).
+    fn advance(&mut self, conn: ConnId, out: &mut Vec<ServerOutput>) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let session = c.session;
+        let mut to_send = Vec::new();
+        let mut sync = None;
+        for (i, item) in c.queue.iter_mut().enumerate() {
+            match item {
+                Item::Write { xid, state, .. } => {
+                    if let WriteState::Held { .. } = state
+                        && let WriteState::Held { op, auth } = core::mem::replace(state, WriteState::Sent)
+                    {
+                        to_send.push((*xid, op, auth));
+                    }
+                }
+                Item::Sync { xid, state, .. } => {
+                    if i == 0 && *state == SyncState::Held {
+                        if self.leading {
+                            *state = SyncState::Target(self.peer.last_zxid());
+                        } else {
+                            *state = SyncState::Sent;
+                        }
+                        sync = Some(*xid);
+                    }
+                    break;
+                }
+                _ => break,
+            }
+        }
+        for (xid, op, auth) in to_send {
+            self.submit(session, xid, op, auth, out);
+        }
+        if let Some(xid) = sync {
+            if self.leading {
+                self.last_cxid.insert(session, xid);
+            } else if let Some(leader) = self.peer.leader() {
+                out.push(ServerOutput::Peer { to: leader, msg: PeerMessage::Sync { session, cxid: xid } });
+            }
+        }
+    }
+
+    /// Sends every reply at the front of the connection's queue that is ready, and what may
+    /// then go to the leader.
     fn drain(&mut self, conn: ConnId, out: &mut Vec<ServerOutput>) {
         loop {
+            self.advance(conn, out);
             let committed = self.peer.committed();
             let Some(c) = self.conns.get_mut(&conn) else { return };
             let ready = match c.queue.front() {
                 None => return,
-                Some(Item::Write { done: None, .. }) => false,
-                Some(Item::Sync { target, .. }) => target.is_some_and(|t| committed >= t),
+                Some(Item::Write { state, .. }) => matches!(state, WriteState::Done(..)),
+                Some(Item::Sync { state, .. }) => matches!(state, SyncState::Target(t) if committed >= *t),
                 Some(_) => true,
             };
             if !ready {
@@ -741,7 +859,7 @@ impl<M: ServerMachine> Server<M> {
             }
             let Some(item) = c.queue.pop_front() else { return };
             match item {
-                Item::Write { xid, shape, done: Some((zxid, result)) } => {
+                Item::Write { xid, shape, state: WriteState::Done(zxid, result) } => {
                     let close = shape == Shape::Close && !matches!(result, TxnResult::Failed(_));
                     let (err, body) = reply::write_reply(&shape, result);
                     let header = ReplyHeader { xid, zxid: zxid.as_i64(), err: err.code() };
@@ -761,6 +879,8 @@ impl<M: ServerMachine> Server<M> {
                     self.send_reply(conn, &header, &Response::Empty, out);
                 }
                 Item::Read { xid, request } => self.answer_read(conn, xid, request, out),
+                #[cfg(feature = "sim")]
+                Item::Answered { frames } => out.push(ServerOutput::Send { conn, bytes: frames }),
             }
         }
     }

@@ -28,6 +28,9 @@ pub struct SimMachine {
     /// Bumped by every restore, so the checker knows to start over.
     pub generation: u64,
     pub applied: Vec<Applied>,
+    /// Keep a copy of each applied entry in `entries` (for the client-history checker).
+    pub record_entries: bool,
+    pub entries: Vec<Entry>,
 }
 
 /// The hash the checker compares entries by.
@@ -40,7 +43,15 @@ impl SimMachine {
     pub fn new() -> SimMachine {
         let inner = Database::default();
         let base_digest = inner.digest();
-        SimMachine { inner, base: Zxid::ZERO, base_digest, generation: 0, applied: Vec::new() }
+        SimMachine {
+            inner,
+            base: Zxid::ZERO,
+            base_digest,
+            generation: 0,
+            applied: Vec::new(),
+            record_entries: false,
+            entries: Vec::new(),
+        }
     }
 
     pub fn from_snapshot(bytes: &[u8]) -> Result<SimMachine, SnapshotError> {
@@ -64,6 +75,9 @@ impl StateMachine for SimMachine {
     fn apply(&mut self, entry: &Entry) {
         self.inner.apply(entry);
         self.applied.push(Applied { zxid: entry.zxid, entry_hash: entry_hash(entry), digest: self.inner.digest() });
+        if self.record_entries {
+            self.entries.push(entry.clone());
+        }
     }
 
     fn applied(&self) -> Zxid {

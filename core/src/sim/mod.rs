@@ -7,6 +7,7 @@
 //! then a calm phase with every fault healed (liveness: a leader must be established and the
 //! writes of the calm phase must commit on every server). Same seed, same run, bit for bit.
 
+pub mod client;
 pub mod disk;
 pub mod machine;
 pub mod trace;
@@ -16,6 +17,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::check::history::{self, CommittedWrite};
 use crate::check::{Checker, Violation};
 use crate::ids::{ServerId, SessionId, Zxid};
 use crate::rng::Rng;
@@ -23,6 +25,7 @@ use crate::server::{PeerMessage, Server, ServerConfig, ServerInput, ServerOutput
 use crate::tree::Acl;
 use crate::txn::{CreateTxn, Txn};
 use crate::zab::{self, Bugs, Durable, Event, LogOp, Message, Peer, Status};
+use client::{Client, ClientAction};
 use disk::Disk;
 use machine::SimMachine;
 use trace::{TraceKind, TraceLine};
@@ -100,6 +103,8 @@ pub struct SimConfig {
     /// Stop after this many simulated events (0: no limit). A run stopped early is judged for
     /// safety only.
     pub max_steps: u64,
+    /// Simulated ZooKeeper clients (0: the leader proposes raw txns instead, for Zab alone).
+    pub clients: usize,
 }
 
 impl SimConfig {
@@ -121,6 +126,7 @@ impl SimConfig {
             trace: false,
             counter_limit: u32::MAX,
             max_steps: 0,
+            clients: 0,
         }
     }
 
@@ -155,18 +161,67 @@ pub struct Report {
     pub steps: u64,
     /// The run hit `max_steps` before its end; liveness was not judged.
     pub stopped_early: bool,
+    /// Client calls by outcome: ok replies, error replies, no reply.
+    pub calls_ok: u64,
+    pub calls_failed: u64,
+    pub calls_unknown: u64,
+    pub sessions: u64,
 }
 
 #[derive(Clone, Debug)]
 enum Scheduled {
-    Deliver { from: ServerId, to: ServerId, msg: PeerMessage },
-    Tick { server: usize, incarnation: u64 },
-    Fsync { server: usize, incarnation: u64, upto: u64 },
+    Deliver {
+        from: ServerId,
+        to: ServerId,
+        msg: PeerMessage,
+    },
+    Tick {
+        server: usize,
+        incarnation: u64,
+    },
+    Fsync {
+        server: usize,
+        incarnation: u64,
+        upto: u64,
+    },
     Chaos,
     Calm,
-    Restart { server: usize },
+    Restart {
+        server: usize,
+    },
     Write,
-    Snapshot { server: usize },
+    Snapshot {
+        server: usize,
+    },
+    ClientTick {
+        client: usize,
+    },
+    /// Client to server, on connection `conn`.
+    ToServer {
+        conn: u64,
+        input: ServerInput,
+    },
+    /// Server to client: one or more frames.
+    ToClient {
+        conn: u64,
+        bytes: Vec<u8>,
+    },
+    /// The connection is gone, as the client sees it.
+    ClientClosed {
+        conn: u64,
+    },
+}
+
+/// A client connection: which client, which server (and which incarnation of it).
+#[derive(Clone, Copy, Debug)]
+struct ConnInfo {
+    client: usize,
+    server: usize,
+    incarnation: u64,
+    /// When the last byte each way is delivered (connections are in order, like TCP).
+    to_server_at: u64,
+    to_client_at: u64,
+    dead: bool,
 }
 
 struct Node {
@@ -225,6 +280,11 @@ pub struct Sim {
     /// Writes proposed during the calm phase: they must all commit.
     calm_writes: Vec<Zxid>,
     out: Vec<ServerOutput>,
+    clients: Vec<Client>,
+    conns: BTreeMap<u64, ConnInfo>,
+    next_conn: u64,
+    /// Every committed entry, by zxid (the ground truth for the history checker).
+    committed: BTreeMap<Zxid, zab::Entry>,
 }
 
 impl core::fmt::Debug for Sim {
@@ -263,7 +323,17 @@ impl Sim {
             next_write: 0,
             calm_writes: Vec::new(),
             out: Vec::new(),
+            clients: Vec::new(),
+            conns: BTreeMap::new(),
+            next_conn: 0,
+            committed: BTreeMap::new(),
         };
+        for id in 0..sim.config.clients {
+            let rng = sim.rng.fork(0xC11E_0000 + id as u64);
+            sim.clients.push(Client::new(id as u32 + 1, rng));
+            let delay = sim.rng.between(1, sim.config.tick_ms * 5);
+            sim.schedule(delay, Scheduled::ClientTick { client: id });
+        }
         for index in 0..count {
             sim.start_node(index);
         }
@@ -271,8 +341,10 @@ impl Sim {
         if sim.config.chaos_ms > 0 {
             sim.schedule(sim.config.tick_ms * 5, Scheduled::Chaos);
         }
-        let first_write = sim.config.write_every_ms;
-        sim.schedule(first_write, Scheduled::Write);
+        if sim.config.clients == 0 {
+            let first_write = sim.config.write_every_ms;
+            sim.schedule(first_write, Scheduled::Write);
+        }
         sim
     }
 
@@ -316,6 +388,8 @@ impl Sim {
             Some((_, bytes)) => SimMachine::from_snapshot(bytes).unwrap_or_else(|_| SimMachine::new()),
             None => SimMachine::new(),
         };
+        let mut machine = machine;
+        machine.record_entries = self.config.clients > 0;
         let durable =
             Durable { accepted_epoch: image.accepted_epoch, current_epoch: image.current_epoch, log: image.log };
         let seed = self.rng.next_u64();
@@ -393,6 +467,15 @@ impl Sim {
             }
             Scheduled::Write => self.client_write(),
             Scheduled::Snapshot { server } => self.snapshot(server),
+            Scheduled::ClientTick { client } => self.client_tick(client),
+            Scheduled::ToServer { conn, input } => self.deliver_to_server(conn, input),
+            Scheduled::ToClient { conn, bytes } => self.deliver_to_client(conn, bytes),
+            Scheduled::ClientClosed { conn } => {
+                if let Some(info) = self.conns.remove(&conn) {
+                    let now = self.now_ms;
+                    self.clients[info.client].closed(conn, now);
+                }
+            }
         }
     }
 
@@ -406,6 +489,11 @@ impl Sim {
     }
 
     fn after_step(&mut self, index: usize) {
+        if let Some(server) = self.nodes[index].server.as_mut() {
+            for entry in server.machine_mut().entries.drain(..) {
+                self.committed.entry(entry.zxid).or_insert(entry);
+            }
+        }
         let node = &self.nodes[index];
         let Some(peer) = node.peer() else { return };
         self.checker.after_step(node.id, peer);
@@ -449,7 +537,19 @@ impl Sim {
                     self.start_fsync(index);
                 }
                 ServerOutput::Event(event) => self.on_event(index, event),
-                ServerOutput::Send { .. } | ServerOutput::Close { .. } => {}
+                ServerOutput::Send { conn, bytes } => {
+                    if let Some(at) = self.client_link(conn, false) {
+                        self.schedule(at - self.now_ms, Scheduled::ToClient { conn, bytes });
+                    }
+                }
+                ServerOutput::Close { conn } => {
+                    if let Some(at) = self.client_link(conn, false) {
+                        self.schedule(at - self.now_ms, Scheduled::ClientClosed { conn });
+                    }
+                    if let Some(info) = self.conns.get_mut(&conn) {
+                        info.dead = true;
+                    }
+                }
             }
         }
     }
@@ -620,6 +720,125 @@ impl Sim {
         }
     }
 
+    /// When the next bytes on `conn` in one direction arrive: a fresh latency, but never
+    /// before what was sent earlier the same way. `None` for an unknown connection.
+    fn client_link(&mut self, conn: u64, to_server: bool) -> Option<u64> {
+        let (low, high) = self.config.faults.latency_ms;
+        let at = self.now_ms + self.rng.between(low, high);
+        let info = self.conns.get_mut(&conn)?;
+        let last = if to_server { &mut info.to_server_at } else { &mut info.to_client_at };
+        *last = (*last).max(at);
+        Some(*last)
+    }
+
+    fn client_tick(&mut self, client: usize) {
+        let end_of_calls = self.config.chaos_ms + self.config.calm_ms.saturating_sub(self.config.calm_ms / 3);
+        let active = self.now_ms < end_of_calls;
+        let servers = self.nodes.len();
+        let now = self.now_ms;
+        let actions = self.clients[client].tick(now, servers, &mut self.next_conn, active);
+        self.client_actions(client, actions);
+        let every = self.config.tick_ms / 2;
+        let delay = self.rng.between(every / 2, every);
+        self.schedule(delay.max(1), Scheduled::ClientTick { client });
+    }
+
+    fn client_actions(&mut self, client: usize, actions: Vec<ClientAction>) {
+        for action in actions {
+            match action {
+                ClientAction::Connect { conn, server, payload } => {
+                    let incarnation = self.nodes[server].incarnation;
+                    let now = self.now_ms;
+                    let info =
+                        ConnInfo { client, server, incarnation, to_server_at: now, to_client_at: now, dead: false };
+                    self.conns.insert(conn, info);
+                    let addr = core::net::IpAddr::V4(core::net::Ipv4Addr::new(127, 0, 0, 1));
+                    self.client_send(conn, ServerInput::Connected { conn, addr });
+                    self.client_send(conn, ServerInput::Frame { conn, payload });
+                }
+                ClientAction::Send { conn, payload } => self.client_send(conn, ServerInput::Frame { conn, payload }),
+                ClientAction::Drop { conn } => {
+                    self.client_send(conn, ServerInput::Disconnected { conn });
+                    if let Some(info) = self.conns.get_mut(&conn) {
+                        info.dead = true;
+                    }
+                }
+                ClientAction::Violation(detail) => {
+                    let id = self.clients[client].id;
+                    self.checker.violations.push(Violation {
+                        at_ms: self.now_ms,
+                        server: ServerId(0),
+                        invariant: "FifoClientOrder",
+                        detail: format!("client {id}: {detail}"),
+                    });
+                }
+            }
+        }
+    }
+
+    fn client_send(&mut self, conn: u64, input: ServerInput) {
+        if let Some(at) = self.client_link(conn, true) {
+            self.schedule(at - self.now_ms, Scheduled::ToServer { conn, input });
+        }
+    }
+
+    fn deliver_to_server(&mut self, conn: u64, input: ServerInput) {
+        let Some(info) = self.conns.get(&conn).copied() else { return };
+        let up = self.nodes[info.server].server.is_some() && self.nodes[info.server].incarnation == info.incarnation;
+        if !up {
+            // Nobody listens there any more: the client sees the connection fail.
+            if !info.dead {
+                if let Some(info) = self.conns.get_mut(&conn) {
+                    info.dead = true;
+                }
+                let delay = self.rng.between(1, 20);
+                self.schedule(delay, Scheduled::ClientClosed { conn });
+            }
+            return;
+        }
+        let disconnect = matches!(input, ServerInput::Disconnected { .. });
+        self.step(info.server, input);
+        if disconnect {
+            self.conns.remove(&conn);
+        }
+    }
+
+    fn deliver_to_client(&mut self, conn: u64, mut bytes: Vec<u8>) {
+        let Some(info) = self.conns.get(&conn).copied() else { return };
+        let now = self.now_ms;
+        while bytes.len() >= 4 {
+            let len = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+            if bytes.len() < 4 + len {
+                break;
+            }
+            let rest = bytes.split_off(4 + len);
+            let actions = self.clients[info.client].receive(conn, &bytes[4..], now);
+            self.client_actions(info.client, actions);
+            bytes = rest;
+        }
+    }
+
+    /// Judges every client's history against the committed log.
+    fn check_history(&mut self) {
+        let ops: Vec<history::Op> = self.clients.iter().flat_map(|c| c.history.iter().cloned()).collect();
+        for c in &self.clients {
+            self.report.calls_ok += c.ok;
+            self.report.calls_failed += c.failed;
+            self.report.calls_unknown += c.unknown;
+            self.report.sessions += c.sessions;
+        }
+        let writes: Vec<CommittedWrite> =
+            self.committed.values().map(|e| history::from_txn(e.zxid.as_i64(), e.session.0, e.cxid, &e.txn)).collect();
+        if let Err(failure) = history::check(&ops, &writes) {
+            self.checker.violations.push(Violation {
+                at_ms: self.now_ms,
+                server: ServerId(0),
+                invariant: failure.guarantee.name(),
+                detail: format!("{failure}"),
+            });
+        }
+    }
+
     fn snapshot(&mut self, index: usize) {
         if let Some(peer) = self.nodes[index].peer() {
             let zxid = peer.committed();
@@ -667,6 +886,16 @@ impl Sim {
         node.server = None;
         node.incarnation += 1;
         node.disk.crash(kept);
+        // The crashed server's client connections reset.
+        let dropped: Vec<u64> =
+            self.conns.iter().filter(|(_, c)| c.server == index && !c.dead).map(|(id, _)| *id).collect();
+        for conn in dropped {
+            if let Some(info) = self.conns.get_mut(&conn) {
+                info.dead = true;
+            }
+            let delay = self.rng.between(1, 20);
+            self.schedule(delay, Scheduled::ClientClosed { conn });
+        }
         self.checker.on_durable_image(id, &self.nodes[index].disk.durable);
     }
 
@@ -750,6 +979,9 @@ impl Sim {
     }
 
     fn finish(mut self) -> Report {
+        if !self.clients.is_empty() && self.checker.ok() {
+            self.check_history();
+        }
         self.report.violations = core::mem::take(&mut self.checker.violations);
         self.report.committed = self.checker.committed_len() as u64;
         self.report.epochs = self.checker.epochs();

@@ -614,10 +614,15 @@ fn a_leader_that_fails_to_establish_its_epoch_advertises_only_its_log() {
 }
 
 fn sweep_finds(bugs: Bugs, blank_defence: bool, budget: u64) -> Option<(u64, Violation)> {
+    sweep_with_clients(bugs, blank_defence, 0, budget)
+}
+
+fn sweep_with_clients(bugs: Bugs, blank_defence: bool, clients: usize, budget: u64) -> Option<(u64, Violation)> {
     for seed in 0..budget {
         let mut config = SimConfig::from_seed(seed, 3, 0);
         config.bugs = bugs;
         config.blank_defence = blank_defence;
+        config.clients = clients;
         let report = Sim::new(config).run();
         if let Some(v) = report.violations.into_iter().next() {
             return Some((seed, v));
@@ -648,4 +653,25 @@ fn mutation_ack_before_durable_is_caught() {
 fn mutation_ack_newleader_before_durable_is_caught() {
     let found = sweep_finds(Bugs { ack_new_leader_early: true, ..Bugs::default() }, true, 200);
     assert!(found.is_some(), "the sweep missed ACK(NEWLEADER) before the sync is durable (ZK-4646)");
+}
+
+#[test]
+fn mutation_reads_not_waiting_for_their_sessions_writes_are_caught() {
+    let found = sweep_with_clients(Bugs { eager_reads: true, ..Bugs::default() }, true, 5, 50);
+    let (seed, violation) = found.expect("the history checker missed reads that skip their session's writes");
+    assert!(
+        ["read your writes", "single system image", "sequentially consistent reads"].contains(&violation.invariant),
+        "seed {seed}: {violation:?}"
+    );
+}
+
+#[test]
+fn client_histories_check_out_under_faults() {
+    for seed in 0..20 {
+        let mut config = SimConfig::from_seed(seed, 3, 0);
+        config.clients = 5;
+        let report = Sim::new(config).run();
+        assert!(report.violations.is_empty() && report.live, "seed {seed}: {:?}", report.violations);
+        assert!(report.calls_ok > 100, "seed {seed}: clients got work done ({} ok)", report.calls_ok);
+    }
 }

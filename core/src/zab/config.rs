@@ -53,6 +53,9 @@ pub struct Bugs {
     pub ack_before_durable: bool,
     /// A follower ACKs NEWLEADER before its synced history is durable (ZK-4646).
     pub ack_new_leader_early: bool,
+    /// The server answers a read the moment it arrives, from the state then, while still
+    /// replying in order: a read no longer waits for the session's earlier writes.
+    pub eager_reads: bool,
 }
 
 impl Config {

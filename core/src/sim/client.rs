@@ -1,0 +1,383 @@
+//! Simulated ZooKeeper clients: each one speaks the real wire protocol to the simulated
+//! servers, keeps one session across reconnects (as the Java client does: same session id and
+//! password, `lastZxidSeen`, pings at a third of the timeout, a read timeout of two thirds),
+//! issues a random mix of calls, and records every call and what it saw in a history for
+//! [`crate::check::history`].
+
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::check::history::{Call, Op, Outcome, Reply};
+use crate::error::ErrorCode;
+use crate::rng::Rng;
+use crate::tree::Acl;
+use crate::wire::records::{CreateRequest, PathRecord, PathVersion, PathWatch, ReplyHeader, SetDataRequest};
+use crate::wire::{ConnectRequest, ConnectResponse, Jute, MultiOp, MultiResult, OpCode, Reader, Request, Response};
+
+/// Where a client stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// Not connected; try again at `retry_at_ms`.
+    Idle {
+        retry_at_ms: u64,
+    },
+    /// ConnectRequest sent on `conn` to server index `server`.
+    Connecting {
+        conn: u64,
+        server: usize,
+        since_ms: u64,
+    },
+    Connected {
+        conn: u64,
+        server: usize,
+    },
+}
+
+/// What a client wants the simulator to do.
+#[derive(Debug)]
+pub enum ClientAction {
+    /// Open `conn` to server index `server` and send it this first frame's payload.
+    Connect {
+        conn: u64,
+        server: usize,
+        payload: Vec<u8>,
+    },
+    Send {
+        conn: u64,
+        payload: Vec<u8>,
+    },
+    /// The client gives up on `conn` (the server sees the connection close).
+    Drop {
+        conn: u64,
+    },
+    /// The client broke the protocol's rules as a server answered it (a FIFO violation).
+    Violation(String),
+}
+
+#[derive(Debug)]
+struct Outstanding {
+    xid: i32,
+    opcode: OpCode,
+    /// Index in the history (`None` for pings).
+    op: Option<usize>,
+}
+
+/// One client.
+#[derive(Debug)]
+pub struct Client {
+    pub id: u32,
+    pub link: Link,
+    session: i64,
+    passwd: Vec<u8>,
+    timeout_ms: u64,
+    next_xid: i32,
+    last_zxid: i64,
+    last_heard_ms: u64,
+    last_sent_ms: u64,
+    outstanding: VecDeque<Outstanding>,
+    rng: Rng,
+    /// Every call this client made, in order.
+    pub history: Vec<Op>,
+    /// Calls made, per kind of outcome.
+    pub ok: u64,
+    pub failed: u64,
+    pub unknown: u64,
+    pub sessions: u64,
+}
+
+const KEYS: [&str; 4] = ["/w/a", "/w/b", "/w/c", "/w/d"];
+const MAX_OUTSTANDING: usize = 3;
+
+impl Client {
+    pub fn new(id: u32, rng: Rng) -> Client {
+        Client {
+            id,
+            link: Link::Idle { retry_at_ms: 0 },
+            session: 0,
+            passwd: alloc::vec![0; 16],
+            timeout_ms: 0,
+            next_xid: 1,
+            last_zxid: 0,
+            last_heard_ms: 0,
+            last_sent_ms: 0,
+            outstanding: VecDeque::new(),
+            rng,
+            history: Vec::new(),
+            ok: 0,
+            failed: 0,
+            unknown: 0,
+            sessions: 0,
+        }
+    }
+
+    fn conn(&self) -> Option<u64> {
+        match self.link {
+            Link::Connecting { conn, .. } | Link::Connected { conn, .. } => Some(conn),
+            Link::Idle { .. } => None,
+        }
+    }
+
+    /// Time passes: connect, ping, time out, or make a call.
+    pub fn tick(&mut self, now_ms: u64, servers: usize, next_conn: &mut u64, active: bool) -> Vec<ClientAction> {
+        let mut actions = Vec::new();
+        match self.link.clone() {
+            Link::Idle { retry_at_ms } if now_ms >= retry_at_ms => {
+                *next_conn += 1;
+                let conn = *next_conn;
+                let server = self.rng.below(servers as u64) as usize;
+                let request = ConnectRequest {
+                    protocol_version: 0,
+                    last_zxid_seen: self.last_zxid,
+                    timeout_ms: 30_000,
+                    session_id: self.session,
+                    passwd: Some(self.passwd.clone()),
+                    read_only: Some(false),
+                };
+                let mut payload = Vec::new();
+                request.encode(&mut payload);
+                self.link = Link::Connecting { conn, server, since_ms: now_ms };
+                actions.push(ClientAction::Connect { conn, server, payload });
+            }
+            Link::Idle { .. } => {}
+            Link::Connecting { conn, since_ms, .. } => {
+                if now_ms > since_ms + 1_000 {
+                    actions.push(ClientAction::Drop { conn });
+                    self.lost(now_ms);
+                }
+            }
+            Link::Connected { conn, .. } => {
+                let read_timeout = self.timeout_ms * 2 / 3;
+                if now_ms > self.last_heard_ms + read_timeout {
+                    actions.push(ClientAction::Drop { conn });
+                    self.lost(now_ms);
+                } else if active && self.outstanding.len() < MAX_OUTSTANDING && self.rng.chance(1, 2) {
+                    let (call, request) = self.next_call();
+                    let xid = self.take_xid();
+                    self.history.push(Op {
+                        client: self.id,
+                        session: self.session,
+                        cxid: xid,
+                        call,
+                        invoked_ms: now_ms,
+                        outcome: Outcome::Unknown,
+                    });
+                    let op = Some(self.history.len() - 1);
+                    actions.push(self.send(conn, xid, request, op, now_ms));
+                } else if now_ms >= self.last_sent_ms + self.timeout_ms / 3 {
+                    actions.push(self.send(conn, -2, Request::Ping, None, now_ms));
+                }
+            }
+        }
+        actions
+    }
+
+    fn take_xid(&mut self) -> i32 {
+        let xid = self.next_xid;
+        self.next_xid += 1;
+        xid
+    }
+
+    fn send(&mut self, conn: u64, xid: i32, request: Request, op: Option<usize>, now_ms: u64) -> ClientAction {
+        let mut payload = Vec::new();
+        request.encode(xid, &mut payload);
+        self.outstanding.push_back(Outstanding { xid, opcode: request.opcode(), op });
+        self.last_sent_ms = now_ms;
+        ClientAction::Send { conn, payload }
+    }
+
+    /// The connection is gone: calls in flight have unknown outcomes; reconnect soon.
+    pub fn lost(&mut self, now_ms: u64) {
+        for o in self.outstanding.drain(..) {
+            if o.op.is_some() {
+                self.unknown += 1;
+            }
+        }
+        let wait = self.rng.between(10, 200);
+        self.link = Link::Idle { retry_at_ms: now_ms + wait };
+    }
+
+    /// The server closed `conn`.
+    pub fn closed(&mut self, conn: u64, now_ms: u64) {
+        if self.conn() == Some(conn) {
+            self.lost(now_ms);
+        }
+    }
+
+    /// One frame from the server on `conn`.
+    pub fn receive(&mut self, conn: u64, frame: &[u8], now_ms: u64) -> Vec<ClientAction> {
+        let mut actions = Vec::new();
+        if self.conn() != Some(conn) {
+            return actions;
+        }
+        self.last_heard_ms = now_ms;
+        if let Link::Connecting { server, .. } = self.link {
+            let Ok(response) = ConnectResponse::decode(frame) else {
+                actions.push(ClientAction::Drop { conn });
+                self.lost(now_ms);
+                return actions;
+            };
+            if response.session_id == 0 {
+                // Expired (or refused): start a new session next time.
+                self.session = 0;
+                self.passwd = alloc::vec![0; 16];
+                self.next_xid = 1;
+                actions.push(ClientAction::Drop { conn });
+                self.lost(now_ms);
+                return actions;
+            }
+            if self.session != response.session_id {
+                self.session = response.session_id;
+                self.next_xid = 1;
+                self.sessions += 1;
+            }
+            self.passwd = response.passwd.unwrap_or_default();
+            self.timeout_ms = u64::try_from(response.timeout_ms).unwrap_or(0);
+            self.link = Link::Connected { conn, server };
+            self.last_sent_ms = now_ms;
+            return actions;
+        }
+        let mut r = Reader::new(frame);
+        let Ok(header) = ReplyHeader::read(&mut r) else {
+            actions.push(ClientAction::Violation(format!("client {}: undecodable reply header", self.id)));
+            return actions;
+        };
+        if header.xid == -1 {
+            return actions;
+        }
+        let Some(expected) = self.outstanding.pop_front() else {
+            actions.push(ClientAction::Violation(format!("client {}: reply xid {} unasked", self.id, header.xid)));
+            return actions;
+        };
+        if expected.xid != header.xid {
+            actions.push(ClientAction::Violation(format!(
+                "client {}: reply xid {} out of order (expected {})",
+                self.id, header.xid, expected.xid
+            )));
+            return actions;
+        }
+        if header.zxid > 0 {
+            self.last_zxid = self.last_zxid.max(header.zxid);
+        }
+        let Some(index) = expected.op else { return actions };
+        let body = Response::read(expected.opcode, header.err, &mut r);
+        let outcome = match (header.err, body) {
+            (0, Ok(body)) => match reply_of(&self.history[index].call, body) {
+                Some(reply) => Outcome::Ok { completed_ms: now_ms, zxid: header.zxid, reply },
+                None => {
+                    actions.push(ClientAction::Violation(format!("client {}: reply body does not fit", self.id)));
+                    return actions;
+                }
+            },
+            (0, Err(_)) => {
+                actions.push(ClientAction::Violation(format!("client {}: undecodable reply body", self.id)));
+                return actions;
+            }
+            (code, _) => {
+                let code = ErrorCode::from_i32(code).unwrap_or(ErrorCode::SystemError);
+                Outcome::Err { completed_ms: now_ms, zxid: header.zxid, code }
+            }
+        };
+        match outcome {
+            Outcome::Ok { .. } => self.ok += 1,
+            _ => self.failed += 1,
+        }
+        let closing = matches!(self.history[index].call, Call::CloseSession);
+        self.history[index].outcome = outcome;
+        if closing {
+            self.session = 0;
+            self.passwd = alloc::vec![0; 16];
+            self.next_xid = 1;
+            actions.push(ClientAction::Drop { conn });
+            self.lost(now_ms);
+        }
+        actions
+    }
+
+    /// A random call: mostly small writes and reads on a few keys, some sequential and
+    /// ephemeral creates, multis, syncs, and now and then the end of the session.
+    fn next_call(&mut self) -> (Call, Request) {
+        let key = KEYS[self.rng.below(KEYS.len() as u64) as usize];
+        let value = format!("c{}-{}", self.id, self.next_xid).into_bytes();
+        let version = if self.rng.chance(1, 2) { -1 } else { self.rng.below(4) as i32 };
+        let roll = self.rng.below(100);
+        match roll {
+            0..=3 => create_call("/w", Vec::new(), false, false),
+            4..=17 => create_call(key, value, self.rng.chance(1, 3), false),
+            18..=23 => create_call("/w/q-", value, self.rng.chance(1, 2), true),
+            24..=41 => (
+                Call::SetData { path: key.into(), data: value.clone(), version },
+                Request::SetData(SetDataRequest { path: key.into(), data: Some(value), version }),
+            ),
+            42..=49 => {
+                (Call::Delete { path: key.into(), version }, Request::Delete(PathVersion { path: key.into(), version }))
+            }
+            50..=69 => {
+                (Call::GetData { path: key.into() }, Request::GetData(PathWatch { path: key.into(), watch: false }))
+            }
+            70..=77 => {
+                (Call::Exists { path: key.into() }, Request::Exists(PathWatch { path: key.into(), watch: false }))
+            }
+            78..=85 => (
+                Call::GetChildren { path: "/w".into() },
+                Request::GetChildren(PathWatch { path: "/w".into(), watch: false }),
+            ),
+            86..=91 => (Call::Sync { path: "/w".into() }, Request::Sync(PathRecord { path: "/w".into() })),
+            92..=98 => {
+                let other = KEYS[self.rng.below(KEYS.len() as u64) as usize];
+                let calls = alloc::vec![
+                    Call::Check { path: key.into(), version },
+                    Call::SetData { path: other.into(), data: value.clone(), version: -1 },
+                ];
+                let ops = alloc::vec![
+                    MultiOp::Check(PathVersion { path: key.into(), version }),
+                    MultiOp::SetData(SetDataRequest { path: other.into(), data: Some(value), version: -1 }),
+                ];
+                (Call::Multi(calls), Request::Multi(ops))
+            }
+            _ => (Call::CloseSession, Request::CloseSession),
+        }
+    }
+}
+
+fn create_call(path: &str, data: Vec<u8>, ephemeral: bool, sequential: bool) -> (Call, Request) {
+    let flags = i32::from(ephemeral) | (i32::from(sequential) << 1);
+    let request =
+        Request::Create(CreateRequest { path: path.into(), data: Some(data.clone()), acl: Acl::open_unsafe(), flags });
+    (Call::Create { path: path.into(), data, ephemeral, sequential }, request)
+}
+
+/// The history's view of an ok reply to `call`.
+fn reply_of(call: &Call, body: Response) -> Option<Reply> {
+    Some(match (call, body) {
+        (Call::Create { .. }, Response::Create(r)) => Reply::Created(r.path),
+        (Call::Create { .. }, Response::Create2(r)) => Reply::Created(r.path),
+        (Call::SetData { .. }, Response::Stat(r)) => Reply::Version(r.stat.version),
+        (Call::GetData { .. }, Response::GetData(r)) => {
+            Reply::Data { data: r.data.unwrap_or_default(), version: r.stat.version }
+        }
+        (Call::Exists { .. }, Response::Stat(r)) => Reply::Exists(Some(r.stat.version)),
+        (Call::GetChildren { .. }, Response::GetChildren(r)) => Reply::Children(r.children),
+        (Call::Multi(_), Response::Multi(results)) => Reply::Multi(
+            results
+                .into_iter()
+                .map(|r| match r {
+                    MultiResult::Create(c) => Ok(Reply::Created(c.path)),
+                    MultiResult::Create2(c) => Ok(Reply::Created(c.path)),
+                    MultiResult::SetData(s) => Ok(Reply::Version(s.stat.version)),
+                    MultiResult::Delete | MultiResult::Check => Ok(Reply::Done),
+                    MultiResult::Error(code) => Err(ErrorCode::from_i32(code).unwrap_or(ErrorCode::SystemError)),
+                    MultiResult::GetData(_) | MultiResult::GetChildren(_) => Err(ErrorCode::MarshallingError),
+                })
+                .collect(),
+        ),
+        (Call::Delete { .. } | Call::Check { .. } | Call::Sync { .. } | Call::CloseSession, _) => Reply::Done,
+        _ => return None,
+    })
+}
+
+/// The paths clients use (for tests and the trace).
+pub fn keys() -> &'static [&'static str] {
+    &KEYS
+}
