@@ -4,68 +4,8 @@
 use alloc::vec::Vec;
 
 use crate::ids::Zxid;
-use crate::zab::{Entry, LogOp};
-
-/// What is on the platter.
-#[derive(Clone, Debug, Default)]
-pub struct Image {
-    pub accepted_epoch: u32,
-    pub current_epoch: u32,
-    /// The last snapshot: its zxid and bytes.
-    pub snapshot: Option<(Zxid, Vec<u8>)>,
-    /// Log entries after the snapshot.
-    pub log: Vec<Entry>,
-}
-
-impl Image {
-    /// Carries out one write. Returns a complaint if the write breaks the log's order.
-    pub fn apply(&mut self, op: &LogOp) -> Result<(), &'static str> {
-        match op {
-            LogOp::Append(entry) => {
-                if entry.zxid <= self.snapshot_zxid() {
-                    // Already covered by a snapshot saved while this write waited.
-                    return Ok(());
-                }
-                if entry.zxid <= self.last_zxid() {
-                    return Err("append does not raise the zxid");
-                }
-                self.log.push(entry.clone());
-            }
-            LogOp::Truncate { after } => self.log.retain(|e| e.zxid <= *after),
-            LogOp::InstallSnapshot { zxid, snapshot } => {
-                self.snapshot = Some((*zxid, snapshot.clone()));
-                self.log.clear();
-            }
-            LogOp::Epochs { accepted, current } => {
-                self.accepted_epoch = *accepted;
-                self.current_epoch = *current;
-            }
-        }
-        Ok(())
-    }
-
-    pub fn snapshot_zxid(&self) -> Zxid {
-        self.snapshot.as_ref().map_or(Zxid::ZERO, |(z, _)| *z)
-    }
-
-    pub fn last_zxid(&self) -> Zxid {
-        self.log.last().map_or(self.snapshot_zxid(), |e| e.zxid)
-    }
-
-    pub fn entry(&self, zxid: Zxid) -> Option<&Entry> {
-        self.log.iter().find(|e| e.zxid == zxid)
-    }
-
-    /// Whether the image holds the history up to `zxid`: in the log, or under the snapshot.
-    pub fn holds(&self, zxid: Zxid) -> bool {
-        zxid <= self.snapshot_zxid() || self.entry(zxid).is_some()
-    }
-
-    /// Is blank: what a brand-new or replaced disk holds.
-    pub fn is_blank(&self) -> bool {
-        self.accepted_epoch == 0 && self.current_epoch == 0 && self.snapshot.is_none() && self.log.is_empty()
-    }
-}
+pub use crate::zab::Image;
+use crate::zab::LogOp;
 
 /// A server's disk: the durable image plus writes waiting for an fsync.
 #[derive(Clone, Debug, Default)]

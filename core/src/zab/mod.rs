@@ -9,6 +9,7 @@
 
 mod config;
 mod election;
+mod image;
 mod leader;
 mod learner;
 mod log;
@@ -21,6 +22,7 @@ mod replica;
 #[cfg(feature = "sim")]
 pub use config::Bugs;
 pub use config::Config;
+pub use image::Image;
 pub use leader::{LeaderPhase, StepDown};
 pub use learner::{Abandon, LearnerStage};
 pub use log::Log;

@@ -22,7 +22,7 @@ use crate::rng::Rng;
 const LOG_HARD_MAX: usize = 1024;
 
 /// One durable write.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LogOp {
     Append(Entry),
     /// Drop every log entry after `after`.
