@@ -1,0 +1,213 @@
+//! The bytes of a segment file: its header and its record frames (docs/FORMAT.md). Pure
+//! functions over byte slices; reading never indexes blindly, since the bytes come from disk.
+
+#![deny(clippy::indexing_slicing)]
+
+/// The first bytes of every segment file.
+pub const MAGIC: [u8; 8] = *b"ZABKLOG\n";
+/// The format version this code writes and reads.
+pub const VERSION: u32 = 1;
+/// A segment header: magic, version, flags, first lsn, reserved, CRC32C of the rest.
+pub const HEADER_BYTES: usize = 32;
+/// A frame header: length, batch offset, lsn, payload CRC32C, header CRC32C.
+pub const FRAME_HEADER_BYTES: usize = 24;
+/// Header flag: the segment starts with the whole state (epochs, then a snapshot), so no
+/// earlier segment is needed.
+pub const FLAG_BASE: u32 = 1;
+/// Torn writes lose whole sectors; a lost sector of a preallocated file reads as zeros.
+pub const SECTOR_BYTES: usize = 512;
+
+/// A segment file's name: `log.` and its first lsn as 16 hex digits, so names sort in order.
+pub fn segment_name(first_lsn: u64) -> String {
+    format!("log.{first_lsn:016x}")
+}
+
+/// The suffix of a segment still being built; such a file was never part of the log.
+pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// The first lsn a segment file name stands for, if it is one.
+pub fn parse_segment_name(name: &str) -> Option<u64> {
+    let hex = name.strip_prefix("log.")?;
+    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentHeader {
+    pub flags: u32,
+    pub first_lsn: u64,
+}
+
+impl SegmentHeader {
+    pub fn encode(&self) -> [u8; HEADER_BYTES] {
+        let mut out = [0u8; HEADER_BYTES];
+        let mut at = Cursor::new(&mut out);
+        at.put(&MAGIC);
+        at.put(&VERSION.to_le_bytes());
+        at.put(&self.flags.to_le_bytes());
+        at.put(&self.first_lsn.to_le_bytes());
+        at.put(&0u32.to_le_bytes());
+        let crc = crc32c::crc32c(at.written());
+        at.put(&crc.to_le_bytes());
+        out
+    }
+
+    /// Reads a header, or says what is wrong with it.
+    pub fn decode(bytes: &[u8]) -> Result<SegmentHeader, String> {
+        let Some(head) = bytes.get(..HEADER_BYTES) else {
+            return Err(format!("segment header cut short: {} of {HEADER_BYTES} bytes", bytes.len()));
+        };
+        if head.get(..8) != Some(&MAGIC[..]) {
+            return Err("not a zabkeeper log segment (bad magic)".into());
+        }
+        let version = le_u32(head, 8);
+        let flags = le_u32(head, 12);
+        let first_lsn = le_u64(head, 16);
+        let reserved = le_u32(head, 24);
+        let crc = le_u32(head, 28);
+        if crc32c::crc32c(head.get(..28).unwrap_or_default()) != crc {
+            return Err("segment header checksum mismatch".into());
+        }
+        if version != VERSION {
+            return Err(format!("unsupported format version {version} (this build reads {VERSION})"));
+        }
+        if flags & !FLAG_BASE != 0 || reserved != 0 {
+            return Err(format!("unknown segment header flags {flags:#x} / reserved {reserved:#x}"));
+        }
+        if first_lsn == 0 {
+            return Err("segment header names lsn 0".into());
+        }
+        Ok(SegmentHeader { flags, first_lsn })
+    }
+
+    pub fn is_base(&self) -> bool {
+        self.flags & FLAG_BASE != 0
+    }
+}
+
+/// Appends one record frame to `out`. `batch_first` is the lsn of the first record of the
+/// write (group commit) this record belongs to. The caller checked that `payload` fits a u32.
+pub fn encode_frame(out: &mut Vec<u8>, lsn: u64, batch_first: u64, payload: &[u8]) {
+    let len = u32::try_from(payload.len()).expect("caller checked the payload length");
+    // A batch never holds 2^32 records; saturating only makes recovery more suspicious.
+    let batch_back = u32::try_from(lsn.saturating_sub(batch_first)).unwrap_or(u32::MAX);
+    let mut head = [0u8; FRAME_HEADER_BYTES];
+    let mut at = Cursor::new(&mut head);
+    at.put(&len.to_le_bytes());
+    at.put(&batch_back.to_le_bytes());
+    at.put(&lsn.to_le_bytes());
+    at.put(&crc32c::crc32c(payload).to_le_bytes());
+    let crc = crc32c::crc32c(at.written());
+    at.put(&crc.to_le_bytes());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(payload);
+}
+
+/// One valid frame found in a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub lsn: u64,
+    /// The lsn of the first record of the same write.
+    pub batch_first: u64,
+    /// Where the payload starts and ends (file offsets).
+    pub payload_start: usize,
+    pub end: usize,
+}
+
+/// Why no valid frame starts at an offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameFault {
+    /// Fewer bytes than a frame header remain.
+    Short,
+    /// The header's checksum fails (all zeros included: the preallocated tail).
+    Header,
+    /// The length runs past the end of the file.
+    Length,
+    /// The payload's checksum fails.
+    Payload,
+}
+
+impl FrameFault {
+    pub fn describe(self) -> &'static str {
+        match self {
+            FrameFault::Short => "record header cut short",
+            FrameFault::Header => "record header checksum mismatch",
+            FrameFault::Length => "record length runs past the end of the file",
+            FrameFault::Payload => "record payload checksum mismatch",
+        }
+    }
+}
+
+/// Reads the frame starting at `at` in `bytes` (a whole file) and checks both checksums.
+pub fn parse_frame(bytes: &[u8], at: usize) -> Result<Frame, FrameFault> {
+    let head_end = at.checked_add(FRAME_HEADER_BYTES).ok_or(FrameFault::Short)?;
+    let head = bytes.get(at..head_end).ok_or(FrameFault::Short)?;
+    if crc32c::crc32c(head.get(..20).unwrap_or_default()) != le_u32(head, 20) {
+        return Err(FrameFault::Header);
+    }
+    let len = le_u32(head, 0) as usize;
+    let batch_back = u64::from(le_u32(head, 4));
+    let lsn = le_u64(head, 8);
+    let end = head_end.checked_add(len).ok_or(FrameFault::Length)?;
+    let payload = bytes.get(head_end..end).ok_or(FrameFault::Length)?;
+    if crc32c::crc32c(payload) != le_u32(head, 16) {
+        return Err(FrameFault::Payload);
+    }
+    Ok(Frame { lsn, batch_first: lsn.saturating_sub(batch_back), payload_start: head_end, end })
+}
+
+/// Whether `bytes[from..to]` holds a whole sector-aligned run of zeros: the mark a lost
+/// sector of a torn write leaves in a preallocated file.
+pub fn has_zero_sector(bytes: &[u8], from: usize, to: usize) -> bool {
+    let mut start = from.div_ceil(SECTOR_BYTES).saturating_mul(SECTOR_BYTES);
+    while let Some(end) = start.checked_add(SECTOR_BYTES).filter(|end| *end <= to) {
+        if bytes.get(start..end).is_some_and(|s| s.iter().all(|b| *b == 0)) {
+            return true;
+        }
+        start = end;
+    }
+    false
+}
+
+/// Little-endian reads at fixed offsets of a slice already checked to be long enough;
+/// a short slice reads as zeros rather than panicking.
+fn le_u32(bytes: &[u8], at: usize) -> u32 {
+    let mut word = [0u8; 4];
+    if let Some(src) = bytes.get(at..at + 4) {
+        word.copy_from_slice(src);
+    }
+    u32::from_le_bytes(word)
+}
+
+fn le_u64(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0u8; 8];
+    if let Some(src) = bytes.get(at..at + 8) {
+        word.copy_from_slice(src);
+    }
+    u64::from_le_bytes(word)
+}
+
+/// Writes fixed-size fields into a fixed-size array.
+struct Cursor<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(out: &'a mut [u8]) -> Cursor<'a> {
+        Cursor { out, at: 0 }
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.at + bytes.len();
+        // The layouts above are constants that fit their arrays.
+        self.out.get_mut(self.at..end).expect("field inside its header").copy_from_slice(bytes);
+        self.at = end;
+    }
+
+    fn written(&self) -> &[u8] {
+        self.out.get(..self.at).unwrap_or_default()
+    }
+}

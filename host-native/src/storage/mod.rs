@@ -1,0 +1,136 @@
+//! Durable storage: the core's ordered stream of writes ([`LogOp`]) kept in checksummed
+//! segment files, written by one thread with group commit, and replayed through
+//! [`Image::apply`] on start. The format is in docs/FORMAT.md.
+//!
+//! ```text
+//!  core: Output::Persist{seq, op} ─► Writer::persist ─► queue ─► writer thread
+//!                                                                   │ take every queued op
+//!                                                                   │ one write, one fdatasync
+//!  core: Input::Persisted{seq}   ◄─ durable(highest seq) ◄──────────┘
+//! ```
+//!
+//! Writes are carried out in `seq` order, so after a crash a prefix of them survives (the
+//! durability rule in DESIGN.md). A write is reported durable only once `File::sync_data`
+//! covering it returned, and only after the segment file holding it and its directory entry
+//! are durable too.
+//!
+//! On open, every segment is replayed in order. A torn write at the end of the last segment
+//! (it was never reported durable) is cut off; damage anywhere else stops the server with
+//! an error naming the file and byte offset, rather than dropping committed data.
+
+mod format;
+mod journal;
+mod recover;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use zabkeeper_core::zab::Image;
+#[cfg(doc)]
+use zabkeeper_core::zab::LogOp;
+
+use journal::Journal;
+pub use writer::Writer;
+
+/// The subdirectory of the dataDir that holds this format.
+pub const SUBDIR: &str = "zabkeeper-v1";
+
+/// How the log is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StorageOptions {
+    /// zoo.cfg `forceSync`. `false` skips the fdatasync per write: a power cut can then lose
+    /// writes already reported durable. Unsafe; exists only because ZooKeeper has it.
+    pub force_sync: bool,
+    /// A segment rolls over once it would pass this size (a single larger record gets a
+    /// segment of its own).
+    pub segment_bytes: u64,
+    /// ZooKeeper's `preAllocSize`: segments grow in steps of this size (zero-filled), so an
+    /// append does not change the file size. 0 turns preallocation off.
+    pub prealloc_bytes: u64,
+}
+
+impl Default for StorageOptions {
+    fn default() -> StorageOptions {
+        StorageOptions { force_sync: true, segment_bytes: 64 << 20, prealloc_bytes: 64 << 20 }
+    }
+}
+
+/// Why storage cannot go on.
+#[derive(Debug)]
+pub enum StorageError {
+    /// An operating-system call failed.
+    Io { path: PathBuf, action: &'static str, source: io::Error },
+    /// The files hold something recovery must not guess about: checksum failures that are
+    /// not a torn tail, missing segments, records out of order, a write `Image` refuses.
+    Damaged { path: PathBuf, offset: u64, what: String },
+    /// A write could not be encoded (or is larger than a record can be).
+    Encode { what: String },
+    /// The writer thread stopped without reporting (the `durable` callback panicked).
+    WriterLost,
+}
+
+impl StorageError {
+    fn io(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> StorageError + use<> {
+        let path = path.to_path_buf();
+        move |source| StorageError::Io { path, action, source }
+    }
+
+    fn damaged(path: &Path, offset: usize, what: impl Into<String>) -> StorageError {
+        StorageError::Damaged { path: path.to_path_buf(), offset: offset as u64, what: what.into() }
+    }
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageError::Io { path, action, source } => write!(f, "{action} {}: {source}", path.display()),
+            StorageError::Damaged { path, offset, what } => {
+                write!(f, "damaged log: {} at byte {offset}: {what}", path.display())
+            }
+            StorageError::Encode { what } => write!(f, "cannot encode a write: {what}"),
+            StorageError::WriterLost => write!(f, "the storage writer thread stopped unexpectedly"),
+        }
+    }
+}
+
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StorageError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// An opened, recovered log, not yet writing.
+#[derive(Debug)]
+pub struct Storage {
+    journal: Journal,
+}
+
+impl Storage {
+    /// Opens (creating if needed) `dir` (the zoo.cfg dataDir; files go in `dir/zabkeeper-v1/`),
+    /// recovers, and returns the storage and what it holds.
+    pub fn open(dir: &Path, options: StorageOptions) -> Result<(Storage, Image), StorageError> {
+        if !options.force_sync {
+            tracing::warn!(
+                "forceSync=no: the log is not fsynced; a power cut can lose writes already acknowledged \
+                 to clients and peers"
+            );
+        }
+        let (journal, image) = recover::recover(&dir.join(SUBDIR), options)?;
+        Ok((Storage { journal }, image))
+    }
+
+    /// Starts the writer on a dedicated thread. `durable(seq)` is called from that thread after
+    /// each fdatasync (or after the write when `force_sync` is false) with the highest seq now
+    /// on stable storage.
+    pub fn start(self, durable: impl FnMut(u64) + Send + 'static) -> Writer {
+        Writer::start(self.journal, durable)
+    }
+}

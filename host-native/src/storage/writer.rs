@@ -1,0 +1,119 @@
+//! The writer thread: group commit over the journal.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::{self, JoinHandle};
+
+use zabkeeper_core::zab::LogOp;
+
+use super::StorageError;
+use super::journal::Journal;
+
+/// A batch stops taking queued writes past this many bytes, so one fsync never waits on an
+/// unbounded write. The queue itself is bounded by the core's proposals in flight.
+const BATCH_BYTES_MAX: usize = 8 << 20;
+
+enum Message {
+    Persist(u64, LogOp),
+    Close,
+}
+
+/// The handle to the writer thread. Writes queue without blocking; the thread takes every
+/// queued write, writes them with one write and one `sync_data`, and reports the highest seq.
+///
+/// If a write or sync fails, the thread stops: nothing more is reported durable (after a
+/// failed fsync the page cache cannot be trusted, so there is no retry), [`Writer::failed`]
+/// turns true and [`Writer::close`] returns the error. The server should then stop, as
+/// ZooKeeper does.
+#[derive(Debug)]
+pub struct Writer {
+    queue: Sender<Message>,
+    thread: Option<JoinHandle<Result<(), StorageError>>>,
+    failed: Arc<AtomicBool>,
+}
+
+impl Writer {
+    pub(super) fn start(journal: Journal, durable: impl FnMut(u64) + Send + 'static) -> Writer {
+        let (queue, rx) = mpsc::channel();
+        let failed = Arc::new(AtomicBool::new(false));
+        let flag = failed.clone();
+        let thread = thread::Builder::new()
+            .name("zabkeeper-storage".into())
+            .spawn(move || {
+                let result = run(journal, rx, durable);
+                if let Err(e) = &result {
+                    flag.store(true, Ordering::Release);
+                    tracing::error!(error = %e, "storage writer stopped: nothing more will be reported durable");
+                }
+                result
+            })
+            .expect("spawning the storage writer thread");
+        Writer { queue, thread: Some(thread), failed }
+    }
+
+    /// Queues a durable write. Never blocks. Seqs must rise.
+    pub fn persist(&self, seq: u64, op: LogOp) {
+        // Fails only once the thread stopped on an error, which close() reports.
+        let _ = self.queue.send(Message::Persist(seq, op));
+    }
+
+    /// Whether the writer stopped on an error.
+    #[allow(dead_code, reason = "for the node's health check")]
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// Flushes and syncs everything queued, stops the thread.
+    pub fn close(mut self) -> Result<(), StorageError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), StorageError> {
+        let Some(thread) = self.thread.take() else { return Ok(()) };
+        let _ = self.queue.send(Message::Close);
+        thread.join().unwrap_or(Err(StorageError::WriterLost))
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            tracing::error!(error = %e, "storage writer dropped with an error");
+        }
+    }
+}
+
+fn run(mut journal: Journal, rx: Receiver<Message>, mut durable: impl FnMut(u64)) -> Result<(), StorageError> {
+    let mut last_seq = 0u64;
+    while let Ok(first) = rx.recv() {
+        let mut batch_last = None;
+        let mut closing = false;
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Close => {
+                    closing = true;
+                    break;
+                }
+                Message::Persist(seq, op) => {
+                    assert!(seq > last_seq, "persist seq {seq} after {last_seq}: writes must come in seq order");
+                    journal.append(&op)?;
+                    last_seq = seq;
+                    batch_last = Some(seq);
+                }
+            }
+            if journal.pending_bytes() < BATCH_BYTES_MAX {
+                next = rx.try_recv().ok();
+            }
+        }
+        if let Some(seq) = batch_last {
+            journal.commit(closing)?;
+            durable(seq);
+        }
+        if closing {
+            break;
+        }
+    }
+    journal.close()
+}
