@@ -1,0 +1,332 @@
+//! Server settings: the embedded defaults, or ZooKeeper's zoo.cfg (and `myid` in dataDir).
+//!
+//! Every value is checked before anything starts: a wrong value is an error naming the key,
+//! an unknown key a warning (ZooKeeper turns unknown keys into system properties).
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+/// One `server.N=host:quorumPort:electionPort[:participant|:observer][;[addr:]clientPort]` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub id: u64,
+    pub host: String,
+    pub quorum_port: u16,
+    pub election_port: u16,
+    pub observer: bool,
+    pub client: Option<SocketAddr>,
+}
+
+/// Everything a server runs with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub tick_ms: u64,
+    pub init_limit: u64,
+    pub sync_limit: u64,
+    pub data_dir: PathBuf,
+    pub data_log_dir: Option<PathBuf>,
+    pub client_addr: SocketAddr,
+    pub members: Vec<Member>,
+    pub my_id: u64,
+    pub max_client_cnxns: usize,
+    pub min_session_timeout_ms: Option<i32>,
+    pub max_session_timeout_ms: Option<i32>,
+    pub snap_count: u64,
+    pub snap_retain_count: u32,
+    pub purge_interval_hours: u32,
+    pub force_sync: bool,
+    pub jute_max_buffer: usize,
+    pub extended_types: bool,
+    /// Four-letter words answered ("*" in zoo.cfg means all).
+    pub four_letter_words: BTreeSet<String>,
+    pub super_digest: Option<String>,
+    /// Unknown keys and other things worth a warning.
+    pub warnings: Vec<String>,
+}
+
+/// A configuration that cannot be run.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Every four-letter word the server knows.
+pub const ALL_WORDS: [&str; 18] = [
+    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "isro", "mntr", "ruok", "srst", "srvr", "stat", "stmk",
+    "wchc", "wchp", "wchs", "hash",
+];
+
+impl Default for Settings {
+    /// The embedded defaults: a standalone server on 127.0.0.1:2181, data in ./zabkeeper-data,
+    /// tickTime 2000.
+    fn default() -> Settings {
+        Settings {
+            tick_ms: 2000,
+            init_limit: 10,
+            sync_limit: 5,
+            data_dir: PathBuf::from("zabkeeper-data"),
+            data_log_dir: None,
+            client_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2181),
+            members: Vec::new(),
+            my_id: 1,
+            max_client_cnxns: 60,
+            min_session_timeout_ms: None,
+            max_session_timeout_ms: None,
+            snap_count: 100_000,
+            snap_retain_count: 3,
+            purge_interval_hours: 0,
+            force_sync: true,
+            jute_max_buffer: 0xfffff,
+            extended_types: false,
+            four_letter_words: BTreeSet::from(["srvr".to_string()]),
+            super_digest: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
+    value.parse().map_err(|_| ConfigError(format!("{key}: {value:?} is not a valid value")))
+}
+
+fn positive(key: &str, value: &str) -> Result<u64, ConfigError> {
+    match parse::<u64>(key, value)? {
+        0 => Err(ConfigError(format!("{key}: must be greater than 0"))),
+        n => Ok(n),
+    }
+}
+
+fn yes_no(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err(ConfigError(format!("{key}: {value:?} is not yes/no or true/false"))),
+    }
+}
+
+fn port(key: &str, value: &str) -> Result<u16, ConfigError> {
+    match parse::<u16>(key, value)? {
+        0 => Err(ConfigError(format!("{key}: port 0 is not allowed"))),
+        p => Ok(p),
+    }
+}
+
+fn member(key: &str, id: u64, value: &str) -> Result<Member, ConfigError> {
+    let (addresses, client) = match value.split_once(';') {
+        Some((a, c)) => (a, Some(c.trim())),
+        None => (value, None),
+    };
+    let parts: Vec<&str> = addresses.trim().split(':').collect();
+    let (host, quorum, election, role) = match parts.as_slice() {
+        [h, q, e] => (*h, *q, *e, None),
+        [h, q, e, r] => (*h, *q, *e, Some(*r)),
+        _ => return Err(ConfigError(format!("{key}: expected host:quorumPort:electionPort[:role], got {value:?}"))),
+    };
+    let observer = match role {
+        None | Some("participant") => false,
+        Some("observer") => true,
+        Some(other) => return Err(ConfigError(format!("{key}: unknown role {other:?} (participant or observer)"))),
+    };
+    let client = match client {
+        None | Some("") => None,
+        Some(c) => {
+            let (addr, p) = match c.rsplit_once(':') {
+                Some((a, p)) => (a, p),
+                None => ("0.0.0.0", c),
+            };
+            let p = port(key, p)?;
+            let ip: IpAddr = parse(key, addr)?;
+            Some(SocketAddr::new(ip, p))
+        }
+    };
+    Ok(Member {
+        id,
+        host: host.to_string(),
+        quorum_port: port(key, quorum)?,
+        election_port: port(key, election)?,
+        observer,
+        client,
+    })
+}
+
+impl Settings {
+    /// Reads a zoo.cfg, then `myid` from its dataDir when it lists servers.
+    pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        let mut settings = Settings::from_text(&text)?;
+        if !settings.members.is_empty() {
+            let myid = settings.data_dir.join("myid");
+            let id = std::fs::read_to_string(&myid).map_err(|e| {
+                ConfigError(format!("cannot read {} (needed with server.N lines): {e}", myid.display()))
+            })?;
+            settings.my_id = parse("myid", id.trim())?;
+            let Some(me) = settings.members.iter().find(|m| m.id == settings.my_id) else {
+                return Err(ConfigError(format!("myid {} has no server.{} line", settings.my_id, settings.my_id)));
+            };
+            if let Some(client) = me.client {
+                // `server.N=...;addr:port` names this server's client address.
+                settings.client_addr = client;
+            }
+        }
+        Ok(settings)
+    }
+
+    /// Parses zoo.cfg text (myid not read).
+    pub fn from_text(text: &str) -> Result<Settings, ConfigError> {
+        let mut s = Settings::default();
+        let mut client_port: Option<u16> = None;
+        let mut client_ip: Option<IpAddr> = None;
+        for (number, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                return Err(ConfigError(format!("line {}: expected key=value, got {line:?}", number + 1)));
+            };
+            let (key, value) = (key.trim(), value.trim());
+            match key {
+                "tickTime" => s.tick_ms = positive(key, value)?,
+                "initLimit" => s.init_limit = positive(key, value)?,
+                "syncLimit" => s.sync_limit = positive(key, value)?,
+                "dataDir" => s.data_dir = PathBuf::from(value),
+                "dataLogDir" => s.data_log_dir = Some(PathBuf::from(value)),
+                "clientPort" => client_port = Some(port(key, value)?),
+                "clientPortAddress" => client_ip = Some(parse(key, value)?),
+                "maxClientCnxns" => s.max_client_cnxns = parse(key, value)?,
+                "minSessionTimeout" => s.min_session_timeout_ms = Some(parse(key, value)?),
+                "maxSessionTimeout" => s.max_session_timeout_ms = Some(parse(key, value)?),
+                "snapCount" => s.snap_count = positive(key, value)?,
+                "autopurge.snapRetainCount" => s.snap_retain_count = parse(key, value)?,
+                "autopurge.purgeInterval" => s.purge_interval_hours = parse(key, value)?,
+                "forceSync" => s.force_sync = yes_no(key, value)?,
+                "jute.maxbuffer" => s.jute_max_buffer = positive(key, value)? as usize,
+                "extendedTypesEnabled" => s.extended_types = yes_no(key, value)?,
+                "4lw.commands.whitelist" => {
+                    let mut words = BTreeSet::new();
+                    for w in value.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+                        if w == "*" {
+                            words.extend(ALL_WORDS.iter().map(|w| w.to_string()));
+                        } else if ALL_WORDS.contains(&w) {
+                            words.insert(w.to_string());
+                        } else {
+                            return Err(ConfigError(format!("{key}: unknown four-letter word {w:?}")));
+                        }
+                    }
+                    s.four_letter_words = words;
+                }
+                "DigestAuthenticationProvider.superDigest" | "zookeeper.DigestAuthenticationProvider.superDigest" => {
+                    s.super_digest = Some(value.to_string())
+                }
+                key if key.starts_with("server.") => {
+                    let id: u64 = key["server.".len()..]
+                        .parse()
+                        .map_err(|_| ConfigError(format!("{key}: the server id must be a number")))?;
+                    if s.members.iter().any(|m| m.id == id) {
+                        return Err(ConfigError(format!("{key}: listed twice")));
+                    }
+                    s.members.push(member(key, id, value)?);
+                }
+                key if key.starts_with("admin.") => {
+                    s.warnings.push(format!("{key}: the HTTP admin server is not built yet; ignored"))
+                }
+                "electionAlg"
+                | "quorumListenOnAllIPs"
+                | "standaloneEnabled"
+                | "reconfigEnabled"
+                | "skipACL"
+                | "globalOutstandingLimit"
+                | "preAllocSize"
+                | "maxCnxns" => s.warnings.push(format!("{key}: accepted but not used yet")),
+                other => s.warnings.push(format!("unknown key {other:?} ignored")),
+            }
+        }
+        if let Some(p) = client_port {
+            s.client_addr.set_port(p);
+        }
+        if let Some(ip) = client_ip {
+            s.client_addr.set_ip(ip);
+        }
+        if let (Some(min), Some(max)) = (s.min_session_timeout_ms, s.max_session_timeout_ms)
+            && min > max
+        {
+            return Err(ConfigError(format!("minSessionTimeout {min} is above maxSessionTimeout {max}")));
+        }
+        Ok(s)
+    }
+
+    /// The address a member's host names (for peer links).
+    pub fn resolve(member: &Member, port: u16) -> Option<SocketAddr> {
+        (member.host.as_str(), port).to_socket_addrs().ok()?.next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_a_standalone_server_on_loopback() {
+        let s = Settings::default();
+        assert_eq!(s.client_addr, "127.0.0.1:2181".parse().unwrap());
+        assert_eq!((s.tick_ms, s.init_limit, s.sync_limit), (2000, 10, 5));
+        assert_eq!(s.four_letter_words, BTreeSet::from(["srvr".to_string()]));
+        assert!(s.force_sync && !s.extended_types);
+    }
+
+    #[test]
+    fn reads_the_keys_of_a_zoo_cfg() {
+        let text = "# comment\ntickTime=500\ninitLimit=4\nsyncLimit=2\ndataDir=/tmp/zk\nclientPort=2999\n\
+                    clientPortAddress=127.0.0.2\nmaxClientCnxns=7\nminSessionTimeout=1000\nmaxSessionTimeout=9000\n\
+                    forceSync=no\nextendedTypesEnabled=true\n4lw.commands.whitelist=ruok, srvr,mntr\n\
+                    server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889:observer;127.0.0.1:2182\n\
+                    admin.serverPort=8080\nmystery=1\n";
+        let s = Settings::from_text(text).unwrap();
+        assert_eq!(s.tick_ms, 500);
+        assert_eq!(s.client_addr, "127.0.0.2:2999".parse().unwrap());
+        assert_eq!((s.min_session_timeout_ms, s.max_session_timeout_ms), (Some(1000), Some(9000)));
+        assert!(!s.force_sync && s.extended_types);
+        assert_eq!(s.four_letter_words.len(), 3);
+        assert_eq!(s.members.len(), 2);
+        assert!(s.members[1].observer);
+        assert_eq!(s.members[1].client, Some("127.0.0.1:2182".parse().unwrap()));
+        assert!(s.warnings.iter().any(|w| w.contains("mystery")));
+        assert!(s.warnings.iter().any(|w| w.contains("admin.serverPort")));
+    }
+
+    #[test]
+    fn a_wrong_value_names_its_key() {
+        for (text, key) in [
+            ("tickTime=fast", "tickTime"),
+            ("tickTime=0", "tickTime"),
+            ("clientPort=70000", "clientPort"),
+            ("forceSync=maybe", "forceSync"),
+            ("server.x=a:1:2", "server.x"),
+            ("server.1=a:1", "server.1"),
+            ("server.1=a:1:2:boss", "server.1"),
+            ("4lw.commands.whitelist=ruok,nope", "4lw.commands.whitelist"),
+            ("clientPortAddress=local", "clientPortAddress"),
+        ] {
+            let err = Settings::from_text(text).unwrap_err();
+            assert!(err.0.contains(key), "{text}: {err}");
+        }
+        assert!(Settings::from_text("justtext").unwrap_err().0.contains("line 1"));
+        let err = Settings::from_text("minSessionTimeout=9\nmaxSessionTimeout=5").unwrap_err();
+        assert!(err.0.contains("minSessionTimeout"));
+    }
+
+    #[test]
+    fn star_allows_every_word() {
+        let s = Settings::from_text("4lw.commands.whitelist=*").unwrap();
+        assert_eq!(s.four_letter_words.len(), ALL_WORDS.len());
+    }
+}

@@ -1,0 +1,355 @@
+//! One running server: the core's [`Server`] state machine on a single task, fed by the
+//! client listener, the storage writer and a timer, its outputs carried out here.
+//!
+//! ```text
+//!  listener ─► conn tasks ──Event──►┐
+//!  storage writer (fsync'd) ─Event─►├─► node task: Server::step ─► Send/Close ─► conn tasks
+//!  timer (tick/4) ───────────────────┘                          └► Persist ─► storage writer
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+use zabkeeper_core::ids::ServerId;
+use zabkeeper_core::server::{Database, Server, ServerConfig, ServerInput, ServerMachine, ServerOutput};
+use zabkeeper_core::session::SessionConfig;
+use zabkeeper_core::wire::FourLetterWord;
+use zabkeeper_core::zab::{self, StateMachine};
+
+use crate::SERVER_VERSION;
+use crate::config::Settings;
+use crate::storage::{Storage, StorageOptions, Writer};
+
+/// Bytes or the end, for one client connection's writer task.
+#[derive(Debug)]
+pub enum Outbound {
+    Bytes(Vec<u8>),
+    Close,
+}
+
+/// What the node task hears.
+#[derive(Debug)]
+pub enum Event {
+    Connected { conn: u64, addr: SocketAddr, out: mpsc::UnboundedSender<Outbound> },
+    Frame { conn: u64, payload: Vec<u8> },
+    Disconnected { conn: u64 },
+    Persisted(u64),
+    Peer { from: ServerId, msg: zabkeeper_core::server::PeerMessage },
+    Word { word: FourLetterWord, reply: oneshot::Sender<String> },
+    Shutdown,
+}
+
+struct Client {
+    addr: SocketAddr,
+    out: mpsc::UnboundedSender<Outbound>,
+    received: u64,
+    sent: u64,
+}
+
+/// The node task's state.
+pub struct Node {
+    settings: Settings,
+    server: Server<Database>,
+    writer: Option<Writer>,
+    links: Option<crate::peer::Links>,
+    clients: BTreeMap<u64, Client>,
+    started: Instant,
+    base_ms: u64,
+    received: u64,
+    sent: u64,
+    out: Vec<ServerOutput>,
+}
+
+fn server_config(settings: &Settings) -> ServerConfig {
+    let id = ServerId(settings.my_id);
+    let (voters, observers) = if settings.members.is_empty() {
+        (vec![id], vec![])
+    } else {
+        let voters = settings.members.iter().filter(|m| !m.observer).map(|m| ServerId(m.id)).collect();
+        let observers = settings.members.iter().filter(|m| m.observer).map(|m| ServerId(m.id)).collect();
+        (voters, observers)
+    };
+    let mut zab = zab::Config::new(id, voters, observers);
+    zab.tick_ms = settings.tick_ms;
+    zab.init_limit = settings.init_limit;
+    zab.sync_limit = settings.sync_limit;
+    let mut config = ServerConfig::new(zab);
+    let mut sessions = SessionConfig::new(settings.tick_ms);
+    if let Some(min) = settings.min_session_timeout_ms {
+        sessions.min_timeout_ms = min;
+    }
+    if let Some(max) = settings.max_session_timeout_ms {
+        sessions.max_timeout_ms = max;
+    }
+    config.sessions = sessions;
+    config.prep.extended_types = settings.extended_types;
+    config.super_digest = settings.super_digest.clone();
+    config
+}
+
+impl Node {
+    /// Opens storage, recovers, and builds the server. Nothing listens yet.
+    pub fn open(settings: Settings, events: mpsc::UnboundedSender<Event>) -> Result<Node, String> {
+        let dir = settings.data_log_dir.clone().unwrap_or_else(|| settings.data_dir.clone());
+        let options = StorageOptions { force_sync: settings.force_sync, ..StorageOptions::default() };
+        let (storage, image) = Storage::open(&dir, options).map_err(|e| format!("storage: {e}"))?;
+        let mut db = Database::default();
+        if let Some((zxid, bytes)) = &image.snapshot {
+            db.restore(bytes).map_err(|e| format!("snapshot at {zxid}: {e:?}"))?;
+        }
+        info!(
+            data_dir = %dir.display(),
+            accepted_epoch = image.accepted_epoch,
+            current_epoch = image.current_epoch,
+            log_entries = image.log.len(),
+            "recovered"
+        );
+        let base_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let seed = base_ms ^ settings.my_id.rotate_left(32);
+        let server = Server::new(server_config(&settings), seed, image.durable(), db, base_ms);
+        let writer = storage.start(move |seq| {
+            let _ = events.send(Event::Persisted(seq));
+        });
+        Ok(Node {
+            settings,
+            server,
+            writer: Some(writer),
+            links: None,
+            clients: BTreeMap::new(),
+            started: Instant::now(),
+            base_ms,
+            received: 0,
+            sent: 0,
+            out: Vec::new(),
+        })
+    }
+
+    /// Connects this node to the rest of its ensemble.
+    pub fn set_links(&mut self, links: crate::peer::Links) {
+        self.links = Some(links);
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.base_ms + self.started.elapsed().as_millis() as u64
+    }
+
+    /// Runs until a Shutdown event; then syncs the log.
+    pub async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) -> Result<(), String> {
+        let period = std::time::Duration::from_millis((self.settings.tick_ms / 4).max(5));
+        let mut timer = tokio::time::interval(period);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = events.recv() => {
+                    let Some(event) = event else { break };
+                    if matches!(event, Event::Shutdown) {
+                        break;
+                    }
+                    self.handle(event);
+                    // Take whatever else is already queued before the next tick.
+                    while let Ok(event) = events.try_recv() {
+                        if matches!(event, Event::Shutdown) {
+                            return self.shutdown();
+                        }
+                        self.handle(event);
+                    }
+                }
+                _ = timer.tick() => {
+                    if self.writer.as_ref().is_some_and(Writer::failed) {
+                        // A failed write or fsync: the log can no longer be trusted to hold
+                        // what is acknowledged. Stop, as ZooKeeper does.
+                        tracing::error!("the transaction log failed; stopping");
+                        let _ = self.shutdown();
+                        return Err("the transaction log failed".into());
+                    }
+                    self.step(ServerInput::Tick)
+                }
+            }
+        }
+        self.shutdown()
+    }
+
+    fn shutdown(mut self) -> Result<(), String> {
+        for (_, client) in std::mem::take(&mut self.clients) {
+            let _ = client.out.send(Outbound::Close);
+        }
+        if let Some(writer) = self.writer.take() {
+            writer.close().map_err(|e| format!("storage: {e}"))?;
+        }
+        info!("stopped; log synced");
+        Ok(())
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Connected { conn, addr, out } => {
+                let from_same_ip = self.clients.values().filter(|c| c.addr.ip() == addr.ip()).count();
+                if self.settings.max_client_cnxns != 0 && from_same_ip >= self.settings.max_client_cnxns {
+                    warn!(%addr, limit = self.settings.max_client_cnxns, "too many connections from this address");
+                    let _ = out.send(Outbound::Close);
+                    return;
+                }
+                self.clients.insert(conn, Client { addr, out, received: 0, sent: 0 });
+                self.step(ServerInput::Connected { conn, addr: addr.ip() });
+            }
+            Event::Frame { conn, payload } => {
+                self.received += 1;
+                if let Some(c) = self.clients.get_mut(&conn) {
+                    c.received += 1;
+                }
+                self.step(ServerInput::Frame { conn, payload });
+            }
+            Event::Disconnected { conn } => {
+                if self.clients.remove(&conn).is_some() {
+                    self.step(ServerInput::Disconnected { conn });
+                }
+            }
+            Event::Persisted(seq) => self.step(ServerInput::Persisted { seq }),
+            Event::Peer { from, msg } => self.step(ServerInput::Peer { from, msg }),
+            Event::Word { word, reply } => {
+                let _ = reply.send(self.four_letter_word(word));
+            }
+            Event::Shutdown => {}
+        }
+    }
+
+    fn step(&mut self, input: ServerInput) {
+        let now = self.now_ms();
+        let mut out = std::mem::take(&mut self.out);
+        self.server.step(now, input, &mut out);
+        for o in out.drain(..) {
+            match o {
+                ServerOutput::Send { conn, bytes } => {
+                    if let Some(c) = self.clients.get_mut(&conn) {
+                        c.sent += 1;
+                        self.sent += 1;
+                        let _ = c.out.send(Outbound::Bytes(bytes));
+                    }
+                }
+                ServerOutput::Close { conn } => {
+                    if let Some(c) = self.clients.remove(&conn) {
+                        let _ = c.out.send(Outbound::Close);
+                    }
+                }
+                ServerOutput::Persist { seq, op } => {
+                    if let Some(writer) = &self.writer {
+                        writer.persist(seq, op);
+                    }
+                }
+                ServerOutput::Peer { to, msg } => {
+                    if let Some(links) = &self.links {
+                        links.send(to, msg);
+                    }
+                }
+                ServerOutput::Event(event) => match event {
+                    zab::Event::Committed { .. } | zab::Event::Violation { .. } => tracing::debug!(?event, "zab"),
+                    _ => info!(?event, "zab"),
+                },
+            }
+        }
+        self.out = out;
+    }
+
+    fn mode(&self) -> &'static str {
+        use zabkeeper_core::zab::Status;
+        let peer = self.server.peer();
+        if !peer.is_serving() {
+            return "looking";
+        }
+        match peer.status() {
+            Status::Leading { .. } if self.settings.members.len() <= 1 => "standalone",
+            Status::Leading { .. } => "leader",
+            Status::Following { .. } => "follower",
+            Status::Observing { .. } => "observer",
+            Status::Looking => "looking",
+        }
+    }
+
+    /// The four-letter words, in ZooKeeper 3.8's formats; words not in the whitelist are
+    /// refused with ZooKeeper's message.
+    pub fn four_letter_word(&self, word: FourLetterWord) -> String {
+        let name = word.as_str();
+        if !self.settings.four_letter_words.contains(name) {
+            return format!("{name} is not executed because it is not in the whitelist.\n");
+        }
+        let db = self.server.peer().machine().db();
+        let nodes = db.tree.node_count();
+        let zxid = self.server.peer().committed();
+        let watches = self.server.watches().stats();
+        match word {
+            FourLetterWord::Ruok => "imok".into(),
+            FourLetterWord::Isro => "rw".into(),
+            FourLetterWord::Srvr | FourLetterWord::Stat => {
+                let mut s = format!("Zookeeper version: {SERVER_VERSION}, built on unknown\n");
+                if word == FourLetterWord::Stat {
+                    s.push_str("Clients:\n");
+                    for (conn, c) in &self.clients {
+                        s.push_str(&format!(" /{}[{conn}](queued=0,recved={},sent={})\n", c.addr, c.received, c.sent));
+                    }
+                    s.push('\n');
+                }
+                s.push_str(&format!(
+                    "Latency min/avg/max: 0/0.0/0\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: 0\n\
+                     Zxid: 0x{:x}\nMode: {}\nNode count: {nodes}\n",
+                    self.received,
+                    self.sent,
+                    self.clients.len(),
+                    zxid.as_u64(),
+                    self.mode()
+                ));
+                s
+            }
+            FourLetterWord::Envi => format!(
+                "Environment:\nzookeeper.version={SERVER_VERSION}, built on unknown\nhost.name=localhost\n\
+                 os.name={}\nos.arch={}\nuser.dir={}\n",
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+            ),
+            FourLetterWord::Conf => {
+                let sessions = server_config(&self.settings).sessions;
+                format!(
+                    "clientPort={}\nclientPortAddress={}\ndataDir={}\ndataLogDir={}\ntickTime={}\nmaxClientCnxns={}\n\
+                     minSessionTimeout={}\nmaxSessionTimeout={}\nserverId={}\n",
+                    self.settings.client_addr.port(),
+                    self.settings.client_addr.ip(),
+                    self.settings.data_dir.display(),
+                    self.settings.data_log_dir.as_ref().unwrap_or(&self.settings.data_dir).display(),
+                    self.settings.tick_ms,
+                    self.settings.max_client_cnxns,
+                    sessions.min_timeout_ms,
+                    sessions.max_timeout_ms,
+                    self.settings.my_id
+                )
+            }
+            FourLetterWord::Cons => {
+                let mut s = String::new();
+                for (conn, c) in &self.clients {
+                    s.push_str(&format!(" /{}[{conn}](queued=0,recved={},sent={})\n", c.addr, c.received, c.sent));
+                }
+                s.push('\n');
+                s
+            }
+            FourLetterWord::Mntr => format!(
+                "zk_version\t{SERVER_VERSION}, built on unknown\nzk_server_state\t{}\nzk_znode_count\t{nodes}\n\
+                 zk_watch_count\t{}\nzk_ephemerals_count\t{}\nzk_num_alive_connections\t{}\n\
+                 zk_outstanding_requests\t0\nzk_packets_received\t{}\nzk_packets_sent\t{}\n\
+                 zk_global_sessions\t{}\nzk_last_proposal_size\t-1\n",
+                self.mode(),
+                self.server.watches().watch_count(),
+                db.tree.sessions_with_ephemerals().map(|s| db.tree.ephemerals(s).count()).sum::<usize>(),
+                self.clients.len(),
+                self.received,
+                self.sent,
+                db.sessions.len()
+            ),
+            FourLetterWord::Wchs => format!("{watches}\n"),
+            FourLetterWord::Dirs => "datadir_size: 0\nlogdir_size: 0\n".into(),
+            FourLetterWord::Srst | FourLetterWord::Crst => "Server stats reset.\n".into(),
+            _ => format!("{name} is not available in this server yet.\n"),
+        }
+    }
+}

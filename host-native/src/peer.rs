@@ -1,0 +1,190 @@
+//! Links between the servers of an ensemble: TCP on each server's quorum port.
+//!
+//! Every server dials every other one and sends only on the connection it dialed; it only
+//! receives on connections it accepted. A connection opens with a handshake (magic, format
+//! version, the dialer's server id); then each frame is `length u32 LE | crc32c u32 LE |
+//! postcard(PeerMessage)`. Zab copes with lost, repeated and reordered messages, so a broken
+//! link simply drops what was queued and redials with back-off; a peer that sends anything
+//! malformed is disconnected and nothing else is harmed.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+use zabkeeper_core::ids::ServerId;
+use zabkeeper_core::server::PeerMessage;
+
+use crate::node::Event;
+
+const MAGIC: &[u8; 4] = b"ZBKP";
+const VERSION: u8 = 1;
+/// Large enough for a SNAP of a big tree.
+const MAX_FRAME: usize = 512 * 1024 * 1024;
+/// Messages queued for a peer that is down before new ones are dropped.
+const QUEUE_MAX: usize = 65_536;
+
+/// The sending side: one queue per peer, drained by a task that keeps a connection up.
+pub struct Links {
+    queues: BTreeMap<ServerId, mpsc::Sender<PeerMessage>>,
+}
+
+impl Links {
+    /// Starts a dialer per peer. `me` is this server's id.
+    pub fn start(me: ServerId, peers: Vec<(ServerId, SocketAddr)>) -> Links {
+        let mut queues = BTreeMap::new();
+        for (id, addr) in peers {
+            let (tx, rx) = mpsc::channel(QUEUE_MAX);
+            queues.insert(id, tx);
+            tokio::spawn(dialer(me, id, addr, rx));
+        }
+        Links { queues }
+    }
+
+    /// Queues a message; dropped if the peer's queue is full (it is down or far behind).
+    pub fn send(&self, to: ServerId, msg: PeerMessage) {
+        if let Some(queue) = self.queues.get(&to)
+            && queue.try_send(msg).is_err()
+        {
+            debug!(peer = %to, "peer queue full; message dropped");
+        }
+    }
+}
+
+pub fn encode(msg: &PeerMessage, out: &mut Vec<u8>) -> bool {
+    let Ok(payload) = postcard::to_allocvec(msg) else { return false };
+    if payload.len() > MAX_FRAME {
+        return false;
+    }
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    true
+}
+
+async fn dialer(me: ServerId, peer: ServerId, addr: SocketAddr, mut rx: mpsc::Receiver<PeerMessage>) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let mut stream = match TcpStream::connect(addr).await {
+            Ok(s) => s,
+            Err(_) => {
+                // Drop what piled up while the peer is unreachable: Zab resends what matters.
+                while rx.try_recv().is_ok() {}
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let mut hello = Vec::with_capacity(13);
+        hello.extend_from_slice(MAGIC);
+        hello.push(VERSION);
+        hello.extend_from_slice(&me.0.to_le_bytes());
+        if stream.write_all(&hello).await.is_err() {
+            continue;
+        }
+        info!(%peer, %addr, "peer link up");
+        backoff = Duration::from_millis(50);
+        let mut buf = Vec::new();
+        loop {
+            let Some(msg) = rx.recv().await else { return };
+            buf.clear();
+            if !encode(&msg, &mut buf) {
+                warn!(%peer, "message too large to send; dropped");
+                continue;
+            }
+            // Batch whatever else is queued into the same write.
+            while buf.len() < 1 << 20 {
+                match rx.try_recv() {
+                    Ok(more) => {
+                        encode(&more, &mut buf);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if stream.write_all(&buf).await.is_err() {
+                info!(%peer, "peer link down");
+                break;
+            }
+        }
+    }
+}
+
+/// Accepts peers' connections on the quorum port and feeds their messages to the node.
+pub async fn listen(listener: TcpListener, members: Vec<ServerId>, events: mpsc::UnboundedSender<Event>) {
+    loop {
+        let Ok((stream, addr)) = listener.accept().await else { continue };
+        let events = events.clone();
+        let members = members.clone();
+        tokio::spawn(async move {
+            if let Err(why) = receive(stream, &members, events).await {
+                debug!(%addr, why, "peer connection dropped");
+            }
+        });
+    }
+}
+
+async fn receive(
+    mut stream: TcpStream,
+    members: &[ServerId],
+    events: mpsc::UnboundedSender<Event>,
+) -> Result<(), &'static str> {
+    let mut hello = [0u8; 13];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut hello))
+        .await
+        .map_err(|_| "no handshake")?
+        .map_err(|_| "closed during handshake")?;
+    if &hello[..4] != MAGIC {
+        return Err("not a peer (bad magic)");
+    }
+    if hello[4] != VERSION {
+        return Err("unsupported peer protocol version");
+    }
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&hello[5..13]);
+    let from = ServerId(u64::from_le_bytes(id));
+    if !members.contains(&from) {
+        return Err("unknown server id");
+    }
+    let mut header = [0u8; 8];
+    loop {
+        if stream.read_exact(&mut header).await.is_err() {
+            return Ok(());
+        }
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if len > MAX_FRAME {
+            return Err("oversized frame");
+        }
+        let mut payload = vec![0u8; len];
+        stream.read_exact(&mut payload).await.map_err(|_| "closed mid-frame")?;
+        if crc32c::crc32c(&payload) != crc {
+            return Err("checksum mismatch");
+        }
+        let msg: PeerMessage = postcard::from_bytes(&payload).map_err(|_| "undecodable message")?;
+        if events.send(Event::Peer { from, msg }).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zabkeeper_core::ids::Zxid;
+    use zabkeeper_core::zab::Message;
+
+    #[test]
+    fn frames_carry_length_checksum_and_message() {
+        let msg = PeerMessage::Zab(Message::Ping { epoch: 3, committed: Zxid::new(3, 9) });
+        let mut out = Vec::new();
+        assert!(encode(&msg, &mut out));
+        let len = u32::from_le_bytes(out[..4].try_into().unwrap()) as usize;
+        assert_eq!(out.len(), 8 + len);
+        assert_eq!(crc32c::crc32c(&out[8..]), u32::from_le_bytes(out[4..8].try_into().unwrap()));
+        assert_eq!(postcard::from_bytes::<PeerMessage>(&out[8..]).unwrap(), msg);
+    }
+}
