@@ -62,12 +62,26 @@ pub struct ServerConfig {
     pub secret: u64,
     /// `DigestAuthenticationProvider.superDigest`: `super:<base64 sha1>`.
     pub super_digest: Option<String>,
+    /// How often the leader deletes empty containers and expired TTL nodes
+    /// (`znode.container.checkIntervalMs`, default 60 s).
+    pub container_check_ms: u64,
+    /// Containers that never had a child are deleted after this long (0: never;
+    /// `znode.container.maxNeverUsedIntervalMs`).
+    pub container_never_used_ms: u64,
 }
 
 impl ServerConfig {
     pub fn new(zab: zab::Config) -> ServerConfig {
         let sessions = SessionConfig::new(zab.tick_ms);
-        ServerConfig { zab, sessions, prep: PrepConfig::default(), secret: 0x5a62_6b70_6173_7377, super_digest: None }
+        ServerConfig {
+            zab,
+            sessions,
+            prep: PrepConfig::default(),
+            secret: 0x5a62_6b70_6173_7377,
+            super_digest: None,
+            container_check_ms: 60_000,
+            container_never_used_ms: 0,
+        }
     }
 }
 
@@ -243,6 +257,7 @@ pub struct Server<M = Database> {
     /// Sessions heard from since the last report to the leader.
     touched: BTreeSet<SessionId>,
     next_report_ms: u64,
+    next_container_check_ms: u64,
     leading: bool,
     serving: bool,
     now_ms: u64,
@@ -266,6 +281,7 @@ impl<M: ServerMachine> Server<M> {
             last_cxid: BTreeMap::new(),
             touched: BTreeSet::new(),
             next_report_ms: 0,
+            next_container_check_ms: 0,
             leading: false,
             serving: false,
             now_ms,
@@ -384,6 +400,15 @@ impl<M: ServerMachine> Server<M> {
             for session in self.tracker.expired(self.now_ms) {
                 self.propose_op(session, 0, WriteOp::CloseSession, Vec::new(), out);
             }
+            if self.now_ms >= self.next_container_check_ms {
+                self.next_container_check_ms = self.now_ms + self.config.container_check_ms;
+                let tree = &self.peer.machine().db().tree;
+                let now = i64::try_from(self.now_ms).unwrap_or(i64::MAX);
+                let never_used = i64::try_from(self.config.container_never_used_ms).unwrap_or(i64::MAX);
+                for path in tree.expiry_candidates(now, never_used) {
+                    self.propose_op(SessionId(0), 0, WriteOp::DeleteContainer { path }, Vec::new(), out);
+                }
+            }
         } else if self.serving && self.now_ms >= self.next_report_ms {
             self.next_report_ms = self.now_ms + self.config.zab.tick_ms / 2;
             if !self.touched.is_empty()
@@ -450,6 +475,7 @@ impl<M: ServerMachine> Server<M> {
     fn propose_op(&mut self, session: SessionId, cxid: i32, op: WriteOp, auth: Vec<Id>, out: &mut Vec<ServerOutput>) {
         let Some(zxid) = self.peer.next_zxid() else { return };
         let is_create = matches!(op, WriteOp::CreateSession { .. });
+        let housekeeping = matches!(op, WriteOp::DeleteContainer { .. });
         if is_create {
             if self.db().sessions.contains_key(&session) || self.tracker.get(session).is_some() {
                 return;
@@ -461,10 +487,10 @@ impl<M: ServerMachine> Server<M> {
             }
             self.last_cxid.insert(session, cxid);
         }
-        let txn = if !is_create && !self.tracker.is_alive(session) && !self.closing_now(session, &op) {
+        let txn = if !is_create && !housekeeping && !self.tracker.is_alive(session) && !self.closing_now(session, &op) {
             Txn::Error(ErrorCode::SessionExpired)
         } else {
-            if !is_create {
+            if !is_create && !housekeeping {
                 self.tracker.touch(session, self.now_ms);
             }
             let ctx = AuthContext { session, ids: auth };

@@ -28,6 +28,10 @@ struct Net {
 
 impl Net {
     fn new(n: u64) -> Net {
+        Net::with(n, |_| {})
+    }
+
+    fn with(n: u64, tweak: impl Fn(&mut ServerConfig)) -> Net {
         let voters: Vec<ServerId> = (1..=n).map(ServerId).collect();
         let servers = voters
             .iter()
@@ -35,7 +39,10 @@ impl Net {
                 let mut zab = zab::Config::new(id, voters.clone(), vec![]);
                 zab.tick_ms = 100;
                 zab.finalize_wait_ms = 10;
-                Server::new(ServerConfig::new(zab), id.0, Durable::default(), Database::default(), 1_000)
+                let mut config = ServerConfig::new(zab);
+                config.prep.extended_types = true;
+                tweak(&mut config);
+                Server::new(config, id.0, Durable::default(), Database::default(), 1_000)
             })
             .collect();
         let mut net = Net {
@@ -412,4 +419,37 @@ fn persistent_recursive_watches_and_remove_watches() {
     let remove = Request::RemoveWatches(WatchesRequest { path: "/r".into(), watcher_type: 3 });
     assert_eq!(net.call(1, 2, remove.clone()).0.err, 0);
     assert_eq!(net.call(1, 3, remove).0.err, ErrorCode::NoWatcher.code());
+}
+
+#[test]
+fn the_leader_deletes_empty_containers_and_expired_ttl_nodes() {
+    let mut net = Net::with(3, |c| c.container_check_ms = 300);
+    let follower = (net.leader() + 1) % 3;
+    net.open(follower, 1);
+    let container =
+        Request::CreateContainer(CreateRequest { path: "/c".into(), data: None, acl: Acl::open_unsafe(), flags: 4 });
+    assert_eq!(net.call(1, 1, container).0.err, 0);
+    let unused = Request::CreateContainer(CreateRequest {
+        path: "/unused".into(),
+        data: None,
+        acl: Acl::open_unsafe(),
+        flags: 4,
+    });
+    assert_eq!(net.call(1, 2, unused).0.err, 0);
+    assert_eq!(net.call(1, 3, create("/c/child", b"", 0)).0.err, 0);
+    let ttl = Request::CreateTtl(crate::wire::records::CreateTtlRequest {
+        path: "/t".into(),
+        data: None,
+        acl: Acl::open_unsafe(),
+        flags: 5,
+        ttl: 400,
+    });
+    assert_eq!(net.call(1, 4, ttl).0.err, 0);
+    net.run(1_000);
+    assert_eq!(net.call(1, 5, get("/c", false)).0.err, 0, "a container with a child stays");
+    assert_eq!(net.call(1, 6, get("/t", false)).0.err, ErrorCode::NoNode.code(), "the TTL node expired");
+    net.call(1, 7, Request::Delete(PathVersion { path: "/c/child".into(), version: -1 }));
+    net.run(1_000);
+    assert_eq!(net.call(1, 8, get("/c", false)).0.err, ErrorCode::NoNode.code(), "the emptied container went");
+    assert_eq!(net.call(1, 9, get("/unused", false)).0.err, 0, "a never-used container stays");
 }
