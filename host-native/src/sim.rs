@@ -46,6 +46,12 @@ pub struct SimArgs {
     /// Simulated ZooKeeper clients per run; their histories are checked (0: raw Zab writes).
     #[arg(long, default_value_t = 0)]
     clients: usize,
+    /// Of the clients, how many run the lock recipe (their claims are checked).
+    #[arg(long, default_value_t = 0)]
+    locks: usize,
+    /// Of the clients, how many run the leader-election recipe.
+    #[arg(long, default_value_t = 0)]
+    elections: usize,
 }
 
 fn config_for(args: &SimArgs, seed: u64) -> Result<SimConfig, String> {
@@ -55,6 +61,8 @@ fn config_for(args: &SimArgs, seed: u64) -> Result<SimConfig, String> {
     config.calm_ms = args.calm_ms;
     config.max_steps = args.steps;
     config.clients = args.clients;
+    config.lock_clients = args.locks;
+    config.election_clients = args.elections;
     match args.bug.as_deref() {
         None => {}
         Some("commit-without-quorum") => config.bugs.commit_without_quorum = true,
@@ -190,18 +198,20 @@ pub fn run(args: SimArgs) -> Result<bool, String> {
             *syncs.entry(*mode).or_insert(0u64) += n;
         }
     }
-    let calls: [u64; 4] = reports
-        .iter()
-        .fold([0; 4], |a, r| [a[0] + r.calls_ok, a[1] + r.calls_failed, a[2] + r.calls_unknown, a[3] + r.sessions]);
+    let calls: [u64; 5] = reports.iter().fold([0; 5], |a, r| {
+        [a[0] + r.calls_ok, a[1] + r.calls_failed, a[2] + r.calls_unknown, a[3] + r.sessions, a[4] + r.claims]
+    });
     println!(
         "seeds: {}, violations: {violations}, not live: {stuck}, steps: {steps}, stopped at --steps: {early}, \
          committed txns: {committed}, client calls: {} ok / {} error / {} unknown in {} sessions, \
+         recipe claims checked: {}, \
          elections after healing: median {} p99 {}, cold start: median {} p99 {}, syncs: {:?}",
         reports.len(),
         calls[0],
         calls[1],
         calls[2],
         calls[3],
+        calls[4],
         fmt_ms(percentile(&elections, 0.5)),
         fmt_ms(percentile(&elections, 0.99)),
         fmt_ms(percentile(&cold, 0.5)),

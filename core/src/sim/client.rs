@@ -13,7 +13,9 @@ use crate::check::history::{Call, Op, Outcome, Reply};
 use crate::error::ErrorCode;
 use crate::rng::Rng;
 use crate::tree::Acl;
-use crate::wire::records::{CreateRequest, PathRecord, PathVersion, PathWatch, ReplyHeader, SetDataRequest};
+use crate::wire::records::{
+    CreateRequest, PathRecord, PathVersion, PathWatch, ReplyHeader, SetDataRequest, WatcherEvent,
+};
 use crate::wire::{ConnectRequest, ConnectResponse, Jute, MultiOp, MultiResult, OpCode, Reader, Request, Response};
 
 /// Where a client stands.
@@ -56,6 +58,47 @@ pub enum ClientAction {
     Violation(String),
 }
 
+/// What a client does with its session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A random mix of calls.
+    Random,
+    /// The lock recipe on `/lock`: an ephemeral sequential node, the lowest holds the lock,
+    /// the others watch their predecessor; the holder releases it after a while.
+    Lock,
+    /// The leader-election recipe on `/election`: the same, but the leader keeps the role
+    /// until its session ends (it closes it now and then).
+    Election,
+}
+
+/// Where a recipe client is in its recipe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Recipe {
+    /// Make sure the recipe's parent node exists.
+    Parent,
+    /// Create our node.
+    Enter,
+    /// List the contenders.
+    List,
+    /// Waiting for the predecessor's deletion.
+    Wait { predecessor: String },
+    /// Holding the lock (or the leadership) until then.
+    Hold { until_ms: u64 },
+    /// Waiting for a reply.
+    Busy,
+}
+
+/// A client's claim: at `zxid` (its listing's reply zxid) its node `path` was the lowest, so
+/// it held the lock (or led) from then on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub client: u32,
+    pub session: i64,
+    pub zxid: i64,
+    pub path: String,
+    pub at_ms: u64,
+}
+
 #[derive(Debug)]
 struct Outstanding {
     xid: i32,
@@ -85,12 +128,23 @@ pub struct Client {
     pub failed: u64,
     pub unknown: u64,
     pub sessions: u64,
+    pub role: Role,
+    recipe: Recipe,
+    /// Our node in the recipe, if we have one.
+    node: Option<String>,
+    pub claims: Vec<Claim>,
+    /// A predecessor to watch with the next call.
+    pending_watch: Option<String>,
 }
 
 const KEYS: [&str; 4] = ["/w/a", "/w/b", "/w/c", "/w/d"];
 const MAX_OUTSTANDING: usize = 3;
 
 impl Client {
+    pub fn with_role(id: u32, rng: Rng, role: Role) -> Client {
+        Client { role, ..Client::new(id, rng) }
+    }
+
     pub fn new(id: u32, rng: Rng) -> Client {
         Client {
             id,
@@ -109,7 +163,107 @@ impl Client {
             failed: 0,
             unknown: 0,
             sessions: 0,
+            role: Role::Random,
+            recipe: Recipe::Parent,
+            node: None,
+            claims: Vec::new(),
+            pending_watch: None,
         }
+    }
+
+    fn recipe_dir(&self) -> &'static str {
+        if self.role == Role::Election { "/election" } else { "/lock" }
+    }
+
+    /// The next call a recipe client makes, if it makes one now.
+    fn recipe_call(&mut self, now_ms: u64) -> Option<(Call, Request)> {
+        if !self.outstanding.is_empty() {
+            return None;
+        }
+        let dir = self.recipe_dir();
+        match self.recipe.clone() {
+            Recipe::Parent => {
+                self.recipe = Recipe::Busy;
+                Some(create_call(dir, Vec::new(), false, false))
+            }
+            Recipe::Enter => {
+                self.recipe = Recipe::Busy;
+                let value = format!("c{}", self.id).into_bytes();
+                Some(create_call(&format!("{dir}/n-"), value, true, true))
+            }
+            Recipe::List => {
+                self.recipe = Recipe::Busy;
+                let request = Request::GetChildren(PathWatch { path: dir.into(), watch: false });
+                Some((Call::GetChildren { path: dir.into() }, request))
+            }
+            Recipe::Hold { until_ms } if now_ms >= until_ms => {
+                self.recipe = Recipe::Busy;
+                if self.role == Role::Election {
+                    return Some((Call::CloseSession, Request::CloseSession));
+                }
+                let path = self.node.clone()?;
+                let request = Request::Delete(PathVersion { path: path.clone(), version: -1 });
+                Some((Call::Delete { path, version: -1 }, request))
+            }
+            Recipe::Wait { .. } | Recipe::Hold { .. } | Recipe::Busy => None,
+        }
+    }
+
+    /// A recipe client's reaction to a reply.
+    fn recipe_reply(&mut self, call: &Call, outcome: &Outcome, now_ms: u64) {
+        let dir = self.recipe_dir();
+        self.recipe = match (call, outcome) {
+            (Call::Create { path, .. }, Outcome::Ok { .. } | Outcome::Err { .. }) if path == dir => Recipe::Enter,
+            (Call::Create { .. }, Outcome::Ok { reply: Reply::Created(path), .. }) => {
+                self.node = Some(path.clone());
+                Recipe::List
+            }
+            (Call::Create { .. }, _) => Recipe::Parent,
+            (Call::GetChildren { .. }, Outcome::Ok { reply: Reply::Children(children), zxid, .. }) => {
+                let Some(mine) = self.node.as_ref().and_then(|p| p.rsplit('/').next()) else {
+                    self.recipe = Recipe::Enter;
+                    return;
+                };
+                let mut sorted: Vec<&String> = children.iter().collect();
+                sorted.sort();
+                match sorted.iter().position(|c| c.as_str() == mine) {
+                    None => {
+                        // Our node is gone (our old session ended): enter again.
+                        self.node = None;
+                        Recipe::Enter
+                    }
+                    Some(0) => {
+                        self.claims.push(Claim {
+                            client: self.id,
+                            session: self.session,
+                            zxid: *zxid,
+                            path: self.node.clone().unwrap_or_default(),
+                            at_ms: now_ms,
+                        });
+                        let hold = if self.role == Role::Election { 2_000 } else { 300 };
+                        Recipe::Hold { until_ms: now_ms + self.rng.between(hold / 3, hold) }
+                    }
+                    Some(i) => {
+                        let predecessor = format!("{dir}/{}", sorted[i - 1]);
+                        self.wait_for(predecessor)
+                    }
+                }
+            }
+            (Call::Exists { path }, Outcome::Ok { .. }) => Recipe::Wait { predecessor: path.clone() },
+            (Call::Exists { .. }, _) => Recipe::List,
+            (Call::Delete { .. }, Outcome::Ok { .. }) => {
+                self.node = None;
+                Recipe::Enter
+            }
+            (Call::Delete { .. }, _) => Recipe::List,
+            _ => Recipe::List,
+        };
+    }
+
+    /// Watches the predecessor (exists with a watch); the reply decides.
+    fn wait_for(&mut self, predecessor: String) -> Recipe {
+        self.pending_watch = Some(predecessor);
+        Recipe::Busy
     }
 
     fn conn(&self) -> Option<u64> {
@@ -152,8 +306,7 @@ impl Client {
                 if now_ms > self.last_heard_ms + read_timeout {
                     actions.push(ClientAction::Drop { conn });
                     self.lost(now_ms);
-                } else if active && self.outstanding.len() < MAX_OUTSTANDING && self.rng.chance(1, 2) {
-                    let (call, request) = self.next_call();
+                } else if let Some((call, request)) = self.next_for_role(now_ms, active) {
                     let xid = self.take_xid();
                     self.history.push(Op {
                         client: self.id,
@@ -171,6 +324,28 @@ impl Client {
             }
         }
         actions
+    }
+
+    fn next_for_role(&mut self, now_ms: u64, active: bool) -> Option<(Call, Request)> {
+        if !active {
+            return None;
+        }
+        match self.role {
+            Role::Random => {
+                (self.outstanding.len() < MAX_OUTSTANDING && self.rng.chance(1, 2)).then(|| self.next_call())
+            }
+            Role::Lock | Role::Election => {
+                if let Some(path) = self.pending_watch.take() {
+                    if !self.outstanding.is_empty() {
+                        self.pending_watch = Some(path);
+                        return None;
+                    }
+                    let request = Request::Exists(PathWatch { path: path.clone(), watch: true });
+                    return Some((Call::Exists { path }, request));
+                }
+                self.recipe_call(now_ms)
+            }
+        }
     }
 
     fn take_xid(&mut self) -> i32 {
@@ -196,6 +371,9 @@ impl Client {
         }
         let wait = self.rng.between(10, 200);
         self.link = Link::Idle { retry_at_ms: now_ms + wait };
+        // Watches and replies are gone with the connection: look at the contenders again.
+        self.pending_watch = None;
+        self.recipe = if self.node.is_some() { Recipe::List } else { Recipe::Parent };
     }
 
     /// The server closed `conn`.
@@ -231,6 +409,9 @@ impl Client {
                 self.session = response.session_id;
                 self.next_xid = 1;
                 self.sessions += 1;
+                // A new session: an ephemeral of the old one is not ours any more.
+                self.node = None;
+                self.recipe = Recipe::Parent;
             }
             self.passwd = response.passwd.unwrap_or_default();
             self.timeout_ms = u64::try_from(response.timeout_ms).unwrap_or(0);
@@ -244,6 +425,11 @@ impl Client {
             return actions;
         };
         if header.xid == -1 {
+            if let Ok(event) = WatcherEvent::read(&mut r)
+                && matches!(&self.recipe, Recipe::Wait { predecessor } if *predecessor == event.path)
+            {
+                self.recipe = Recipe::List;
+            }
             return actions;
         }
         let Some(expected) = self.outstanding.pop_front() else {
@@ -284,6 +470,10 @@ impl Client {
             _ => self.failed += 1,
         }
         let closing = matches!(self.history[index].call, Call::CloseSession);
+        if self.role != Role::Random {
+            let call = self.history[index].call.clone();
+            self.recipe_reply(&call, &outcome, now_ms);
+        }
         self.history[index].outcome = outcome;
         if closing {
             self.session = 0;

@@ -105,6 +105,9 @@ pub struct SimConfig {
     pub max_steps: u64,
     /// Simulated ZooKeeper clients (0: the leader proposes raw txns instead, for Zab alone).
     pub clients: usize,
+    /// Of those, how many run the lock recipe, and how many the leader-election recipe.
+    pub lock_clients: usize,
+    pub election_clients: usize,
 }
 
 impl SimConfig {
@@ -127,6 +130,8 @@ impl SimConfig {
             counter_limit: u32::MAX,
             max_steps: 0,
             clients: 0,
+            lock_clients: 0,
+            election_clients: 0,
         }
     }
 
@@ -166,6 +171,8 @@ pub struct Report {
     pub calls_failed: u64,
     pub calls_unknown: u64,
     pub sessions: u64,
+    /// Lock acquisitions and leaderships the recipe clients claimed (each checked).
+    pub claims: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -330,7 +337,14 @@ impl Sim {
         };
         for id in 0..sim.config.clients {
             let rng = sim.rng.fork(0xC11E_0000 + id as u64);
-            sim.clients.push(Client::new(id as u32 + 1, rng));
+            let role = if id < sim.config.lock_clients {
+                client::Role::Lock
+            } else if id < sim.config.lock_clients + sim.config.election_clients {
+                client::Role::Election
+            } else {
+                client::Role::Random
+            };
+            sim.clients.push(Client::with_role(id as u32 + 1, rng, role));
             let delay = sim.rng.between(1, sim.config.tick_ms * 5);
             sim.schedule(delay, Scheduled::ClientTick { client: id });
         }
@@ -818,6 +832,63 @@ impl Sim {
         }
     }
 
+    /// The recipes' safety: when a client concluded from a listing at zxid Z that its node was
+    /// the lowest (it holds the lock, or leads), the committed state at Z must say the same.
+    /// As nodes are numbered in creation order and never come back, that makes holders
+    /// exclusive in committed order. (A client can still believe it holds a lock after its
+    /// session expired, as with any lease: only its own session's end tells it.)
+    fn check_claims(&mut self) {
+        let mut claims: Vec<client::Claim> = self.clients.iter().flat_map(|c| c.claims.iter().cloned()).collect();
+        self.report.claims = claims.len() as u64;
+        claims.sort_by_key(|c| c.zxid);
+        let mut children: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        fn walk(txn: &Txn, children: &mut BTreeMap<String, BTreeSet<String>>) {
+            let split = |path: &str| path.rsplit_once('/').map(|(d, n)| (String::from(d), String::from(n)));
+            match txn {
+                Txn::Create(c) => {
+                    if let Some((dir, name)) = split(&c.path) {
+                        children.entry(dir).or_default().insert(name);
+                    }
+                }
+                Txn::Delete { path } => {
+                    if let Some((dir, name)) = split(path) {
+                        children.entry(dir).or_default().remove(&name);
+                    }
+                }
+                Txn::CloseSession { paths, .. } => {
+                    for path in paths {
+                        if let Some((dir, name)) = split(path) {
+                            children.entry(dir).or_default().remove(&name);
+                        }
+                    }
+                }
+                Txn::Multi(txns) => txns.iter().for_each(|t| walk(t, children)),
+                _ => {}
+            }
+        }
+        let mut entries = self.committed.values().peekable();
+        for claim in claims {
+            while let Some(e) = entries.next_if(|e| e.zxid.as_i64() <= claim.zxid) {
+                walk(&e.txn, &mut children);
+            }
+            let (dir, name) = claim.path.rsplit_once('/').unwrap_or(("", ""));
+            let lowest = children.get(dir).and_then(|c| c.iter().next());
+            if lowest.map(String::as_str) != Some(name) {
+                self.checker.violations.push(Violation {
+                    at_ms: claim.at_ms,
+                    server: ServerId(0),
+                    invariant: "RecipeExclusion",
+                    detail: format!(
+                        "client {} (session 0x{:x}) took {} as the lowest at zxid 0x{:x}, but the committed \
+                         state there has {:?} lowest",
+                        claim.client, claim.session, claim.path, claim.zxid, lowest
+                    ),
+                });
+                return;
+            }
+        }
+    }
+
     /// Judges every client's history against the committed log.
     fn check_history(&mut self) {
         let ops: Vec<history::Op> = self.clients.iter().flat_map(|c| c.history.iter().cloned()).collect();
@@ -829,6 +900,7 @@ impl Sim {
         }
         let writes: Vec<CommittedWrite> =
             self.committed.values().map(|e| history::from_txn(e.zxid.as_i64(), e.session.0, e.cxid, &e.txn)).collect();
+        self.check_claims();
         if let Err(failure) = history::check(&ops, &writes) {
             self.checker.violations.push(Violation {
                 at_ms: self.now_ms,
