@@ -13,6 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
+use zabkeeper_core::Zxid;
 use zabkeeper_core::ids::ServerId;
 use zabkeeper_core::server::{Database, Server, ServerConfig, ServerInput, ServerMachine, ServerOutput};
 use zabkeeper_core::session::SessionConfig;
@@ -61,6 +62,47 @@ pub struct Node {
     received: u64,
     sent: u64,
     out: Vec<ServerOutput>,
+    snapshots: SnapSchedule,
+}
+
+/// ZooKeeper's snapCount rule: a checkpoint once more than `snapCount / 2 + roll` txns were
+/// committed since the last, `roll` drawn anew each time from `0..snapCount / 2`, so that the
+/// servers of an ensemble do not all write one at once.
+struct SnapSchedule {
+    snap_count: u64,
+    committed: u64,
+    threshold: u64,
+    rng: u64,
+}
+
+impl SnapSchedule {
+    fn new(snap_count: u64, seed: u64) -> SnapSchedule {
+        let mut schedule = SnapSchedule { snap_count: snap_count.max(2), committed: 0, threshold: 0, rng: seed | 1 };
+        schedule.reset();
+        schedule
+    }
+
+    fn reset(&mut self) {
+        // xorshift64: only spreads the servers apart, nothing depends on its quality.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let half = self.snap_count / 2;
+        self.threshold = half + self.rng % half;
+        self.committed = 0;
+    }
+
+    /// Counts the txns committed from `from` (exclusive) to `to`; says whether a checkpoint is
+    /// due, starting the next count if so. Across epochs only the new epoch's are counted.
+    fn on_committed(&mut self, from: Zxid, to: Zxid) -> bool {
+        let txns = if from.epoch() == to.epoch() { to.counter().saturating_sub(from.counter()) } else { to.counter() };
+        self.committed += u64::from(txns);
+        let due = self.committed > self.threshold;
+        if due {
+            self.reset();
+        }
+        due
+    }
 }
 
 fn server_config(settings: &Settings) -> ServerConfig {
@@ -94,7 +136,11 @@ impl Node {
     /// Opens storage, recovers, and builds the server. Nothing listens yet.
     pub fn open(settings: Settings, events: mpsc::UnboundedSender<Event>) -> Result<Node, String> {
         let dir = settings.data_log_dir.clone().unwrap_or_else(|| settings.data_dir.clone());
-        let options = StorageOptions { force_sync: settings.force_sync, ..StorageOptions::default() };
+        let options = StorageOptions {
+            force_sync: settings.force_sync,
+            snap_retain_count: settings.snap_retain_count,
+            ..StorageOptions::default()
+        };
         let (storage, image) = Storage::open(&dir, options).map_err(|e| format!("storage: {e}"))?;
         let mut db = Database::default();
         if let Some((zxid, bytes)) = &image.snapshot {
@@ -110,6 +156,7 @@ impl Node {
         let base_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         let seed = base_ms ^ settings.my_id.rotate_left(32);
         let server = Server::new(server_config(&settings), seed, image.durable(), db, base_ms);
+        let snapshots = SnapSchedule::new(settings.snap_count, seed.rotate_left(17));
         let writer = storage.start(move |seq| {
             let _ = events.send(Event::Persisted(seq));
         });
@@ -124,6 +171,7 @@ impl Node {
             received: 0,
             sent: 0,
             out: Vec::new(),
+            snapshots,
         })
     }
 
@@ -220,6 +268,7 @@ impl Node {
         let now = self.now_ms();
         let mut out = std::mem::take(&mut self.out);
         self.server.step(now, input, &mut out);
+        let mut checkpoint_due = false;
         for o in out.drain(..) {
             match o {
                 ServerOutput::Send { conn, bytes } => {
@@ -245,12 +294,38 @@ impl Node {
                     }
                 }
                 ServerOutput::Event(event) => match event {
-                    zab::Event::Committed { .. } | zab::Event::Violation { .. } => tracing::debug!(?event, "zab"),
+                    zab::Event::Committed { from, to } => {
+                        tracing::debug!(?event, "zab");
+                        checkpoint_due |= self.snapshots.on_committed(from, to);
+                    }
+                    zab::Event::Violation { .. } => tracing::debug!(?event, "zab"),
                     _ => info!(?event, "zab"),
                 },
             }
         }
         self.out = out;
+        if checkpoint_due {
+            self.checkpoint();
+        }
+    }
+
+    /// Hands the storage writer a snapshot of the state machine. Committed entries are
+    /// applied as they commit, so the database is exactly the state at `committed()`; the
+    /// writes of this step are queued already, so the checkpoint follows them.
+    fn checkpoint(&mut self) {
+        let peer = self.server.peer();
+        let zxid = peer.committed();
+        let applied = peer.machine().applied();
+        if applied != zxid {
+            warn!(%zxid, %applied, "no checkpoint: the database is not at the commit point");
+            return;
+        }
+        let started = Instant::now();
+        let snapshot = peer.machine().snapshot();
+        tracing::debug!(%zxid, bytes = snapshot.len(), took_ms = started.elapsed().as_millis() as u64, "checkpoint");
+        if let Some(writer) = &self.writer {
+            writer.checkpoint(zxid, snapshot);
+        }
     }
 
     fn mode(&self) -> &'static str {
@@ -347,9 +422,45 @@ impl Node {
                 db.sessions.len()
             ),
             FourLetterWord::Wchs => format!("{watches}\n"),
+            // The digest of the replicated state at the last applied zxid: equal on replicas
+            // that applied the same txns.
+            FourLetterWord::Hash => {
+                format!("zxid: 0x{:x}, digest: {:016x}\n", zxid.as_u64(), self.server.peer().machine().digest())
+            }
             FourLetterWord::Dirs => "datadir_size: 0\nlogdir_size: 0\n".into(),
             FourLetterWord::Srst | FourLetterWord::Crst => "Server stats reset.\n".into(),
             _ => format!("{name} is not available in this server yet.\n"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_come_every_half_to_whole_snap_count() {
+        let mut schedule = SnapSchedule::new(1000, 42);
+        let mut gaps = Vec::new();
+        let mut since = 0;
+        for counter in 1..=20_000u32 {
+            since += 1;
+            if schedule.on_committed(Zxid::new(1, counter - 1), Zxid::new(1, counter)) {
+                gaps.push(since);
+                since = 0;
+            }
+        }
+        assert!(gaps.iter().all(|g| (501..=1000).contains(g)), "{gaps:?}");
+        assert!(gaps.iter().any(|g| *g != gaps[0]), "randomized: {gaps:?}");
+    }
+
+    #[test]
+    fn a_new_epoch_counts_only_its_own_txns() {
+        let mut schedule = SnapSchedule::new(10, 7);
+        schedule.threshold = 5;
+        assert!(!schedule.on_committed(Zxid::new(1, 900), Zxid::new(2, 3)));
+        assert_eq!(schedule.committed, 3);
+        assert!(schedule.on_committed(Zxid::new(2, 3), Zxid::new(2, 6)));
+        assert_eq!(schedule.committed, 0);
     }
 }

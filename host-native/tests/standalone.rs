@@ -2,15 +2,18 @@
 //! over TCP, four-letter words, restarts (clean and kill -9) that keep every acknowledged
 //! write, and garbage that only costs its sender the connection.
 
+mod common;
+
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use zabkeeper_core::tree::Acl;
-use zabkeeper_core::wire::records::{CreateRequest, PathVersion, PathWatch, ReplyHeader};
-use zabkeeper_core::wire::{ConnectRequest, ConnectResponse, Jute, OpCode, Reader, Request, Response, write_frame};
+use common::{Client, create, get, word};
+use zabkeeper_core::wire::Request;
+use zabkeeper_core::wire::Response;
+use zabkeeper_core::wire::records::{PathVersion, PathWatch};
 
 struct Server {
     child: Child,
@@ -18,29 +21,9 @@ struct Server {
     config: PathBuf,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("zabkeeper-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn word(addr: SocketAddr, word: &str) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(word.as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
 impl Server {
     fn start(dir: &Path) -> Server {
-        let port = free_port();
+        let port = common::free_ports(1)[0];
         let config = dir.join("zoo.cfg");
         let text = format!(
             "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
@@ -96,75 +79,6 @@ impl Drop for Server {
     }
 }
 
-struct Client {
-    stream: TcpStream,
-    session: i64,
-    passwd: Vec<u8>,
-    xid: i32,
-}
-
-fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len)?;
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    stream.read_exact(&mut body)?;
-    Ok(body)
-}
-
-impl Client {
-    fn connect(addr: SocketAddr, session: i64, passwd: Vec<u8>) -> (Client, ConnectResponse) {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let request = ConnectRequest {
-            protocol_version: 0,
-            last_zxid_seen: 0,
-            timeout_ms: 4000,
-            session_id: session,
-            passwd: Some(passwd),
-            read_only: Some(false),
-        };
-        let mut bytes = Vec::new();
-        write_frame(&mut bytes, |b| request.encode(b));
-        stream.write_all(&bytes).unwrap();
-        let response = ConnectResponse::decode(&read_frame(&mut stream).unwrap()).unwrap();
-        let client = Client {
-            stream,
-            session: response.session_id,
-            passwd: response.passwd.clone().unwrap_or_default(),
-            xid: 1,
-        };
-        (client, response)
-    }
-
-    fn call(&mut self, request: Request) -> (ReplyHeader, Response) {
-        let opcode: OpCode = request.opcode();
-        let xid = self.xid;
-        self.xid += 1;
-        let mut bytes = Vec::new();
-        write_frame(&mut bytes, |b| request.encode(xid, b));
-        self.stream.write_all(&bytes).unwrap();
-        loop {
-            let frame = read_frame(&mut self.stream).unwrap();
-            let mut r = Reader::new(&frame);
-            let header = ReplyHeader::read(&mut r).unwrap();
-            if header.xid == -1 {
-                continue;
-            }
-            assert_eq!(header.xid, xid);
-            let body = Response::read(opcode, header.err, &mut r).unwrap();
-            return (header, body);
-        }
-    }
-}
-
-fn create(path: &str, data: &[u8], flags: i32) -> Request {
-    Request::Create(CreateRequest { path: path.into(), data: Some(data.to_vec()), acl: Acl::open_unsafe(), flags })
-}
-
-fn get(path: &str) -> Request {
-    Request::GetData(PathWatch { path: path.into(), watch: false })
-}
-
 fn data_of(body: &Response) -> Vec<u8> {
     match body {
         Response::GetData(r) => r.data.clone().unwrap_or_default(),
@@ -174,50 +88,50 @@ fn data_of(body: &Response) -> Vec<u8> {
 
 #[test]
 fn a_standalone_server_serves_clients_and_keeps_acknowledged_writes_across_restarts() {
-    let dir = scratch("standalone");
+    let dir = common::scratch("standalone");
     let server = Server::start(&dir);
     let srvr = word(server.addr, "srvr").unwrap();
     assert!(srvr.starts_with("Zookeeper version: 3.8.0-zabkeeper-"), "{srvr}");
     assert_eq!(word(server.addr, "isro").as_deref(), Some("rw"));
     assert!(word(server.addr, "dump").unwrap().contains("not in the whitelist"));
 
-    let (mut c, hello) = Client::connect(server.addr, 0, vec![0; 16]);
+    let (mut c, hello) = Client::connect(server.addr, 0, vec![0; 16], 4000).unwrap();
     assert_eq!(hello.session_id >> 56, 1);
     assert_eq!(hello.timeout_ms, 4000);
-    let (h, body) = c.call(create("/app", b"v1", 0));
+    let (h, body) = c.must(create("/app", b"v1", 0));
     assert_eq!(
         (h.err, body),
         (0, Response::Create(zabkeeper_core::wire::records::CreateResponse { path: "/app".into() }))
     );
     for _ in 0..50 {
-        assert_eq!(c.call(create("/app/n", b"x", 2)).0.err, 0);
+        assert_eq!(c.must(create("/app/n", b"x", 2)).0.err, 0);
     }
-    assert_eq!(c.call(create("/lease", b"", 1)).0.err, 0);
-    assert_eq!(c.call(create("/app", b"", 0)).0.err, -110, "NodeExists");
-    assert_eq!(c.call(Request::Delete(PathVersion { path: "/nope".into(), version: -1 })).0.err, -101);
+    assert_eq!(c.must(create("/lease", b"", 1)).0.err, 0);
+    assert_eq!(c.must(create("/app", b"", 0)).0.err, -110, "NodeExists");
+    assert_eq!(c.must(Request::Delete(PathVersion { path: "/nope".into(), version: -1 })).0.err, -101);
 
     // A clean restart: everything acknowledged is back, and the session can be resumed.
     let (session, passwd) = (c.session, c.passwd.clone());
     drop(c);
     let server = server.restart(false);
-    let (mut c, back) = Client::connect(server.addr, session, passwd.clone());
+    let (mut c, back) = Client::connect(server.addr, session, passwd.clone(), 4000).unwrap();
     assert_eq!(back.session_id, session, "the session survived the restart");
-    assert_eq!(data_of(&c.call(get("/app")).1), b"v1");
-    assert_eq!(c.call(get("/lease")).0.err, 0, "its ephemeral too");
-    let children = c.call(Request::GetChildren(PathWatch { path: "/app".into(), watch: false })).1;
+    assert_eq!(data_of(&c.must(get("/app")).1), b"v1");
+    assert_eq!(c.must(get("/lease")).0.err, 0, "its ephemeral too");
+    let children = c.must(Request::GetChildren(PathWatch { path: "/app".into(), watch: false })).1;
     let Response::GetChildren(children) = children else { panic!("{children:?}") };
     assert_eq!(children.children.len(), 50, "{children:?}");
     assert!(children.children.contains(&"n0000000049".to_string()), "{children:?}");
 
     // kill -9 right after acknowledged writes: they are on disk.
     for i in 0..20 {
-        assert_eq!(c.call(create(&format!("/hard{i}"), b"y", 0)).0.err, 0);
+        assert_eq!(c.must(create(&format!("/hard{i}"), b"y", 0)).0.err, 0);
     }
     drop(c);
     let server = server.restart(true);
-    let (mut c, _) = Client::connect(server.addr, 0, vec![0; 16]);
+    let (mut c, _) = Client::connect(server.addr, 0, vec![0; 16], 4000).unwrap();
     for i in 0..20 {
-        assert_eq!(data_of(&c.call(get(&format!("/hard{i}"))).1), b"y", "/hard{i} lost by kill -9");
+        assert_eq!(data_of(&c.must(get(&format!("/hard{i}"))).1), b"y", "/hard{i} lost by kill -9");
     }
     let mntr = word(server.addr, "mntr").unwrap();
     assert!(mntr.contains("zk_server_state\tstandalone"), "{mntr}");
@@ -227,9 +141,9 @@ fn a_standalone_server_serves_clients_and_keeps_acknowledged_writes_across_resta
 
 #[test]
 fn garbage_closes_only_its_own_connection() {
-    let dir = scratch("garbage");
+    let dir = common::scratch("garbage");
     let server = Server::start(&dir);
-    let (mut good, _) = Client::connect(server.addr, 0, vec![0; 16]);
+    let (mut good, _) = Client::connect(server.addr, 0, vec![0; 16], 4000).unwrap();
     for junk in [&b"\xff\xff\xff\xff"[..], b"\x00\x00\x00\x05hello", b"\x7f\x00\x00\x00", b"GET / HTTP/1.1\r\n\r\n"] {
         let mut bad = TcpStream::connect(server.addr).unwrap();
         bad.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -238,7 +152,7 @@ fn garbage_closes_only_its_own_connection() {
         // The server closes it (EOF) or answers and closes: either way the read ends.
         let _ = bad.read_to_end(&mut rest);
     }
-    assert_eq!(good.call(create("/still-here", b"", 0)).0.err, 0);
+    assert_eq!(good.must(create("/still-here", b"", 0)).0.err, 0);
     assert!(server.serving());
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

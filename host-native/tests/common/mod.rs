@@ -1,0 +1,223 @@
+//! What the process-level tests share: free loopback ports, four-letter words, members as
+//! child processes, and a small blocking client speaking the wire protocol.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use zabkeeper_core::tree::Acl;
+use zabkeeper_core::wire::records::{CreateRequest, PathRecord, PathWatch, ReplyHeader};
+use zabkeeper_core::wire::{ConnectRequest, ConnectResponse, Jute, Reader, Request, Response, write_frame};
+
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zabkeeper-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn word(addr: SocketAddr, word: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(word.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// The `Mode:` line of `srvr`.
+pub fn mode(addr: SocketAddr) -> Option<String> {
+    let srvr = word(addr, "srvr")?;
+    srvr.lines().find_map(|l| l.strip_prefix("Mode: ")).map(str::to_string)
+}
+
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// One server process.
+pub struct Member {
+    pub child: Option<Child>,
+    pub config: PathBuf,
+    pub client: SocketAddr,
+}
+
+impl Member {
+    pub fn spawn(&mut self) {
+        let child = Command::new(env!("CARGO_BIN_EXE_zabkeeper"))
+            .args(["start", "--config"])
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        Command::new("kill").arg("-TERM").arg(c.id().to_string()).status().ok()?;
+        c.wait().ok()
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Lays out an ensemble of `n` members under `base` (tickTime 100) and returns them, not
+/// started.
+pub fn ensemble(base: &Path, n: usize) -> Vec<Member> {
+    let ports = free_ports(3 * n);
+    let mut servers = String::new();
+    for i in 0..n {
+        servers.push_str(&format!(
+            "server.{}=127.0.0.1:{}:{};127.0.0.1:{}\n",
+            i + 1,
+            ports[n + i],
+            ports[2 * n + i],
+            ports[i]
+        ));
+    }
+    (0..n)
+        .map(|i| {
+            let dir = base.join(format!("n{}", i + 1));
+            std::fs::create_dir_all(dir.join("data")).unwrap();
+            std::fs::write(dir.join("data/myid"), format!("{}\n", i + 1)).unwrap();
+            let config = dir.join("zoo.cfg");
+            let text = format!(
+                "tickTime=100\ninitLimit=20\nsyncLimit=10\ndataDir={}\n4lw.commands.whitelist=*\n{servers}",
+                dir.join("data").display()
+            );
+            std::fs::write(&config, text).unwrap();
+            Member { child: None, config, client: SocketAddr::from(([127, 0, 0, 1], ports[i])) }
+        })
+        .collect()
+}
+
+pub struct Client {
+    pub stream: TcpStream,
+    pub session: i64,
+    pub passwd: Vec<u8>,
+    xid: i32,
+}
+
+fn read_frame(stream: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len)?;
+    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body)?;
+    Ok(body)
+}
+
+impl Client {
+    /// Handshake (a new session when `session` is 0); `None` if the server refused or is down.
+    pub fn connect(
+        addr: SocketAddr,
+        session: i64,
+        passwd: Vec<u8>,
+        timeout_ms: i32,
+    ) -> Option<(Client, ConnectResponse)> {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let request = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms,
+            session_id: session,
+            passwd: Some(passwd),
+            read_only: Some(false),
+        };
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, |b| request.encode(b));
+        stream.write_all(&bytes).ok()?;
+        let response = ConnectResponse::decode(&read_frame(&mut stream).ok()?).ok()?;
+        let client = Client {
+            stream,
+            session: response.session_id,
+            passwd: response.passwd.clone().unwrap_or_default(),
+            xid: 1,
+        };
+        Some((client, response))
+    }
+
+    /// A new session on `addr`.
+    pub fn open(addr: SocketAddr) -> Option<Client> {
+        Client::connect(addr, 0, vec![0; 16], 6000).filter(|(_, r)| r.session_id != 0).map(|(c, _)| c)
+    }
+
+    /// Sends one request and waits for its reply (notifications are skipped).
+    pub fn call(&mut self, request: Request) -> Option<(ReplyHeader, Response)> {
+        let opcode = request.opcode();
+        let xid = self.xid;
+        self.xid += 1;
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, |b| request.encode(xid, b));
+        self.stream.write_all(&bytes).ok()?;
+        loop {
+            let frame = read_frame(&mut self.stream).ok()?;
+            let mut r = Reader::new(&frame);
+            let header = ReplyHeader::read(&mut r).ok()?;
+            if header.xid == -1 {
+                continue;
+            }
+            assert_eq!(header.xid, xid, "replies come in request order");
+            let body = Response::read(opcode, header.err, &mut r).ok()?;
+            return Some((header, body));
+        }
+    }
+}
+
+impl Client {
+    /// [`Client::call`], which must get a reply.
+    pub fn must(&mut self, request: Request) -> (ReplyHeader, Response) {
+        self.call(request).expect("a reply")
+    }
+}
+
+pub fn create(path: &str, data: &[u8], flags: i32) -> Request {
+    Request::Create(CreateRequest { path: path.into(), data: Some(data.to_vec()), acl: Acl::open_unsafe(), flags })
+}
+
+pub fn get(path: &str) -> Request {
+    Request::GetData(PathWatch { path: path.into(), watch: false })
+}
+
+pub fn sync() -> Request {
+    Request::Sync(PathRecord { path: "/".into() })
+}
+
+/// Whether `path` exists on the member at `addr`, after a sync.
+pub fn exists_after_sync(addr: SocketAddr, path: &str) -> bool {
+    let Some(mut c) = Client::open(addr) else { return false };
+    if c.call(sync()).is_none() {
+        return false;
+    }
+    c.call(get(path)).is_some_and(|(h, _)| h.err == 0)
+}
