@@ -33,7 +33,7 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 15_000)]
     calm_ms: u64,
     /// Switch on a deliberate protocol bug (to see the checker catch it): commit-without-quorum,
-    /// skip-trunc, ack-before-durable, ack-new-leader-early, no-blank-defence, eager-reads (with --clients).
+    /// skip-trunc, ack-before-durable, ack-new-leader-early, no-blank-defence, eager-reads, late-watch-events (with --clients).
     #[arg(long)]
     bug: Option<String>,
     /// Stop each run after this many simulated events (0: run to the end). Runs stopped early
@@ -71,6 +71,7 @@ fn config_for(args: &SimArgs, seed: u64) -> Result<SimConfig, String> {
         Some("ack-new-leader-early") => config.bugs.ack_new_leader_early = true,
         Some("no-blank-defence") => config.blank_defence = false,
         Some("eager-reads") => config.bugs.eager_reads = true,
+        Some("late-watch-events") => config.bugs.late_watch_events = true,
         Some(other) => return Err(format!("unknown bug {other:?}")),
     }
     let all = config.faults.clone();

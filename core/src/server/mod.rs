@@ -551,6 +551,8 @@ impl<M: ServerMachine> Server<M> {
             return;
         }
         let mut notes = Vec::new();
+        #[cfg(feature = "sim")]
+        let mut late = Vec::new();
         let mut touched_conns = BTreeSet::new();
         for a in applied {
             if self.leading {
@@ -570,6 +572,10 @@ impl<M: ServerMachine> Server<M> {
                     Change::Deleted(p) => self.watches.node_deleted(p, &mut notes),
                     Change::DataChanged(p) => self.watches.data_changed(p, &mut notes),
                 }
+            }
+            #[cfg(feature = "sim")]
+            if self.config.zab.bugs.late_watch_events {
+                late.append(&mut notes);
             }
             for n in notes.drain(..) {
                 self.notify(n, out);
@@ -591,6 +597,10 @@ impl<M: ServerMachine> Server<M> {
         touched_conns.extend(waiting);
         for conn in touched_conns {
             self.drain(conn, out);
+        }
+        #[cfg(feature = "sim")]
+        for n in late {
+            self.notify(n, out);
         }
     }
 

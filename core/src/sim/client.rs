@@ -99,10 +99,23 @@ pub struct Claim {
     pub at_ms: u64,
 }
 
+/// What a connection delivered, in order, for the watch check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// A one-shot data or exist watch on `path` was set by a read answered at `zxid`.
+    Watch { conn: u64, path: String, zxid: i64 },
+    /// A watch event for `path`.
+    Event { conn: u64, path: String },
+    /// A reply (pings included) showing the server's state at `zxid`.
+    Reply { conn: u64, zxid: i64 },
+}
+
 #[derive(Debug)]
 struct Outstanding {
     xid: i32,
     opcode: OpCode,
+    /// The path a watch was asked for with this request.
+    watch: Option<String>,
     /// Index in the history (`None` for pings).
     op: Option<usize>,
 }
@@ -135,6 +148,8 @@ pub struct Client {
     pub claims: Vec<Claim>,
     /// A predecessor to watch with the next call.
     pending_watch: Option<String>,
+    /// Everything watch-related each connection delivered, in order.
+    pub seen: Vec<Seen>,
 }
 
 const KEYS: [&str; 4] = ["/w/a", "/w/b", "/w/c", "/w/d"];
@@ -168,6 +183,7 @@ impl Client {
             node: None,
             claims: Vec::new(),
             pending_watch: None,
+            seen: Vec::new(),
         }
     }
 
@@ -357,7 +373,11 @@ impl Client {
     fn send(&mut self, conn: u64, xid: i32, request: Request, op: Option<usize>, now_ms: u64) -> ClientAction {
         let mut payload = Vec::new();
         request.encode(xid, &mut payload);
-        self.outstanding.push_back(Outstanding { xid, opcode: request.opcode(), op });
+        let watch = match &request {
+            Request::GetData(r) | Request::Exists(r) if r.watch => Some(r.path.clone()),
+            _ => None,
+        };
+        self.outstanding.push_back(Outstanding { xid, opcode: request.opcode(), op, watch });
         self.last_sent_ms = now_ms;
         ClientAction::Send { conn, payload }
     }
@@ -425,10 +445,11 @@ impl Client {
             return actions;
         };
         if header.xid == -1 {
-            if let Ok(event) = WatcherEvent::read(&mut r)
-                && matches!(&self.recipe, Recipe::Wait { predecessor } if *predecessor == event.path)
-            {
-                self.recipe = Recipe::List;
+            if let Ok(event) = WatcherEvent::read(&mut r) {
+                if matches!(&self.recipe, Recipe::Wait { predecessor } if *predecessor == event.path) {
+                    self.recipe = Recipe::List;
+                }
+                self.seen.push(Seen::Event { conn, path: event.path });
             }
             return actions;
         }
@@ -445,6 +466,12 @@ impl Client {
         }
         if header.zxid > 0 {
             self.last_zxid = self.last_zxid.max(header.zxid);
+            self.seen.push(Seen::Reply { conn, zxid: header.zxid });
+        }
+        // getData sets its watch only on a node that exists; exists sets it either way.
+        let set = header.err == 0 || (expected.opcode == OpCode::Exists && header.err == -101);
+        if let (Some(path), true) = (expected.watch.clone(), set) {
+            self.seen.push(Seen::Watch { conn, path, zxid: header.zxid });
         }
         let Some(index) = expected.op else { return actions };
         let body = Response::read(expected.opcode, header.err, &mut r);
@@ -504,10 +531,12 @@ impl Client {
                 (Call::Delete { path: key.into(), version }, Request::Delete(PathVersion { path: key.into(), version }))
             }
             50..=69 => {
-                (Call::GetData { path: key.into() }, Request::GetData(PathWatch { path: key.into(), watch: false }))
+                let watch = self.rng.chance(1, 2);
+                (Call::GetData { path: key.into() }, Request::GetData(PathWatch { path: key.into(), watch }))
             }
             70..=77 => {
-                (Call::Exists { path: key.into() }, Request::Exists(PathWatch { path: key.into(), watch: false }))
+                let watch = self.rng.chance(1, 2);
+                (Call::Exists { path: key.into() }, Request::Exists(PathWatch { path: key.into(), watch }))
             }
             78..=85 => (
                 Call::GetChildren { path: "/w".into() },

@@ -889,6 +889,55 @@ impl Sim {
         }
     }
 
+    /// No watch event lost or late: once a connection set a one-shot watch on a path with a
+    /// read answered at zxid Z, and the path then changed at W > Z, the connection gets the
+    /// event before any reply that shows a state at W or later (ZooKeeper's ordering
+    /// guarantee), unless the connection ends first.
+    fn check_watches(&mut self) {
+        let mut changes: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        fn note(txn: &Txn, zxid: i64, changes: &mut BTreeMap<String, Vec<i64>>) {
+            match txn {
+                Txn::Create(c) => changes.entry(c.path.clone()).or_default().push(zxid),
+                Txn::Delete { path } | Txn::SetData { path, .. } => changes.entry(path.clone()).or_default().push(zxid),
+                Txn::CloseSession { paths, .. } => {
+                    for p in paths {
+                        changes.entry(p.clone()).or_default().push(zxid);
+                    }
+                }
+                Txn::Multi(txns) => txns.iter().for_each(|t| note(t, zxid, changes)),
+                _ => {}
+            }
+        }
+        for e in self.committed.values() {
+            note(&e.txn, e.zxid.as_i64(), &mut changes);
+        }
+        for c in &self.clients {
+            for (i, seen) in c.seen.iter().enumerate() {
+                let client::Seen::Watch { conn, path, zxid } = seen else { continue };
+                let Some(&change) = changes.get(path).and_then(|z| z.iter().find(|z| **z > *zxid)) else { continue };
+                for later in &c.seen[i + 1..] {
+                    match later {
+                        client::Seen::Event { conn: k, path: p } if k == conn && p == path => break,
+                        client::Seen::Reply { conn: k, zxid: z } if k == conn && *z >= change => {
+                            self.checker.violations.push(Violation {
+                                at_ms: self.now_ms,
+                                server: ServerId(0),
+                                invariant: "WatchOrder",
+                                detail: format!(
+                                    "client {} conn {conn}: watch on {path} set at 0x{zxid:x}; {path} changed at \
+                                     0x{change:x}; a reply at 0x{z:x} came before the event",
+                                    c.id
+                                ),
+                            });
+                            return;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
     /// Judges every client's history against the committed log.
     fn check_history(&mut self) {
         let ops: Vec<history::Op> = self.clients.iter().flat_map(|c| c.history.iter().cloned()).collect();
@@ -901,6 +950,7 @@ impl Sim {
         let writes: Vec<CommittedWrite> =
             self.committed.values().map(|e| history::from_txn(e.zxid.as_i64(), e.session.0, e.cxid, &e.txn)).collect();
         self.check_claims();
+        self.check_watches();
         if let Err(failure) = history::check(&ops, &writes) {
             self.checker.violations.push(Violation {
                 at_ms: self.now_ms,

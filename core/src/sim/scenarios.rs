@@ -709,3 +709,10 @@ fn a_claim_the_committed_state_does_not_back_is_caught() {
     let v = sim.violations();
     assert!(v.iter().any(|v| v.invariant == "RecipeExclusion"), "{v:?}");
 }
+
+#[test]
+fn mutation_watch_events_after_the_replies_that_reveal_them_is_caught() {
+    let found = sweep_with_clients(Bugs { late_watch_events: true, ..Bugs::default() }, true, 5, 100);
+    let (seed, violation) = found.expect("the watch check missed events sent after revealing replies");
+    assert_eq!(violation.invariant, "WatchOrder", "seed {seed}: {violation:?}");
+}

@@ -56,6 +56,9 @@ pub struct Bugs {
     /// The server answers a read the moment it arrives, from the state then, while still
     /// replying in order: a read no longer waits for the session's earlier writes.
     pub eager_reads: bool,
+    /// The server sends watch events after the replies of the same batch of commits, so a
+    /// client can see a change before its event.
+    pub late_watch_events: bool,
 }
 
 impl Config {
