@@ -17,6 +17,25 @@ use crate::node::{Event, Outbound};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
+/// Requests a connection may have waiting for their replies before the server stops reading
+/// from it (backpressure, like ZooKeeper's outstanding-request limit): a client that pipelines
+/// without bound, or stops reading its replies, slows itself down and no one else.
+const OUTSTANDING_MAX: usize = 1000;
+
+/// The frames in `bytes` that answer a request (everything but notifications, xid -1).
+fn replies_in(bytes: &[u8]) -> usize {
+    let mut n = 0;
+    let mut rest = bytes;
+    while rest.len() >= 8 {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if i32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) != -1 {
+            n += 1;
+        }
+        rest = rest.get(4 + len..).unwrap_or(&[]);
+    }
+    n
+}
+
 /// Accepts clients until the task is dropped.
 pub async fn serve(listener: TcpListener, events: mpsc::UnboundedSender<Event>, max_frame: usize) {
     loop {
@@ -64,6 +83,8 @@ async fn connection(
         return Ok(());
     }
     let (done, mut writer_done) = oneshot::channel::<()>();
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(OUTSTANDING_MAX));
+    let returned = permits.clone();
     let write_half = tokio::spawn(async move {
         let _done = done;
         while let Some(out) = out_rx.recv().await {
@@ -72,6 +93,7 @@ async fn connection(
                     if writer.write_all(&bytes).await.is_err() {
                         break;
                     }
+                    returned.add_permits(replies_in(&bytes));
                 }
                 Outbound::Close => break,
             }
@@ -86,6 +108,13 @@ async fn connection(
             match decoder.next_frame() {
                 Ok(Some(frame)) => {
                     let payload = frame.to_vec();
+                    tokio::select! {
+                        permit = permits.acquire() => match permit {
+                            Ok(permit) => permit.forget(),
+                            Err(_) => break 'read Ok(()),
+                        },
+                        _ = &mut writer_done => break 'read Ok(()),
+                    }
                     if events.send(Event::Frame { conn, payload }).is_err() {
                         break 'read Ok(());
                     }
@@ -113,4 +142,21 @@ async fn connection(
         tokio::time::timeout(std::time::Duration::from_secs(1), write_half).await.ok();
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifications_do_not_count_as_replies() {
+        let mut bytes = Vec::new();
+        for xid in [5i32, -1, -2, 6] {
+            bytes.extend_from_slice(&16u32.to_be_bytes());
+            bytes.extend_from_slice(&xid.to_be_bytes());
+            bytes.extend_from_slice(&[0u8; 12]);
+        }
+        assert_eq!(replies_in(&bytes), 3);
+        assert_eq!(replies_in(&bytes[..7]), 0);
+    }
 }
