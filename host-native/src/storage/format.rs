@@ -1,7 +1,10 @@
-//! The bytes of a segment file: its header and its record frames (docs/FORMAT.md). Pure
-//! functions over byte slices; reading never indexes blindly, since the bytes come from disk.
+//! The bytes of a segment file (its header and its record frames) and of a checkpoint file
+//! (docs/FORMAT.md). Pure functions over byte slices; reading never indexes blindly, since the
+//! bytes come from disk.
 
 #![deny(clippy::indexing_slicing)]
+
+use zabkeeper_core::Zxid;
 
 /// The first bytes of every segment file.
 pub const MAGIC: [u8; 8] = *b"ZABKLOG\n";
@@ -14,6 +17,8 @@ pub const FRAME_HEADER_BYTES: usize = 24;
 /// Header flag: the segment starts with the whole state (epochs, then a snapshot), so no
 /// earlier segment is needed.
 pub const FLAG_BASE: u32 = 1;
+/// Header flag: a checkpoint file, not a log segment.
+pub const FLAG_CHECKPOINT: u32 = 2;
 /// Torn writes lose whole sectors; a lost sector of a preallocated file reads as zeros.
 pub const SECTOR_BYTES: usize = 512;
 
@@ -22,12 +27,25 @@ pub fn segment_name(first_lsn: u64) -> String {
     format!("log.{first_lsn:016x}")
 }
 
-/// The suffix of a segment still being built; such a file was never part of the log.
+/// A checkpoint file's name: `snap.` and the lsn of the first record after it.
+pub fn checkpoint_name(lsn: u64) -> String {
+    format!("snap.{lsn:016x}")
+}
+
+/// The suffix of a file still being built; such a file was never part of the log.
 pub const TEMP_SUFFIX: &str = ".tmp";
 
 /// The first lsn a segment file name stands for, if it is one.
 pub fn parse_segment_name(name: &str) -> Option<u64> {
-    let hex = name.strip_prefix("log.")?;
+    parse_lsn(name.strip_prefix("log.")?)
+}
+
+/// The lsn a checkpoint file name stands for, if it is one.
+pub fn parse_checkpoint_name(name: &str) -> Option<u64> {
+    parse_lsn(name.strip_prefix("snap.")?)
+}
+
+fn parse_lsn(hex: &str) -> Option<u64> {
     if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
@@ -73,7 +91,7 @@ impl SegmentHeader {
         if version != VERSION {
             return Err(format!("unsupported format version {version} (this build reads {VERSION})"));
         }
-        if flags & !FLAG_BASE != 0 || reserved != 0 {
+        if !matches!(flags, 0 | FLAG_BASE | FLAG_CHECKPOINT) || reserved != 0 {
             return Err(format!("unknown segment header flags {flags:#x} / reserved {reserved:#x}"));
         }
         if first_lsn == 0 {
@@ -84,6 +102,74 @@ impl SegmentHeader {
 
     pub fn is_base(&self) -> bool {
         self.flags & FLAG_BASE != 0
+    }
+
+    pub fn is_checkpoint(&self) -> bool {
+        self.flags & FLAG_CHECKPOINT != 0
+    }
+}
+
+/// The fixed fields of a checkpoint record, before the snapshot bytes.
+pub const CHECKPOINT_FIXED_BYTES: usize = 24;
+
+/// What a checkpoint file says: the state before lsn `lsn` (its name) is the snapshot at
+/// `zxid`, the epochs, and the log entries of the records from `replay_from` to `lsn - 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpoint<'a> {
+    pub lsn: u64,
+    /// Where replay starts: the record of the first log entry after `zxid` (or `lsn`).
+    pub replay_from: u64,
+    pub accepted_epoch: u32,
+    pub current_epoch: u32,
+    pub zxid: Zxid,
+    pub snapshot: &'a [u8],
+}
+
+impl Checkpoint<'_> {
+    /// The whole file: a header flagged as a checkpoint, then one frame holding the record.
+    /// The caller checked that the record fits a u32.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut payload = Vec::with_capacity(CHECKPOINT_FIXED_BYTES + self.snapshot.len());
+        payload.extend_from_slice(&self.replay_from.to_le_bytes());
+        payload.extend_from_slice(&self.accepted_epoch.to_le_bytes());
+        payload.extend_from_slice(&self.current_epoch.to_le_bytes());
+        payload.extend_from_slice(&self.zxid.as_u64().to_le_bytes());
+        payload.extend_from_slice(self.snapshot);
+        let mut out = Vec::with_capacity(HEADER_BYTES + FRAME_HEADER_BYTES + payload.len());
+        out.extend_from_slice(&SegmentHeader { flags: FLAG_CHECKPOINT, first_lsn: self.lsn }.encode());
+        encode_frame(&mut out, self.lsn, self.lsn, &payload);
+        out
+    }
+
+    /// Reads a whole checkpoint file named for `lsn`, or says what is wrong with it and where.
+    pub fn decode(bytes: &[u8], lsn: u64) -> Result<Checkpoint<'_>, (usize, String)> {
+        let header = SegmentHeader::decode(bytes).map_err(|why| (0, why))?;
+        if !header.is_checkpoint() || header.first_lsn != lsn {
+            return Err((0, format!("not the checkpoint at lsn {lsn} (header: {header:?})")));
+        }
+        let frame = parse_frame(bytes, HEADER_BYTES).map_err(|fault| (HEADER_BYTES, fault.describe().into()))?;
+        if frame.lsn != lsn || frame.end != bytes.len() {
+            return Err((
+                HEADER_BYTES,
+                format!("record lsn {}, {} bytes after it", frame.lsn, bytes.len() - frame.end),
+            ));
+        }
+        let payload = bytes.get(frame.payload_start..frame.end).unwrap_or_default();
+        let (fixed, snapshot) = payload
+            .split_at_checked(CHECKPOINT_FIXED_BYTES)
+            .ok_or((frame.payload_start, "checkpoint record cut short".to_string()))?;
+        let replay_from = le_u64(fixed, 0);
+        if replay_from == 0 || replay_from > lsn {
+            return Err((frame.payload_start, format!("replay starts at lsn {replay_from}, after the checkpoint")));
+        }
+        Ok(Checkpoint {
+            lsn,
+            replay_from,
+            accepted_epoch: le_u32(fixed, 8),
+            current_epoch: le_u32(fixed, 12),
+            zxid: Zxid::from_u64(le_u64(fixed, 16)),
+            snapshot,
+        })
     }
 }
 

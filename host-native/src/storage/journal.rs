@@ -1,24 +1,31 @@
 //! The writing side of the log: appends frames to the last segment, rolls over to new
-//! segments, and starts a base segment for every snapshot install. Single-threaded; the
-//! writer thread owns it.
+//! segments, starts a base segment for every snapshot install, writes checkpoints and
+//! deletes what retention no longer keeps. Single-threaded; the writer thread owns it.
 //!
-//! The fsync steps, in order (docs/FORMAT.md, "Durability"):
+//! The fsync steps, in order (docs/FORMAT.md, "Writing, and when a write is durable"):
 //! 1. A batch's frames go out in one write, then one `sync_data` of the segment.
 //! 2. Rolling over: the old segment is written, synced, trimmed to its data and synced again
 //!    before the new one exists, so every segment but the last is whole.
 //! 3. A new segment is built as `log.N.tmp` (header, and for a base segment the epochs and
 //!    the snapshot), synced, renamed to `log.N`, and the directory synced: a segment under
 //!    its final name always has a durable header.
-//! 4. After a base segment is durable, the segments before it are deleted.
+//! 4. After a base segment is durable, the segments and checkpoints before it are deleted.
+//! 5. A checkpoint: the records before it are synced, then `snap.N` is built the way a
+//!    segment is (3); only then do the files retention no longer keeps go.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use zabkeeper_core::Zxid;
 use zabkeeper_core::zab::LogOp;
 
-use super::format::{self, FLAG_BASE, HEADER_BYTES, SegmentHeader};
+use super::format::{self, Checkpoint, FLAG_BASE, HEADER_BYTES, SegmentHeader};
+use super::trail::Trail;
 use super::{StorageError, StorageOptions};
+
+/// ZooKeeper's minimum for `autopurge.snapRetainCount`.
+pub const RETAIN_MIN: u32 = 3;
 
 /// The segment being appended to.
 #[derive(Debug)]
@@ -31,6 +38,32 @@ pub(super) struct Segment {
     pub allocated: u64,
 }
 
+/// A place recovery can start from: a checkpoint, or the start of the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Point {
+    /// The lsn of the first record after it.
+    pub lsn: u64,
+    /// The first record its replay needs.
+    pub replay_from: u64,
+    /// The checkpoint file; `None` for the start of the log (lsn 1, or the newest base segment).
+    pub file: Option<PathBuf>,
+}
+
+/// Where recovery left the log: what the journal goes on from.
+#[derive(Debug)]
+pub(super) struct Resume {
+    /// Every segment on disk that is not superseded, oldest first.
+    pub segments: Vec<(u64, PathBuf)>,
+    pub current: Option<Segment>,
+    pub next_lsn: u64,
+    pub epochs: (u32, u32),
+    pub trail: Trail,
+    /// The starting points on disk, oldest first.
+    pub points: Vec<Point>,
+    /// Damaged checkpoint files, deleted once a newer checkpoint is durable.
+    pub stale: Vec<PathBuf>,
+}
+
 #[derive(Debug)]
 pub(super) struct Journal {
     dir: PathBuf,
@@ -40,8 +73,13 @@ pub(super) struct Journal {
     pub current: Option<Segment>,
     /// The lsn the next record gets.
     next_lsn: u64,
-    /// The epochs as of the last record appended (a base segment repeats them).
+    /// The epochs as of the last record appended (a base segment and a checkpoint repeat them).
     epochs: (u32, u32),
+    /// The log entries after the snapshot, by zxid and lsn.
+    trail: Trail,
+    /// The starting points retention keeps, oldest first.
+    points: Vec<Point>,
+    stale: Vec<PathBuf>,
     /// The first lsn of the batch being built.
     batch_first: u64,
     /// Frames not yet written to the current segment.
@@ -51,14 +89,8 @@ pub(super) struct Journal {
 }
 
 impl Journal {
-    pub fn new(
-        dir: PathBuf,
-        options: StorageOptions,
-        segments: Vec<(u64, PathBuf)>,
-        current: Option<Segment>,
-        next_lsn: u64,
-        epochs: (u32, u32),
-    ) -> Journal {
+    pub fn new(dir: PathBuf, options: StorageOptions, resume: Resume) -> Journal {
+        let Resume { segments, current, next_lsn, epochs, trail, points, stale } = resume;
         Journal {
             dir,
             options,
@@ -66,6 +98,9 @@ impl Journal {
             current,
             next_lsn,
             epochs,
+            trail,
+            points,
+            stale,
             batch_first: next_lsn,
             pending: Vec::new(),
             unsynced: false,
@@ -84,6 +119,7 @@ impl Journal {
         if u32::try_from(payload.len()).is_err() {
             return Err(StorageError::Encode { what: format!("a record of {} bytes is too large", payload.len()) });
         }
+        self.trail.apply(op, self.next_lsn);
         match op {
             LogOp::InstallSnapshot { .. } => return self.roll(Some(&payload)),
             LogOp::Epochs { accepted, current } => self.epochs = (*accepted, *current),
@@ -159,9 +195,48 @@ impl Journal {
         self.segments.push((first_lsn, segment.path.clone()));
         self.current = Some(segment);
         if snapshot.is_some() {
-            self.delete_before_last()?;
+            self.supersede_all_but_last(first_lsn)?;
         }
         Ok(())
+    }
+
+    /// Records that the state before lsn `next_lsn` is the snapshot at `zxid`, keeping the
+    /// log entries after `zxid`: the records before it are synced, then a checkpoint file is
+    /// built and made durable, then retention deletes what it no longer keeps. Ignored unless
+    /// `zxid` is newer than the last snapshot.
+    pub fn checkpoint(&mut self, zxid: Zxid, snapshot: &[u8]) -> Result<(), StorageError> {
+        let record_bytes = format::CHECKPOINT_FIXED_BYTES + snapshot.len();
+        if u32::try_from(record_bytes).is_err() {
+            return Err(StorageError::Encode { what: format!("a checkpoint of {record_bytes} bytes is too large") });
+        }
+        let lsn = self.next_lsn;
+        let Some(replay_from) = self.trail.checkpoint(zxid, lsn) else { return Ok(()) };
+        // Replay from the checkpoint reads the records from `replay_from` on: they go first.
+        self.commit(true)?;
+        let (accepted_epoch, current_epoch) = self.epochs;
+        let bytes = Checkpoint { lsn, replay_from, accepted_epoch, current_epoch, zxid, snapshot }.encode();
+        let (_, path) = self.create_file(&format::checkpoint_name(lsn), &bytes, false)?;
+        // A checkpoint with no record since the last one took its name.
+        self.points.retain(|p| p.lsn != lsn);
+        self.points.push(Point { lsn, replay_from, file: Some(path) });
+        self.purge()
+    }
+
+    /// Deletes what retention no longer keeps: checkpoints past the newest
+    /// `snap_retain_count` starting points, the segments no kept point replays, and damaged
+    /// checkpoints.
+    fn purge(&mut self) -> Result<(), StorageError> {
+        let retain = self.options.snap_retain_count.max(RETAIN_MIN) as usize;
+        let mut doomed = std::mem::take(&mut self.stale);
+        if self.points.len() > retain {
+            let dropped = self.points.len() - retain;
+            doomed.extend(self.points.drain(..dropped).filter_map(|p| p.file));
+        }
+        let keep_from = self.points.iter().map(|p| p.replay_from).min().unwrap_or(self.next_lsn);
+        // A segment is needed unless the next one starts at or before `keep_from`.
+        let needless = self.segments.windows(2).take_while(|w| w[1].0 <= keep_from).count();
+        doomed.extend(self.segments.drain(..needless).map(|(_, path)| path));
+        self.remove(doomed)
     }
 
     /// Writes what is pending, syncs, and trims the preallocated tail, so that a segment
@@ -180,8 +255,18 @@ impl Journal {
     }
 
     fn create_segment(&self, first_lsn: u64, bytes: &[u8]) -> Result<Segment, StorageError> {
-        let path = self.dir.join(format::segment_name(first_lsn));
-        let temp = self.dir.join(format!("{}{}", format::segment_name(first_lsn), format::TEMP_SUFFIX));
+        let (mut file, path) = self.create_file(&format::segment_name(first_lsn), bytes, true)?;
+        let written = bytes.len() as u64;
+        let allocated = if self.options.prealloc_bytes > 0 { preallocated(&self.options, 0, written) } else { written };
+        file.seek(SeekFrom::Start(written)).map_err(StorageError::io(&path, "seek"))?;
+        Ok(Segment { file, path, written, allocated })
+    }
+
+    /// Builds the file `name` holding `bytes` (preallocated as a segment is, if asked) under a
+    /// temporary name, syncs it, renames it into place and syncs the directory.
+    fn create_file(&self, name: &str, bytes: &[u8], preallocate: bool) -> Result<(File, PathBuf), StorageError> {
+        let path = self.dir.join(name);
+        let temp = self.dir.join(format!("{name}{}", format::TEMP_SUFFIX));
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -190,28 +275,38 @@ impl Journal {
             .open(&temp)
             .map_err(StorageError::io(&temp, "create"))?;
         file.write_all(bytes).map_err(StorageError::io(&temp, "write"))?;
-        let written = bytes.len() as u64;
-        let mut allocated = written;
-        if self.options.prealloc_bytes > 0 {
-            allocated = preallocated(&self.options, 0, written);
+        if preallocate && self.options.prealloc_bytes > 0 {
+            let allocated = preallocated(&self.options, 0, bytes.len() as u64);
             file.set_len(allocated).map_err(StorageError::io(&temp, "preallocate"))?;
         }
         file.sync_all().map_err(StorageError::io(&temp, "fsync"))?;
         fs::rename(&temp, &path).map_err(StorageError::io(&temp, "rename"))?;
         sync_dir(&self.dir)?;
-        file.seek(SeekFrom::Start(written)).map_err(StorageError::io(&path, "seek"))?;
-        Ok(Segment { file, path, written, allocated })
+        Ok((file, path))
     }
 
-    /// Deletes every segment before the last (a base segment made them redundant).
-    fn delete_before_last(&mut self) -> Result<(), StorageError> {
+    /// Deletes every segment before the last and every checkpoint: the base segment at
+    /// `base_lsn` made them redundant.
+    fn supersede_all_but_last(&mut self, base_lsn: u64) -> Result<(), StorageError> {
         let keep = self.segments.len().saturating_sub(1);
-        for (_, path) in self.segments.drain(..keep) {
+        let mut doomed: Vec<PathBuf> = self.segments.drain(..keep).map(|(_, path)| path).collect();
+        doomed.extend(self.points.drain(..).filter_map(|p| p.file));
+        doomed.append(&mut self.stale);
+        self.points.push(Point { lsn: base_lsn, replay_from: base_lsn, file: None });
+        self.remove(doomed)
+    }
+
+    /// Deletes files that are no longer needed, then syncs the directory.
+    fn remove(&self, doomed: Vec<PathBuf>) -> Result<(), StorageError> {
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        for path in doomed {
             if let Err(e) = fs::remove_file(&path)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
-                // Harmless: the next open deletes segments before the newest base.
-                tracing::warn!(path = %path.display(), error = %e, "cannot delete a superseded log segment");
+                // Harmless: the next open finds it again, and it goes then or at a later checkpoint.
+                tracing::warn!(path = %path.display(), error = %e, "cannot delete a superseded log file");
             }
         }
         sync_dir(&self.dir)

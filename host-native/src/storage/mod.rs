@@ -14,13 +14,21 @@
 //! covering it returned, and only after the segment file holding it and its directory entry
 //! are durable too.
 //!
-//! On open, every segment is replayed in order. A torn write at the end of the last segment
-//! (it was never reported durable) is cut off; damage anywhere else stops the server with
-//! an error naming the file and byte offset, rather than dropping committed data.
+//! Every so often the node hands over a snapshot of its state machine
+//! ([`Writer::checkpoint`]); it goes to a checkpoint file of its own, in its place among the
+//! writes, and the log that no kept checkpoint needs is deleted (zoo.cfg's
+//! `autopurge.snapRetainCount`).
+//!
+//! On open, replay starts from the newest checkpoint and goes through every later record in
+//! order. A torn write at the end of the last segment (it was never reported durable) is cut
+//! off; damage anywhere else stops the server with an error naming the file and byte offset,
+//! rather than dropping committed data. A damaged newest checkpoint is passed over only for
+//! an older start whose whole log to the end checks out.
 
 mod format;
 mod journal;
 mod recover;
+mod trail;
 mod writer;
 
 #[cfg(test)]
@@ -52,11 +60,14 @@ pub struct StorageOptions {
     /// ZooKeeper's `preAllocSize`: segments grow in steps of this size (zero-filled), so an
     /// append does not change the file size. 0 turns preallocation off.
     pub prealloc_bytes: u64,
+    /// zoo.cfg `autopurge.snapRetainCount`: how many starting points (checkpoints, or the
+    /// start of the log) are kept, with the segments they replay. At least 3, as in ZooKeeper.
+    pub snap_retain_count: u32,
 }
 
 impl Default for StorageOptions {
     fn default() -> StorageOptions {
-        StorageOptions { force_sync: true, segment_bytes: 64 << 20, prealloc_bytes: 64 << 20 }
+        StorageOptions { force_sync: true, segment_bytes: 64 << 20, prealloc_bytes: 64 << 20, snap_retain_count: 3 }
     }
 }
 

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use zabkeeper_core::zab::{Image, LogOp};
 
-use super::format::{self, FrameFault, HEADER_BYTES, SegmentHeader};
-use super::journal::{Journal, Segment, sync_dir};
+use super::format::{self, Checkpoint, FrameFault, HEADER_BYTES, SegmentHeader};
+use super::journal::{Journal, Point, Resume, Segment, sync_dir};
+use super::trail::Trail;
 use super::{StorageError, StorageOptions};
 
 /// Where the valid records of the last segment end, and what lies after them.
@@ -24,22 +25,210 @@ pub(super) enum Tail {
     Torn,
 }
 
-/// Opens `dir` (creating it if needed) and rebuilds the image its segments hold. Nothing on
-/// disk changes unless the whole log checks out: then half-built and superseded segments are
+/// Opens `dir` (creating it if needed) and rebuilds the image its files hold. Nothing on
+/// disk changes unless the whole log checks out: then half-built and superseded files are
 /// deleted and a torn tail is cut off.
 pub(super) fn recover(dir: &Path, options: StorageOptions) -> Result<(Journal, Image), StorageError> {
     create_dir(dir)?;
     let listing = list_dir(dir)?;
-    let Plan { superseded, live } = plan(listing.segments)?;
-    let leftovers: Vec<PathBuf> = listing.half_built.into_iter().chain(superseded).collect();
+    let mut segments: Vec<Found> = listing
+        .segments
+        .into_iter()
+        .map(|(lsn, path)| Found { header: read_segment_header(&path, lsn), lsn, path })
+        .collect();
+    // Everything before the newest base segment is redundant, even if damaged.
+    let base = segments.iter().rposition(|s| s.header.as_ref().is_ok_and(SegmentHeader::is_base));
+    let superseded: Vec<PathBuf> = segments.drain(..base.unwrap_or(0)).map(|s| s.path).collect();
+    let origin = match base {
+        Some(_) => segments.first().map_or(1, |s| s.lsn),
+        None => 1,
+    };
+    let (old_checkpoints, checkpoints): (Vec<_>, Vec<_>) =
+        listing.checkpoints.into_iter().partition(|(lsn, _)| base.is_some() && *lsn <= origin);
+    let mut scan = scan_checkpoints(checkpoints)?;
 
-    let mut image = Image::default();
-    let mut next_lsn = live.first().map_or(1, |(_, header)| header.first_lsn);
+    let start_lsn = scan.start.as_ref().map(|start| start.point.lsn);
+    let (mut image, mut trail, from) = match scan.start.take() {
+        Some(Start { point, image }) => {
+            let trail = Trail::new(image.snapshot_zxid());
+            (image, trail, point.replay_from)
+        }
+        None => (Image::default(), Trail::default(), origin),
+    };
+    // A checkpoint newer than the one replay starts from is damaged: fall back, but only to a
+    // log that checks out to the end.
+    let fell_back = scan.stale.first().filter(|d| start_lsn.is_none_or(|lsn| d.lsn > lsn));
+    let on_disk: Vec<(u64, PathBuf)> = segments.iter().map(|s| (s.lsn, s.path.clone())).collect();
+    let chain = replay_chain(segments, from, &mut image, &mut trail)
+        .and_then(|chain| check_covered(chain, &scan))
+        .map_err(|e| match fell_back {
+            Some(damaged) => {
+                damaged.error(&format!("and the log from the starting point before it does not check out: {e}"))
+            }
+            None => e,
+        })?;
+    if let Some(damaged) = fell_back {
+        if chain.last.is_none() {
+            // Never a blank image in place of a checkpoint.
+            return Err(damaged.error("and there is no log to start from instead"));
+        }
+        tracing::warn!(
+            path = %damaged.path.display(),
+            offset = damaged.offset,
+            why = %damaged.what,
+            replay_from = from,
+            "the newest checkpoint is damaged: recovered from the starting point before it, whose log to the end \
+             checks out"
+        );
+    }
+
+    let leftovers = listing.half_built.into_iter().chain(superseded).chain(old_checkpoints.into_iter().map(|(_, p)| p));
+    remove_leftovers(dir, leftovers.collect())?;
+    let current = match chain.last {
+        Some((path, len, replayed)) => Some(open_last(&path, len, replayed.end, replayed.tail)?),
+        None => None,
+    };
+    let mut points = Vec::new();
+    if on_disk.first().is_none_or(|(lsn, _)| *lsn == origin) {
+        points.push(Point { lsn: origin, replay_from: origin, file: None });
+    }
+    points.extend(scan.points);
+    let resume = Resume {
+        segments: on_disk,
+        current,
+        next_lsn: chain.next_lsn,
+        epochs: (image.accepted_epoch, image.current_epoch),
+        trail,
+        points,
+        stale: scan.stale.into_iter().map(|d| d.path).collect(),
+    };
+    Ok((Journal::new(dir.to_path_buf(), options, resume), image))
+}
+
+/// Deletes half-built and superseded files, making that durable.
+fn remove_leftovers(dir: &Path, leftovers: Vec<PathBuf>) -> Result<(), StorageError> {
+    if leftovers.is_empty() {
+        return Ok(());
+    }
+    for path in &leftovers {
+        fs::remove_file(path).map_err(StorageError::io(path, "delete"))?;
+    }
+    sync_dir(dir)
+}
+
+/// What is in the log directory.
+struct Listing {
+    /// Segments by first lsn, in order.
+    segments: Vec<(u64, PathBuf)>,
+    /// Checkpoints by lsn, in order.
+    checkpoints: Vec<(u64, PathBuf)>,
+    /// `*.tmp`: files never renamed into place, so never part of the log.
+    half_built: Vec<PathBuf>,
+}
+
+/// A segment file and what its header says.
+struct Found {
+    lsn: u64,
+    path: PathBuf,
+    header: Result<SegmentHeader, StorageError>,
+}
+
+/// A checkpoint file that does not check out.
+struct Damaged {
+    lsn: u64,
+    path: PathBuf,
+    offset: usize,
+    what: String,
+}
+
+impl Damaged {
+    fn error(&self, more: &str) -> StorageError {
+        StorageError::damaged(&self.path, self.offset, format!("{}; {more}", self.what))
+    }
+}
+
+/// The newest valid checkpoint, as the image it starts from.
+struct Start {
+    point: Point,
+    image: Image,
+}
+
+/// What the checkpoint files hold.
+struct Scan {
+    start: Option<Start>,
+    /// Every valid checkpoint, oldest first.
+    points: Vec<Point>,
+    /// Damaged checkpoints, newest first.
+    stale: Vec<Damaged>,
+    /// The newest checkpoint's lsn: every record before it was durable before it was written.
+    covered: Option<(u64, PathBuf)>,
+}
+
+/// Reads every checkpoint (each whole, so that damage shows now rather than when it is
+/// needed), newest first; the newest valid one is where replay starts.
+fn scan_checkpoints(checkpoints: Vec<(u64, PathBuf)>) -> Result<Scan, StorageError> {
+    let covered = checkpoints.last().cloned();
+    let mut scan = Scan { start: None, points: Vec::new(), stale: Vec::new(), covered };
+    for (lsn, path) in checkpoints.into_iter().rev() {
+        let bytes = fs::read(&path).map_err(StorageError::io(&path, "read"))?;
+        let checkpoint = match Checkpoint::decode(&bytes, lsn) {
+            Ok(checkpoint) => checkpoint,
+            Err((offset, what)) => {
+                tracing::warn!(path = %path.display(), offset, why = %what, "damaged checkpoint");
+                scan.stale.push(Damaged { lsn, path, offset, what });
+                continue;
+            }
+        };
+        let point = Point { lsn, replay_from: checkpoint.replay_from, file: Some(path) };
+        if scan.start.is_none() {
+            let image = Image {
+                accepted_epoch: checkpoint.accepted_epoch,
+                current_epoch: checkpoint.current_epoch,
+                snapshot: Some((checkpoint.zxid, checkpoint.snapshot.to_vec())),
+                log: Vec::new(),
+            };
+            scan.start = Some(Start { point: point.clone(), image });
+        }
+        scan.points.push(point);
+    }
+    scan.points.reverse();
+    Ok(scan)
+}
+
+/// What replaying the segments found.
+struct Chain {
+    next_lsn: u64,
+    /// The last segment: its path, length, and where its records end.
+    last: Option<(PathBuf, usize, Replayed)>,
+}
+
+/// Replays the segments from the one holding lsn `from` to the last; records before `from`
+/// are checked but not applied.
+fn replay_chain(
+    mut segments: Vec<Found>,
+    from: u64,
+    image: &mut Image,
+    trail: &mut Trail,
+) -> Result<Chain, StorageError> {
+    let Some(first) = segments.iter().rposition(|s| s.lsn <= from) else {
+        return match segments.first() {
+            Some(s) => Err(StorageError::damaged(
+                &s.path,
+                0,
+                format!("the log starts at lsn {} and replay needs lsn {from}: earlier segments are missing", s.lsn),
+            )),
+            None => Ok(Chain { next_lsn: from, last: None }),
+        };
+    };
+    let live = segments.split_off(first);
+    let count = live.len();
+    let mut next_lsn = live.first().map_or(from, |s| s.lsn);
     let mut last = None;
-    for (i, (path, header)) in live.iter().enumerate() {
+    for (i, Found { path, header, .. }) in live.into_iter().enumerate() {
+        let header = header?;
         if header.first_lsn != next_lsn {
             return Err(StorageError::damaged(
-                path,
+                &path,
                 16,
                 format!(
                     "the segment starts at lsn {}, the one before it ends at lsn {}",
@@ -48,83 +237,32 @@ pub(super) fn recover(dir: &Path, options: StorageOptions) -> Result<(Journal, I
                 ),
             ));
         }
-        let bytes = fs::read(path).map_err(StorageError::io(path, "read"))?;
-        let is_last = i + 1 == live.len();
-        let replayed = replay(path, &bytes, header, is_last, &mut image)?;
+        let bytes = fs::read(&path).map_err(StorageError::io(&path, "read"))?;
+        let is_last = i + 1 == count;
+        let replayed = replay(&path, &bytes, &header, is_last, from, image, trail)?;
         next_lsn = replayed.next_lsn;
         if is_last {
-            last = Some((bytes.len(), replayed));
+            last = Some((path, bytes.len(), replayed));
         }
     }
-
-    if !leftovers.is_empty() {
-        for path in &leftovers {
-            fs::remove_file(path).map_err(StorageError::io(path, "delete"))?;
-        }
-        sync_dir(dir)?;
-    }
-    let current = match (live.last(), last) {
-        (Some((path, _)), Some((len, replayed))) => Some(open_last(path, len, replayed.end, replayed.tail)?),
-        _ => None,
-    };
-    let segments = live.into_iter().map(|(path, header)| (header.first_lsn, path)).collect();
-    let epochs = (image.accepted_epoch, image.current_epoch);
-    Ok((Journal::new(dir.to_path_buf(), options, segments, current, next_lsn, epochs), image))
+    Ok(Chain { next_lsn, last })
 }
 
-/// What is in the log directory.
-struct Listing {
-    /// Segments by first lsn, in order.
-    segments: Vec<(u64, PathBuf)>,
-    /// `*.tmp`: segments never renamed into place, so never part of the log.
-    half_built: Vec<PathBuf>,
-}
-
-/// Which segments recovery replays.
-struct Plan {
-    /// Before the newest base segment: redundant, leftovers of an interrupted delete.
-    superseded: Vec<PathBuf>,
-    /// From the newest base segment (or the first) on, with their headers.
-    live: Vec<(PathBuf, SegmentHeader)>,
-}
-
-/// Splits the segments at the newest base segment; the headers of the live ones must check out.
-fn plan(segments: Vec<(u64, PathBuf)>) -> Result<Plan, StorageError> {
-    let headers: Vec<Result<SegmentHeader, StorageError>> = segments
-        .iter()
-        .map(|(lsn, path)| {
-            let header = read_header(path)?;
-            if header.first_lsn != *lsn {
-                return Err(StorageError::damaged(
-                    path,
-                    16,
-                    format!("the header says the segment starts at lsn {}, its name says {lsn}", header.first_lsn),
-                ));
-            }
-            Ok(header)
-        })
-        .collect();
-    let start = headers.iter().rposition(|h| h.as_ref().is_ok_and(SegmentHeader::is_base)).unwrap_or(0);
-    let mut superseded = Vec::new();
-    let mut live = Vec::new();
-    for (i, ((_, path), header)) in segments.into_iter().zip(headers).enumerate() {
-        if i < start {
-            superseded.push(path);
-        } else {
-            live.push((path, header?));
-        }
-    }
-    if let Some((path, header)) = live.first()
-        && header.first_lsn != 1
-        && !header.is_base()
-    {
-        return Err(StorageError::damaged(
+/// A checkpoint is written only once every record before it is durable, so the log must
+/// reach it.
+fn check_covered(chain: Chain, scan: &Scan) -> Result<Chain, StorageError> {
+    match &scan.covered {
+        Some((lsn, path)) if chain.next_lsn < *lsn => Err(StorageError::damaged(
             path,
             0,
-            format!("the log starts at lsn {} without a snapshot: earlier segments are missing", header.first_lsn),
-        ));
+            format!(
+                "the log ends before lsn {}, and this checkpoint was written after lsn {}: records are missing",
+                chain.next_lsn,
+                lsn - 1
+            ),
+        )),
+        _ => Ok(chain),
     }
-    Ok(Plan { superseded, live })
 }
 
 /// What replaying one segment found.
@@ -135,13 +273,16 @@ struct Replayed {
     tail: Tail,
 }
 
-/// Replays the records of one segment (a whole file in `bytes`) into `image`.
+/// Replays the records of one segment (a whole file in `bytes`) from lsn `from` on into
+/// `image` and `trail`; records before `from` are checked only.
 fn replay(
     path: &Path,
     bytes: &[u8],
     header: &SegmentHeader,
     last: bool,
+    from: u64,
     image: &mut Image,
+    trail: &mut Trail,
 ) -> Result<Replayed, StorageError> {
     let mut at = HEADER_BYTES;
     let mut lsn = header.first_lsn;
@@ -171,7 +312,12 @@ fn replay(
         if header.is_base() && !base_record_fits(records, &op) {
             return Err(StorageError::damaged(path, at, "a base segment must start with the epochs, then a snapshot"));
         }
-        image.apply(&op).map_err(|why| StorageError::damaged(path, at, format!("record lsn {lsn} refused: {why}")))?;
+        if lsn >= from {
+            image
+                .apply(&op)
+                .map_err(|why| StorageError::damaged(path, at, format!("record lsn {lsn} refused: {why}")))?;
+            trail.apply(&op, lsn);
+        }
         records += 1;
         lsn = lsn.checked_add(1).ok_or_else(|| StorageError::damaged(path, at, "lsn overflows"))?;
         at = frame.end;
@@ -296,27 +442,44 @@ fn create_dir(dir: &Path) -> Result<(), StorageError> {
 
 fn list_dir(dir: &Path) -> Result<Listing, StorageError> {
     let mut segments = Vec::new();
+    let mut checkpoints = Vec::new();
     let mut half_built = Vec::new();
     for entry in fs::read_dir(dir).map_err(StorageError::io(dir, "list"))? {
         let entry = entry.map_err(StorageError::io(dir, "list"))?;
         let path = entry.path();
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
+        let ours = |name: &str| format::parse_segment_name(name).or(format::parse_checkpoint_name(name));
         if let Some(lsn) = format::parse_segment_name(name) {
             segments.push((lsn, path));
-        } else if name.strip_suffix(format::TEMP_SUFFIX).and_then(format::parse_segment_name).is_some() {
+        } else if let Some(lsn) = format::parse_checkpoint_name(name) {
+            checkpoints.push((lsn, path));
+        } else if name.strip_suffix(format::TEMP_SUFFIX).and_then(ours).is_some() {
             half_built.push(path);
         } else {
             tracing::warn!(path = %path.display(), "ignoring a file that is not a log segment");
         }
     }
     segments.sort();
-    Ok(Listing { segments, half_built })
+    checkpoints.sort();
+    Ok(Listing { segments, checkpoints, half_built })
 }
 
-fn read_header(path: &Path) -> Result<SegmentHeader, StorageError> {
+/// The header of the segment named for `lsn`, if it checks out and agrees with the name.
+fn read_segment_header(path: &Path, lsn: u64) -> Result<SegmentHeader, StorageError> {
     let mut bytes = Vec::with_capacity(HEADER_BYTES);
     let file = fs::File::open(path).map_err(StorageError::io(path, "open"))?;
     file.take(HEADER_BYTES as u64).read_to_end(&mut bytes).map_err(StorageError::io(path, "read"))?;
-    SegmentHeader::decode(&bytes).map_err(|why| StorageError::damaged(path, 0, why))
+    let header = SegmentHeader::decode(&bytes).map_err(|why| StorageError::damaged(path, 0, why))?;
+    if header.is_checkpoint() {
+        return Err(StorageError::damaged(path, 12, "a checkpoint header in a log segment"));
+    }
+    if header.first_lsn != lsn {
+        return Err(StorageError::damaged(
+            path,
+            16,
+            format!("the header says the segment starts at lsn {}, its name says {lsn}", header.first_lsn),
+        ));
+    }
+    Ok(header)
 }

@@ -1,6 +1,6 @@
 //! Storage against real files in a temporary directory: every write kind round-trips, the
 //! recovered image is the one `Image::apply` builds in memory, torn tails are cut off and
-//! damage is refused with the file and offset.
+//! damage is refused with the file and offset. Checkpoints and retention: `checkpoints`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,8 +14,10 @@ use zabkeeper_core::{SessionId, Zxid};
 use super::format::{self, HEADER_BYTES, SECTOR_BYTES};
 use super::{SUBDIR, Storage, StorageError, StorageOptions};
 
+mod checkpoints;
+
 fn options() -> StorageOptions {
-    StorageOptions { force_sync: true, segment_bytes: 64 << 20, prealloc_bytes: 64 << 10 }
+    StorageOptions { force_sync: true, segment_bytes: 64 << 20, prealloc_bytes: 64 << 10, snap_retain_count: 3 }
 }
 
 fn entry(epoch: u32, counter: u32) -> Entry {
@@ -686,4 +688,21 @@ fn the_format_is_pinned() {
     assert_eq!(hex(&header), "5a41424b4c4f470a01000000010000000201000000000000000000007c387dde");
     // len 3, batch_back 2, lsn 7, payload CRC, header CRC, then postcard: Epochs (tag 3), 1, 2.
     assert_eq!(hex(&frame), "03000000020000000700000000000000898bd378d7efee46030102");
+    let checkpoint = format::Checkpoint {
+        lsn: 9,
+        replay_from: 7,
+        accepted_epoch: 2,
+        current_epoch: 1,
+        zxid: Zxid::new(1, 5),
+        snapshot: b"ab",
+    }
+    .encode();
+    assert_eq!(format::Checkpoint::decode(&checkpoint, 9).unwrap().snapshot, b"ab");
+    // Header with flags 2 (checkpoint) and lsn 9; a frame of 26 bytes at lsn 9, batch_back 0;
+    // replay_from 7, epochs 2 and 1, zxid 0x1_00000005, then the snapshot bytes "ab".
+    assert_eq!(
+        hex(&checkpoint),
+        "5a41424b4c4f470a01000000020000000900000000000000000000006f0404871a000000000000000900000000000000742fc24e\
+         4d551b250700000000000000020000000100000005000000010000006162"
+    );
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::{self, JoinHandle};
 
+use zabkeeper_core::Zxid;
 use zabkeeper_core::zab::LogOp;
 
 use super::StorageError;
@@ -16,6 +17,7 @@ const BATCH_BYTES_MAX: usize = 8 << 20;
 
 enum Message {
     Persist(u64, LogOp),
+    Checkpoint(Zxid, Vec<u8>),
     Close,
 }
 
@@ -56,6 +58,14 @@ impl Writer {
     pub fn persist(&self, seq: u64, op: LogOp) {
         // Fails only once the thread stopped on an error, which close() reports.
         let _ = self.queue.send(Message::Persist(seq, op));
+    }
+
+    /// Queues a checkpoint: the state machine at `zxid` is `snapshot`. Never blocks. Carried
+    /// out after the writes queued before it; the log entries after `zxid` are kept, and the
+    /// files retention no longer keeps are deleted. Ignored unless `zxid` is newer than the
+    /// last snapshot. Writes queued after it wait while the checkpoint file is written.
+    pub fn checkpoint(&self, zxid: Zxid, snapshot: Vec<u8>) {
+        let _ = self.queue.send(Message::Checkpoint(zxid, snapshot));
     }
 
     /// Whether the writer stopped on an error.
@@ -101,6 +111,14 @@ fn run(mut journal: Journal, rx: Receiver<Message>, mut durable: impl FnMut(u64)
                     journal.append(&op)?;
                     last_seq = seq;
                     batch_last = Some(seq);
+                }
+                Message::Checkpoint(zxid, snapshot) => {
+                    // The writes before it are reported before the checkpoint file is written.
+                    journal.commit(true)?;
+                    if let Some(seq) = batch_last.take() {
+                        durable(seq);
+                    }
+                    journal.checkpoint(zxid, &snapshot)?;
                 }
             }
             if journal.pending_bytes() < BATCH_BYTES_MAX {
