@@ -106,6 +106,16 @@ pub enum PeerMessage {
         session: SessionId,
         cxid: i32,
     },
+    /// Learner to leader: a client reconnected here with this session; is it alive? (The
+    /// leader then takes this server as the session's owner.)
+    Revalidate {
+        session: SessionId,
+    },
+    /// Leader to learner: the answer to [`PeerMessage::Revalidate`].
+    Revalidated {
+        session: SessionId,
+        alive: bool,
+    },
     /// Leader to learner: this far (answer to [`PeerMessage::Sync`]).
     Synced {
         session: SessionId,
@@ -171,6 +181,10 @@ enum Phase {
     Handshake,
     /// A new session's createSession txn is on its way.
     Creating {
+        old_form: bool,
+    },
+    /// Reconnecting to an existing session: waiting for the leader to say it is alive.
+    Revalidating {
         old_form: bool,
     },
     Open,
@@ -250,6 +264,9 @@ pub struct Server<M = Database> {
     ids: SessionIds,
     /// Changes of proposals not yet committed (leader only).
     pending: PendingChanges,
+    /// Which server each session is connected through (leader only): requests that arrive
+    /// through another server fail with SessionMoved.
+    session_owner: BTreeMap<SessionId, ServerId>,
     /// The highest request number proposed per session this epoch (leader only): a request
     /// that arrives twice, or after a later one of its session, is dropped, so a session's
     /// writes are proposed once and in its order whatever the network does.
@@ -279,6 +296,7 @@ impl<M: ServerMachine> Server<M> {
             ids,
             pending: PendingChanges::default(),
             last_cxid: BTreeMap::new(),
+            session_owner: BTreeMap::new(),
             touched: BTreeSet::new(),
             next_report_ms: 0,
             next_container_check_ms: 0,
@@ -372,6 +390,7 @@ impl<M: ServerMachine> Server<M> {
             self.leading = leading;
             self.pending.clear();
             self.last_cxid.clear();
+            self.session_owner.clear();
             self.tracker = SessionTracker::new(self.config.zab.tick_ms);
             if leading {
                 // A new leader gives every session a full timeout from now (as ZooKeeper does).
@@ -398,7 +417,8 @@ impl<M: ServerMachine> Server<M> {
     fn on_tick(&mut self, out: &mut Vec<ServerOutput>) {
         if self.leading {
             for session in self.tracker.expired(self.now_ms) {
-                self.propose_op(session, 0, WriteOp::CloseSession, Vec::new(), out);
+                let me = self.peer.id();
+                self.propose_op(me, session, 0, WriteOp::CloseSession, Vec::new(), out);
             }
             if self.now_ms >= self.next_container_check_ms {
                 self.next_container_check_ms = self.now_ms + self.config.container_check_ms;
@@ -406,7 +426,8 @@ impl<M: ServerMachine> Server<M> {
                 let now = i64::try_from(self.now_ms).unwrap_or(i64::MAX);
                 let never_used = i64::try_from(self.config.container_never_used_ms).unwrap_or(i64::MAX);
                 for path in tree.expiry_candidates(now, never_used) {
-                    self.propose_op(SessionId(0), 0, WriteOp::DeleteContainer { path }, Vec::new(), out);
+                    let me = self.peer.id();
+                    self.propose_op(me, SessionId(0), 0, WriteOp::DeleteContainer { path }, Vec::new(), out);
                 }
             }
         } else if self.serving && self.now_ms >= self.next_report_ms {
@@ -426,7 +447,7 @@ impl<M: ServerMachine> Server<M> {
             PeerMessage::Forward { epoch, session, cxid, op, auth }
                 if self.leading && Some(epoch) == self.leading_epoch() =>
             {
-                self.propose_op(session, cxid, op, auth, out);
+                self.propose_op(from, session, cxid, op, auth, out);
             }
             PeerMessage::Touch { sessions } if self.leading => {
                 for s in sessions {
@@ -441,6 +462,19 @@ impl<M: ServerMachine> Server<M> {
                 self.last_cxid.insert(session, cxid);
                 let zxid = self.peer.last_zxid();
                 out.push(ServerOutput::Peer { to: from, msg: PeerMessage::Synced { session, cxid, zxid } });
+            }
+            PeerMessage::Revalidate { session } if self.leading => {
+                let alive = self.tracker.is_alive(session);
+                if alive {
+                    self.tracker.touch(session, self.now_ms);
+                    self.session_owner.insert(session, from);
+                }
+                out.push(ServerOutput::Peer { to: from, msg: PeerMessage::Revalidated { session, alive } });
+            }
+            PeerMessage::Revalidated { session, alive } => {
+                if let Some(&conn) = self.owners.get(&session) {
+                    self.reopened(conn, session, alive, out);
+                }
             }
             PeerMessage::Synced { session, cxid, zxid } => {
                 if let Some(&conn) = self.owners.get(&session) {
@@ -472,7 +506,15 @@ impl<M: ServerMachine> Server<M> {
     }
 
     /// Leader: prep a write against the tree plus pending changes, and propose it.
-    fn propose_op(&mut self, session: SessionId, cxid: i32, op: WriteOp, auth: Vec<Id>, out: &mut Vec<ServerOutput>) {
+    fn propose_op(
+        &mut self,
+        origin: ServerId,
+        session: SessionId,
+        cxid: i32,
+        op: WriteOp,
+        auth: Vec<Id>,
+        out: &mut Vec<ServerOutput>,
+    ) {
         let Some(zxid) = self.peer.next_zxid() else { return };
         let is_create = matches!(op, WriteOp::CreateSession { .. });
         let housekeeping = matches!(op, WriteOp::DeleteContainer { .. });
@@ -487,8 +529,18 @@ impl<M: ServerMachine> Server<M> {
             }
             self.last_cxid.insert(session, cxid);
         }
+        let from_expiry = cxid == 0 && origin == self.peer.id() && matches!(op, WriteOp::CloseSession);
+        let moved = !is_create
+            && !housekeeping
+            && !from_expiry
+            && self.session_owner.get(&session).is_some_and(|owner| *owner != origin);
+        if is_create {
+            self.session_owner.insert(session, origin);
+        }
         let txn = if !is_create && !housekeeping && !self.tracker.is_alive(session) && !self.closing_now(session, &op) {
             Txn::Error(ErrorCode::SessionExpired)
+        } else if moved {
+            Txn::Error(ErrorCode::SessionMoved)
         } else {
             if !is_create && !housekeeping {
                 self.tracker.touch(session, self.now_ms);
@@ -534,7 +586,8 @@ impl<M: ServerMachine> Server<M> {
     /// Sends a write to the leader (or proposes it here).
     fn submit(&mut self, session: SessionId, cxid: i32, op: WriteOp, auth: Vec<Id>, out: &mut Vec<ServerOutput>) {
         if self.leading {
-            self.propose_op(session, cxid, op, auth, out);
+            let me = self.peer.id();
+            self.propose_op(me, session, cxid, op, auth, out);
         } else if let (Some(leader), zab::Status::Following { epoch, .. } | zab::Status::Observing { epoch, .. }) =
             (self.peer.leader(), self.peer.status())
         {
@@ -661,7 +714,7 @@ impl<M: ServerMachine> Server<M> {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         match c.phase {
             Phase::Handshake => self.on_connect(conn, &payload, out),
-            Phase::Creating { .. } => {
+            Phase::Creating { .. } | Phase::Revalidating { .. } => {
                 if c.early.len() >= 1000 {
                     self.close(conn, out);
                 } else {
@@ -704,35 +757,61 @@ impl<M: ServerMachine> Server<M> {
         {
             self.close(other, out);
         }
-        let known = self.db().sessions.get(&session).copied();
         let good = request.passwd.as_deref() == Some(&password(self.config.secret, session)[..]);
-        match known {
-            Some(_) if good => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.phase = Phase::Open;
-                    c.session = session;
-                    c.timeout_ms = timeout;
-                }
-                self.owners.insert(session, conn);
-                self.touch(session);
-                let response = ConnectResponse {
-                    protocol_version: 0,
-                    timeout_ms: timeout,
-                    session_id: session.0,
-                    passwd: Some(password(self.config.secret, session).to_vec()),
-                    read_only: if old_form { None } else { Some(false) },
-                };
-                let mut bytes = Vec::new();
-                write_frame(&mut bytes, |b| response.encode(b));
-                out.push(ServerOutput::Send { conn, bytes });
-            }
-            _ => {
-                let mut bytes = Vec::new();
-                write_frame(&mut bytes, |b| ConnectResponse::expired(old_form).encode(b));
-                out.push(ServerOutput::Send { conn, bytes });
-                self.close(conn, out);
-            }
+        if !good {
+            self.refuse(conn, old_form, out);
+            return;
         }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.phase = Phase::Revalidating { old_form };
+            c.session = session;
+            c.timeout_ms = timeout;
+        }
+        self.owners.insert(session, conn);
+        if self.leading {
+            let alive = self.tracker.is_alive(session);
+            if alive {
+                self.session_owner.insert(session, self.peer.id());
+            }
+            self.reopened(conn, session, alive, out);
+        } else if let Some(leader) = self.peer.leader() {
+            out.push(ServerOutput::Peer { to: leader, msg: PeerMessage::Revalidate { session } });
+        }
+    }
+
+    /// The leader's verdict on a reconnecting session.
+    fn reopened(&mut self, conn: ConnId, session: SessionId, alive: bool, out: &mut Vec<ServerOutput>) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Phase::Revalidating { old_form } = c.phase else { return };
+        if !alive {
+            self.refuse(conn, old_form, out);
+            return;
+        }
+        c.phase = Phase::Open;
+        let timeout = c.timeout_ms;
+        self.touch(session);
+        let response = ConnectResponse {
+            protocol_version: 0,
+            timeout_ms: timeout,
+            session_id: session.0,
+            passwd: Some(password(self.config.secret, session).to_vec()),
+            read_only: if old_form { None } else { Some(false) },
+        };
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, |b| response.encode(b));
+        out.push(ServerOutput::Send { conn, bytes });
+        let early: Vec<Vec<u8>> = self.conns.get_mut(&conn).map(|c| c.early.drain(..).collect()).unwrap_or_default();
+        for payload in early {
+            self.on_frame(conn, payload, out);
+        }
+    }
+
+    /// Expired, unknown or a wrong password: ZooKeeper's all-zero answer, then close.
+    fn refuse(&mut self, conn: ConnId, old_form: bool, out: &mut Vec<ServerOutput>) {
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, |b| ConnectResponse::expired(old_form).encode(b));
+        out.push(ServerOutput::Send { conn, bytes });
+        self.close(conn, out);
     }
 
     fn touch(&mut self, session: SessionId) {
@@ -896,7 +975,8 @@ impl<M: ServerMachine> Server<M> {
             let Some(item) = c.queue.pop_front() else { return };
             match item {
                 Item::Write { xid, shape, state: WriteState::Done(zxid, result) } => {
-                    let close = shape == Shape::Close && !matches!(result, TxnResult::Failed(_));
+                    let moved = matches!(result, TxnResult::Failed(ErrorCode::SessionMoved));
+                    let close = moved || (shape == Shape::Close && !matches!(result, TxnResult::Failed(_)));
                     let (err, body) = reply::write_reply(&shape, result);
                     let header = ReplyHeader { xid, zxid: zxid.as_i64(), err: err.code() };
                     self.send_reply(conn, &header, &body, out);

@@ -453,3 +453,66 @@ fn the_leader_deletes_empty_containers_and_expired_ttl_nodes() {
     assert_eq!(net.call(1, 8, get("/c", false)).0.err, ErrorCode::NoNode.code(), "the emptied container went");
     assert_eq!(net.call(1, 9, get("/unused", false)).0.err, 0, "a never-used container stays");
 }
+
+#[test]
+fn a_request_through_the_old_connection_of_a_moved_session_fails_with_session_moved() {
+    let mut net = Net::new(3);
+    let leader = net.leader();
+    let (a, b) = ((leader + 1) % 3, (leader + 2) % 3);
+    let hello = net.open(a, 1);
+    assert_eq!(net.call(1, 1, create("/m", b"", 0)).0.err, 0);
+    // The client moves to b with the same session; its old connection on a stays open.
+    let moved = net.connect(b, 2, hello.session_id, hello.passwd.clone().unwrap());
+    assert_eq!(moved.session_id, hello.session_id);
+    assert_eq!(net.call(2, 2, create("/m2", b"", 0)).0.err, 0);
+    let (h, _) = net.call(1, 3, create("/m3", b"", 0));
+    assert_eq!(h.err, ErrorCode::SessionMoved.code());
+    assert!(net.closed.contains(&1), "the stale connection is closed");
+    assert_eq!(net.call(2, 4, get("/m3", false)).0.err, ErrorCode::NoNode.code());
+}
+
+#[test]
+fn set_watches_after_a_reconnect_fires_what_was_missed_before_its_reply() {
+    let mut net = Net::new(1);
+    net.open(0, 1);
+    net.call(1, 1, create("/x", b"1", 0));
+    let (h, _) = net.call(1, 2, create("/y0", b"", 0));
+    let seen = h.zxid;
+    // While "away": /x changes, /y appears, / gets a child; /quiet does not change.
+    net.call(1, 3, Request::SetData(SetDataRequest { path: "/x".into(), data: Some(b"2".to_vec()), version: -1 }));
+    net.call(1, 4, create("/y", b"", 0));
+    net.call(1, 5, create("/quiet", b"", 0));
+    let (h, _) = net.call(1, 6, get("/quiet", false));
+    let quiet_seen = h.zxid;
+    net.open(0, 2);
+    let watches = Request::SetWatches(crate::wire::records::SetWatches {
+        relative_zxid: seen,
+        data_watches: vec!["/x".into(), "/gone".into()],
+        exist_watches: vec!["/y".into(), "/nothere".into()],
+        child_watches: vec!["/".into()],
+    });
+    net.send(2, SET_WATCHES_XID, watches);
+    let got = net.received(2);
+    assert_eq!(
+        got[..4],
+        [
+            Got::Event(3, "/x".into()),
+            Got::Event(2, "/gone".into()),
+            Got::Event(1, "/y".into()),
+            Got::Event(4, "/".into())
+        ]
+    );
+    assert!(matches!(&got[4], Got::Reply(h, _) if h.xid == SET_WATCHES_XID && h.err == 0), "{got:?}");
+    // What did not change is registered and fires later.
+    let later = Request::SetWatches(crate::wire::records::SetWatches {
+        relative_zxid: quiet_seen,
+        data_watches: vec!["/quiet".into()],
+        exist_watches: vec![],
+        child_watches: vec![],
+    });
+    net.send(2, SET_WATCHES_XID, later);
+    assert_eq!(net.received(2).len(), 1, "only the reply");
+    net.call(1, 7, Request::SetData(SetDataRequest { path: "/quiet".into(), data: None, version: -1 }));
+    net.run(50);
+    assert_eq!(net.received(2), vec![Got::Event(3, "/quiet".into())]);
+}

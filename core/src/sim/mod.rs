@@ -253,6 +253,8 @@ fn kind_of(msg: &PeerMessage) -> &'static str {
         PeerMessage::Touch { .. } => "TOUCH",
         PeerMessage::Sync { .. } => "SYNC",
         PeerMessage::Synced { .. } => "SYNCED",
+        PeerMessage::Revalidate { .. } => "REVALIDATE",
+        PeerMessage::Revalidated { .. } => "REVALIDATED",
     }
 }
 
