@@ -273,6 +273,8 @@ pub struct Server<M = Database> {
     last_cxid: BTreeMap<SessionId, i32>,
     /// Sessions heard from since the last report to the leader.
     touched: BTreeSet<SessionId>,
+    /// Connections with a sync that knows its target and waits for this server to get there.
+    syncing: BTreeSet<ConnId>,
     next_report_ms: u64,
     next_container_check_ms: u64,
     leading: bool,
@@ -298,6 +300,7 @@ impl<M: ServerMachine> Server<M> {
             last_cxid: BTreeMap::new(),
             session_owner: BTreeMap::new(),
             touched: BTreeSet::new(),
+            syncing: BTreeSet::new(),
             next_report_ms: 0,
             next_container_check_ms: 0,
             leading: false,
@@ -485,6 +488,7 @@ impl<M: ServerMachine> Server<M> {
                                 && *state == SyncState::Sent
                             {
                                 *state = SyncState::Target(zxid);
+                                self.syncing.insert(conn);
                                 break;
                             }
                         }
@@ -638,19 +642,17 @@ impl<M: ServerMachine> Server<M> {
                 touched_conns.insert(conn);
             }
         }
-        // Syncs waiting for this server to catch up, anywhere.
-        let waiting: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| {
-                c.queue.front().is_some_and(|i| matches!(i, Item::Sync { state: SyncState::Target(_), .. }))
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        touched_conns.extend(waiting);
+        // Syncs waiting for this server to catch up.
+        touched_conns.extend(self.syncing.iter().copied());
         for conn in touched_conns {
             self.drain(conn, out);
         }
+        let conns = &self.conns;
+        self.syncing.retain(|id| {
+            conns
+                .get(id)
+                .is_some_and(|c| c.queue.iter().any(|i| matches!(i, Item::Sync { state: SyncState::Target(_), .. })))
+        });
         #[cfg(feature = "sim")]
         for n in late {
             self.notify(n, out);
@@ -934,6 +936,7 @@ impl<M: ServerMachine> Server<M> {
                     if i == 0 && *state == SyncState::Held {
                         if self.leading {
                             *state = SyncState::Target(self.peer.last_zxid());
+                            self.syncing.insert(conn);
                         } else {
                             *state = SyncState::Sent;
                         }
