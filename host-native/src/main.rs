@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod config;
 mod ensemble;
 mod net;
@@ -34,6 +35,8 @@ enum Command {
     Ensemble(ensemble::EnsembleArgs),
     /// Sweep seeds of the deterministic cluster simulator (or replay one with --seed).
     Sim(sim::SimArgs),
+    /// Load any ZooKeeper-compatible server and print throughput and latency as one JSON line.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +61,13 @@ fn main() -> ExitCode {
             Ok(false) => ExitCode::from(1),
             Err(why) => {
                 eprintln!("zabkeeper sim: {why}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Bench(args) => match bench::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(why) => {
+                eprintln!("zabkeeper bench: {why}");
                 ExitCode::from(2)
             }
         },

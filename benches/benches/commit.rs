@@ -1,0 +1,158 @@
+//! The commit path with no IO: whole servers (prep, Zab, apply, watches, replies) wired
+//! together in one thread through the core's real API, a leader and two followers (and a
+//! five-voter variant). Clients on the leader send setData (100 B and 1 KiB) on many sessions,
+//! with 1, 16 or 256 requests in flight; peer messages go through their postcard encoding, and
+//! every durable write is reported durable at once (an infinitely fast disk). Throughput is in
+//! txns (elements), so criterion prints txns/s.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use zabkeeper_core::ids::ServerId;
+use zabkeeper_core::server::{Database, PeerMessage, Server, ServerConfig, ServerInput, ServerOutput};
+use zabkeeper_core::tree::Acl;
+use zabkeeper_core::wire::records::{CreateRequest, SetDataRequest};
+use zabkeeper_core::wire::{ConnectRequest, Request};
+use zabkeeper_core::zab::{self, Durable};
+
+const SESSIONS: u64 = 64;
+
+struct Cluster {
+    servers: Vec<Server>,
+    queue: VecDeque<(usize, ServerInput)>,
+    now: u64,
+    replies: u64,
+    out: Vec<ServerOutput>,
+}
+
+impl Cluster {
+    fn new(voters: u64) -> Cluster {
+        let ids: Vec<ServerId> = (1..=voters).map(ServerId).collect();
+        let servers = ids
+            .iter()
+            .map(|&id| {
+                let mut zab = zab::Config::new(id, ids.clone(), vec![]);
+                zab.tick_ms = 100;
+                zab.finalize_wait_ms = 10;
+                Server::new(ServerConfig::new(zab), id.0, Durable::default(), Database::default(), 1_000)
+            })
+            .collect();
+        let mut cluster = Cluster { servers, queue: VecDeque::new(), now: 1_000, replies: 0, out: Vec::new() };
+        for _ in 0..200 {
+            cluster.tick();
+        }
+        assert!(cluster.servers.iter().all(|s| s.peer().is_serving()), "a cluster serving");
+        cluster
+    }
+
+    fn leader(&self) -> usize {
+        self.servers.iter().position(|s| s.peer().is_established_leader()).expect("a leader")
+    }
+
+    fn tick(&mut self) {
+        self.now += 10;
+        for i in 0..self.servers.len() {
+            self.queue.push_back((i, ServerInput::Tick));
+        }
+        self.pump();
+    }
+
+    fn pump(&mut self) {
+        while let Some((i, input)) = self.queue.pop_front() {
+            let from = self.servers[i].peer().id();
+            let mut out = std::mem::take(&mut self.out);
+            self.servers[i].step(self.now, input, &mut out);
+            for o in out.drain(..) {
+                match o {
+                    ServerOutput::Peer { to, msg } => {
+                        // The wire format the native host uses between servers.
+                        let bytes = postcard::to_allocvec(&msg).expect("encodes");
+                        let msg: PeerMessage = postcard::from_bytes(&bytes).expect("decodes");
+                        self.queue.push_back(((to.0 - 1) as usize, ServerInput::Peer { from, msg }));
+                    }
+                    ServerOutput::Persist { seq, .. } => self.queue.push_back((i, ServerInput::Persisted { seq })),
+                    ServerOutput::Send { .. } => self.replies += 1,
+                    ServerOutput::Close { .. } | ServerOutput::Event(_) => {}
+                }
+            }
+            self.out = out;
+        }
+    }
+
+    /// Connects `SESSIONS` clients to the leader and creates one node per session.
+    fn open_sessions(&mut self, value: usize) {
+        let leader = self.leader();
+        let addr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        for conn in 1..=SESSIONS {
+            self.queue.push_back((leader, ServerInput::Connected { conn, addr }));
+            let mut payload = Vec::new();
+            let hello = ConnectRequest {
+                timeout_ms: 30_000,
+                passwd: Some(vec![0; 16]),
+                read_only: Some(false),
+                ..Default::default()
+            };
+            hello.encode(&mut payload);
+            self.queue.push_back((leader, ServerInput::Frame { conn, payload }));
+        }
+        self.pump();
+        for conn in 1..=SESSIONS {
+            let create = Request::Create(CreateRequest {
+                path: format!("/bench{conn}"),
+                data: Some(vec![0; value]),
+                acl: Acl::open_unsafe(),
+                flags: 0,
+            });
+            self.send(leader, conn, 1, &create);
+        }
+        self.pump();
+    }
+
+    fn send(&mut self, server: usize, conn: u64, xid: i32, request: &Request) {
+        let mut payload = Vec::new();
+        request.encode(xid, &mut payload);
+        self.queue.push_back((server, ServerInput::Frame { conn, payload }));
+    }
+}
+
+fn commit_path(c: &mut Criterion) {
+    let mut group = c.benchmark_group("commit");
+    group.sample_size(20).measurement_time(Duration::from_secs(3));
+    for (voters, value) in [(3u64, 100usize), (3, 1024), (5, 100)] {
+        let mut cluster = Cluster::new(voters);
+        cluster.open_sessions(value);
+        let leader = cluster.leader();
+        let mut xid = 10;
+        for in_flight in [1u64, 16, 256] {
+            group.throughput(Throughput::Elements(in_flight));
+            let name = format!("set_data_{value}b_{voters}voters_{in_flight}_in_flight");
+            group.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let before = cluster.replies;
+                        for k in 0..in_flight {
+                            let conn = k % SESSIONS + 1;
+                            let request = Request::SetData(SetDataRequest {
+                                path: format!("/bench{conn}"),
+                                data: Some(vec![7; value]),
+                                version: -1,
+                            });
+                            cluster.send(leader, conn, xid, &request);
+                            xid += 1;
+                        }
+                        cluster.pump();
+                        assert_eq!(cluster.replies - before, in_flight, "every request answered");
+                    }
+                    start.elapsed()
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, commit_path);
+criterion_main!(benches);
