@@ -36,16 +36,38 @@ fn a_three_process_ensemble_replicates_and_survives_its_leader() {
         }
     }
 
-    // kill -9 the leader: the other two elect one and keep serving writes.
+    // A session on a follower with an ephemeral, and one that will simply vanish.
     let leader = modes(&members).iter().position(|s| s == "leader").unwrap();
-    members[leader].kill();
-    wait_for("a new leader among the two left", || modes(&members).iter().filter(|s| *s == "leader").count() == 1);
     let survivor = (leader + 1) % 3;
+    let (mut kept, _) = Client::connect(members[survivor].client, 0, vec![0; 16], 3000).expect("connect");
+    assert_eq!(kept.must(create("/kept-eph", b"", 1)).0.err, 0);
+    let (mut lost, _) = Client::connect(members[survivor].client, 0, vec![0; 16], 1000).expect("connect");
+    assert_eq!(lost.must(create("/lost-eph", b"", 1)).0.err, 0);
+
+    // kill -9 the leader: the other two elect one and keep serving writes.
+    members[leader].kill();
+    let killed = std::time::Instant::now();
+    wait_for("a new leader among the two left", || modes(&members).iter().filter(|s| *s == "leader").count() == 1);
     wait_for("a write after the failover", || {
         Client::open(members[survivor].client)
             .and_then(|mut c| c.call(create("/after-failover", b"v", 0)))
             .is_some_and(|(h, _)| h.err == 0 || h.err == -110)
     });
+    eprintln!(
+        "failover: first successful write {} ms after kill -9 of the leader (tickTime 100)",
+        killed.elapsed().as_millis()
+    );
+
+    // The session that reconnects keeps its ephemeral; the one whose client died loses it
+    // once its timeout has passed.
+    drop(lost);
+    let (session, passwd) = (kept.session, kept.passwd.clone());
+    drop(kept);
+    let (mut kept, back) = Client::connect(members[survivor].client, session, passwd, 3000).expect("reconnect");
+    assert_eq!(back.session_id, session, "the session survived the failover");
+    assert_eq!(kept.must(common::get("/kept-eph")).0.err, 0);
+    wait_for("the dead client's ephemeral to go", || !exists_after_sync(members[survivor].client, "/lost-eph"));
+    assert_eq!(kept.must(common::get("/kept-eph")).0.err, 0, "a live session keeps its ephemeral");
 
     // The old leader comes back and catches up.
     members[leader].spawn();
