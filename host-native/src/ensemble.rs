@@ -23,6 +23,9 @@ pub struct EnsembleArgs {
     peer_port: u16,
     #[arg(long, default_value_t = 2000)]
     tick_ms: u64,
+    /// Allow TTL nodes (zoo.cfg extendedTypesEnabled=true; off by default, as in ZooKeeper).
+    #[arg(long)]
+    extended_types: bool,
 }
 
 /// Writes each member's zoo.cfg and myid; returns the config paths.
@@ -48,11 +51,12 @@ pub fn lay_out(args: &EnsembleArgs) -> Result<Vec<PathBuf>, String> {
         std::fs::write(data.join("myid"), format!("{i}\n")).map_err(|e| format!("myid: {e}"))?;
         let config = dir.join("zoo.cfg");
         let text = format!(
-            "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
+            "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nextendedTypesEnabled={}\n\
              4lw.commands.whitelist=ruok,srvr,stat,mntr,conf,cons,envi,isro,wchs\n{servers}",
             args.tick_ms,
             absolute(&data).display(),
-            args.client_port + (i - 1) as u16
+            args.client_port + (i - 1) as u16,
+            args.extended_types
         );
         std::fs::write(&config, text).map_err(|e| format!("{}: {e}", config.display()))?;
         configs.push(config);

@@ -3,8 +3,9 @@
 # script against a server; its output, with times, session ids and zxid epochs blanked out,
 # must equal what it printed against Apache ZooKeeper 3.8 itself (expected.txt).
 #
-#   tests/clients/zkcli_check.sh BIN            run against zabkeeper (BIN), compare
-#   tests/clients/zkcli_check.sh --capture      run against Debian's ZooKeeper, write expected.txt
+#   tests/clients/zkcli_check.sh BIN              run against a standalone zabkeeper (BIN), compare
+#   tests/clients/zkcli_check.sh BIN --ensemble   the same against member 2 of a 3-process ensemble
+#   tests/clients/zkcli_check.sh --capture        run against Debian's ZooKeeper, write expected.txt
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SCRIPT="$HERE/zkcli/script.txt"
@@ -48,12 +49,21 @@ log4j.appender.F.File=$TMP/zk.log
 log4j.appender.F.layout=org.apache.log4j.PatternLayout" >"$TMP/log4j.properties"
     java -Xmx256m -Dznode.container.checkIntervalMs=3600000 -Dlog4j.configuration="file:$TMP/log4j.properties" \
         -cp "$CP" org.apache.zookeeper.server.quorum.QuorumPeerMain "$TMP/zoo.cfg" >"$TMP/server.out" 2>&1 &
+elif [ "${2:-}" = "--ensemble" ]; then
+    # Three members on ports free now; the client talks to member 2.
+    read -r c1 p1 < <(python3 -c 'import socket
+a=[socket.socket() for _ in range(2)]
+[s.bind(("127.0.0.1",0)) for s in a]
+print(*[s.getsockname()[1] for s in a])')
+    "$1" ensemble --nodes 3 --dir "$TMP/ens" --client-port "$((c1 % 20000 + 30000))" \
+        --peer-port "$((p1 % 20000 + 30100))" --tick-ms 200 --extended-types >"$TMP/server.out" 2>&1 &
+    port=$((c1 % 20000 + 30000 + 1))
 else
     "$1" start --config "$TMP/zoo.cfg" >"$TMP/server.out" 2>&1 &
 fi
 PID=$!
-for _ in $(seq 200); do
-    if python3 -c "import socket,sys; s=socket.create_connection(('127.0.0.1',$port),1); s.sendall(b'srvr'); sys.exit(0 if b'Mode: standalone' in s.recv(4096) else 1)" 2>/dev/null; then
+for _ in $(seq 300); do
+    if python3 -c "import socket,sys; s=socket.create_connection(('127.0.0.1',$port),1); s.sendall(b'srvr'); sys.exit(0 if any(m in s.recv(4096) for m in (b'Mode: standalone', b'Mode: follower', b'Mode: leader')) else 1)" 2>/dev/null; then
         break
     fi
     sleep 0.1
