@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """An unmodified ZooKeeper client (Kazoo) against the real binary on loopback.
 
-Usage: kazoo_check.py PATH_TO_ZABKEEPER
-Starts a standalone server on a free port in a temp dir, runs the checks, stops it.
-Exits non-zero on the first failure.
+Usage: kazoo_check.py PATH_TO_ZABKEEPER [--ensemble]
+Starts a standalone server (or, with --ensemble, a 3-process ensemble) on free loopback ports
+in a temp dir, runs the checks, stops it. Exits non-zero on the first failure.
 """
 import os
 import signal
@@ -38,35 +38,47 @@ def four(port, word):
             out += chunk
 
 
+def wait_serving(ports, modes):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if all(any(m in four(p, "srvr") for m in modes) for p in ports):
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit("servers did not come up")
+
+
 def main():
     binary = sys.argv[1]
+    ensemble = "--ensemble" in sys.argv[2:]
     tmp = tempfile.mkdtemp(prefix="zabkeeper-kazoo-")
-    port = free_port()
-    cfg = os.path.join(tmp, "zoo.cfg")
-    with open(cfg, "w") as f:
-        f.write(f"tickTime=200\ndataDir={tmp}/data\nclientPort={port}\nclientPortAddress=127.0.0.1\n"
-                "4lw.commands.whitelist=*\n")
-    server = subprocess.Popen([binary, "start", "--config", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if ensemble:
+        base = free_port() % 20000 + 40000
+        ports = [base, base + 1, base + 2]
+        cmd = [binary, "ensemble", "--nodes", "3", "--dir", f"{tmp}/ens", "--client-port", str(base),
+               "--peer-port", str(base + 100), "--tick-ms", "200"]
+        modes = ("Mode: leader", "Mode: follower")
+    else:
+        ports = [free_port()]
+        cfg = os.path.join(tmp, "zoo.cfg")
+        with open(cfg, "w") as f:
+            f.write(f"tickTime=200\ndataDir={tmp}/data\nclientPort={ports[0]}\nclientPortAddress=127.0.0.1\n"
+                    "4lw.commands.whitelist=*\n")
+        cmd = [binary, "start", "--config", cfg]
+        modes = ("Mode: standalone",)
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                if "Mode: standalone" in four(port, "srvr"):
-                    break
-            except OSError:
-                pass
-            time.sleep(0.05)
-        else:
-            raise SystemExit("server did not start")
-        checks(port)
+        wait_serving(ports, modes)
+        checks(",".join(f"127.0.0.1:{p}" for p in ports))
     finally:
         server.send_signal(signal.SIGTERM)
-        server.wait(timeout=10)
-    print("kazoo: all checks passed")
+        server.wait(timeout=15)
+    print(f"kazoo: all checks passed ({'3-process ensemble' if ensemble else 'standalone'})")
 
 
-def checks(port):
-    hosts = f"127.0.0.1:{port}"
+def checks(hosts):
     zk = KazooClient(hosts=hosts, timeout=4)
     zk.start(timeout=10)
     assert zk.server_version() == (3, 8, 0), zk.server_version()
