@@ -127,17 +127,31 @@ pub struct Checkpoint<'a> {
 
 impl Checkpoint<'_> {
     /// The whole file: a header flagged as a checkpoint, then one frame holding the record.
-    /// The caller checked that the record fits a u32.
+    /// The caller checked that the record fits a u32. (Files are written from
+    /// [`Checkpoint::encode_head`] and the snapshot.)
+    #[cfg(test)]
     pub fn encode(&self) -> Vec<u8> {
-        let mut payload = Vec::with_capacity(CHECKPOINT_FIXED_BYTES + self.snapshot.len());
-        payload.extend_from_slice(&self.replay_from.to_le_bytes());
-        payload.extend_from_slice(&self.accepted_epoch.to_le_bytes());
-        payload.extend_from_slice(&self.current_epoch.to_le_bytes());
-        payload.extend_from_slice(&self.zxid.as_u64().to_le_bytes());
-        payload.extend_from_slice(self.snapshot);
-        let mut out = Vec::with_capacity(HEADER_BYTES + FRAME_HEADER_BYTES + payload.len());
+        let mut out = self.encode_head();
+        out.extend_from_slice(self.snapshot);
+        out
+    }
+
+    /// The file up to the snapshot bytes, which follow it to the end: written apart, so a
+    /// large snapshot is never copied. The caller checked that the record fits a u32.
+    pub fn encode_head(&self) -> Vec<u8> {
+        let mut fixed = [0u8; CHECKPOINT_FIXED_BYTES];
+        let mut at = Cursor::new(&mut fixed);
+        at.put(&self.replay_from.to_le_bytes());
+        at.put(&self.accepted_epoch.to_le_bytes());
+        at.put(&self.current_epoch.to_le_bytes());
+        at.put(&self.zxid.as_u64().to_le_bytes());
+        let len =
+            u32::try_from(CHECKPOINT_FIXED_BYTES + self.snapshot.len()).expect("caller checked the record length");
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&fixed), self.snapshot);
+        let mut out = Vec::with_capacity(HEADER_BYTES + FRAME_HEADER_BYTES + CHECKPOINT_FIXED_BYTES);
         out.extend_from_slice(&SegmentHeader { flags: FLAG_CHECKPOINT, first_lsn: self.lsn }.encode());
-        encode_frame(&mut out, self.lsn, self.lsn, &payload);
+        out.extend_from_slice(&frame_header(len, 0, self.lsn, crc));
+        out.extend_from_slice(&fixed);
         out
     }
 
@@ -179,16 +193,20 @@ pub fn encode_frame(out: &mut Vec<u8>, lsn: u64, batch_first: u64, payload: &[u8
     let len = u32::try_from(payload.len()).expect("caller checked the payload length");
     // A batch never holds 2^32 records; saturating only makes recovery more suspicious.
     let batch_back = u32::try_from(lsn.saturating_sub(batch_first)).unwrap_or(u32::MAX);
+    out.extend_from_slice(&frame_header(len, batch_back, lsn, crc32c::crc32c(payload)));
+    out.extend_from_slice(payload);
+}
+
+fn frame_header(len: u32, batch_back: u32, lsn: u64, payload_crc: u32) -> [u8; FRAME_HEADER_BYTES] {
     let mut head = [0u8; FRAME_HEADER_BYTES];
     let mut at = Cursor::new(&mut head);
     at.put(&len.to_le_bytes());
     at.put(&batch_back.to_le_bytes());
     at.put(&lsn.to_le_bytes());
-    at.put(&crc32c::crc32c(payload).to_le_bytes());
+    at.put(&payload_crc.to_le_bytes());
     let crc = crc32c::crc32c(at.written());
     at.put(&crc.to_le_bytes());
-    out.extend_from_slice(&head);
-    out.extend_from_slice(payload);
+    head
 }
 
 /// One valid frame found in a file.

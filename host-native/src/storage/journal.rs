@@ -10,8 +10,10 @@
 //!    the snapshot), synced, renamed to `log.N`, and the directory synced: a segment under
 //!    its final name always has a durable header.
 //! 4. After a base segment is durable, the segments and checkpoints before it are deleted.
-//! 5. A checkpoint: the records before it are synced, then `snap.N` is built the way a
-//!    segment is (3); only then do the files retention no longer keeps go.
+//! 5. A checkpoint: the records before it are synced and its file is handed to the
+//!    checkpoint thread, which builds `snap.N` the way a segment is built (3) while the log
+//!    goes on. Only once that file is durable does the checkpoint count, and only then do
+//!    the files retention no longer keeps go.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -20,7 +22,8 @@ use std::path::{Path, PathBuf};
 use zabkeeper_core::Zxid;
 use zabkeeper_core::zab::LogOp;
 
-use super::format::{self, Checkpoint, FLAG_BASE, HEADER_BYTES, SegmentHeader};
+use super::checkpointer::Job;
+use super::format::{self, FLAG_BASE, HEADER_BYTES, SegmentHeader};
 use super::trail::Trail;
 use super::{StorageError, StorageOptions};
 
@@ -80,6 +83,9 @@ pub(super) struct Journal {
     /// The starting points retention keeps, oldest first.
     points: Vec<Point>,
     stale: Vec<PathBuf>,
+    /// The first lsn of the last base segment started: a checkpoint at or before it that
+    /// becomes durable afterwards is already superseded.
+    installed_lsn: u64,
     /// The first lsn of the batch being built.
     batch_first: u64,
     /// Frames not yet written to the current segment.
@@ -101,10 +107,15 @@ impl Journal {
             trail,
             points,
             stale,
+            installed_lsn: 0,
             batch_first: next_lsn,
             pending: Vec::new(),
             unsynced: false,
         }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Bytes appended and not written yet.
@@ -200,32 +211,49 @@ impl Journal {
         Ok(())
     }
 
-    /// Records that the state before lsn `next_lsn` is the snapshot at `zxid`, keeping the
-    /// log entries after `zxid`: the records before it are synced, then a checkpoint file is
-    /// built and made durable, then retention deletes what it no longer keeps. Ignored unless
-    /// `zxid` is newer than the last snapshot.
-    pub fn checkpoint(&mut self, zxid: Zxid, snapshot: &[u8]) -> Result<(), StorageError> {
+    /// Takes a checkpoint of the state before lsn `next_lsn`, the snapshot at `zxid`, keeping
+    /// the log entries after `zxid`: the records before it are synced, and the file to build
+    /// is returned. It counts only once [`Journal::checkpointed`] says its file is durable.
+    /// `None` unless `zxid` is newer than the last snapshot.
+    pub fn checkpoint(&mut self, zxid: Zxid, snapshot: Vec<u8>) -> Result<Option<Job>, StorageError> {
         let record_bytes = format::CHECKPOINT_FIXED_BYTES + snapshot.len();
         if u32::try_from(record_bytes).is_err() {
             return Err(StorageError::Encode { what: format!("a checkpoint of {record_bytes} bytes is too large") });
         }
         let lsn = self.next_lsn;
-        let Some(replay_from) = self.trail.checkpoint(zxid, lsn) else { return Ok(()) };
+        let Some(replay_from) = self.trail.checkpoint(zxid, lsn) else { return Ok(None) };
         // Replay from the checkpoint reads the records from `replay_from` on: they go first.
         self.commit(true)?;
-        let (accepted_epoch, current_epoch) = self.epochs;
-        let bytes = Checkpoint { lsn, replay_from, accepted_epoch, current_epoch, zxid, snapshot }.encode();
-        let (_, path) = self.create_file(&format::checkpoint_name(lsn), &bytes, false)?;
+        Ok(Some(Job { lsn, replay_from, epochs: self.epochs, zxid, snapshot }))
+    }
+
+    /// Counts a checkpoint whose file is now durable as a starting point, and returns the
+    /// files retention no longer keeps, for the caller to delete.
+    pub fn checkpointed(&mut self, point: Point) -> Vec<PathBuf> {
+        let Some(path) = point.file.clone() else { unreachable!("a checkpoint has a file") };
+        if point.lsn <= self.installed_lsn {
+            // A snapshot install after it already deleted everything before its base segment.
+            return vec![path];
+        }
+        // Retention ran only at durable checkpoints, and replay starts never move back.
+        assert!(
+            self.segments.first().is_none_or(|(first, _)| *first <= point.replay_from),
+            "checkpoint at lsn {} replays from lsn {}, and the log starts after it",
+            point.lsn,
+            point.replay_from
+        );
+        // A damaged checkpoint of the same lsn was just replaced.
+        self.stale.retain(|p| *p != path);
         // A checkpoint with no record since the last one took its name.
-        self.points.retain(|p| p.lsn != lsn);
-        self.points.push(Point { lsn, replay_from, file: Some(path) });
+        self.points.retain(|p| p.lsn != point.lsn);
+        self.points.push(point);
         self.purge()
     }
 
-    /// Deletes what retention no longer keeps: checkpoints past the newest
-    /// `snap_retain_count` starting points, the segments no kept point replays, and damaged
-    /// checkpoints.
-    fn purge(&mut self) -> Result<(), StorageError> {
+    /// Drops what retention no longer keeps: checkpoints past the newest `snap_retain_count`
+    /// starting points, the segments no kept point replays, and damaged checkpoints. Returns
+    /// their files.
+    fn purge(&mut self) -> Vec<PathBuf> {
         let retain = self.options.snap_retain_count.max(RETAIN_MIN) as usize;
         let mut doomed = std::mem::take(&mut self.stale);
         if self.points.len() > retain {
@@ -236,7 +264,7 @@ impl Journal {
         // A segment is needed unless the next one starts at or before `keep_from`.
         let needless = self.segments.windows(2).take_while(|w| w[1].0 <= keep_from).count();
         doomed.extend(self.segments.drain(..needless).map(|(_, path)| path));
-        self.remove(doomed)
+        doomed
     }
 
     /// Writes what is pending, syncs, and trims the preallocated tail, so that a segment
@@ -255,34 +283,12 @@ impl Journal {
     }
 
     fn create_segment(&self, first_lsn: u64, bytes: &[u8]) -> Result<Segment, StorageError> {
-        let (mut file, path) = self.create_file(&format::segment_name(first_lsn), bytes, true)?;
         let written = bytes.len() as u64;
         let allocated = if self.options.prealloc_bytes > 0 { preallocated(&self.options, 0, written) } else { written };
+        let name = format::segment_name(first_lsn);
+        let (mut file, path) = create_file(&self.dir, &name, &[bytes], allocated, &mut |_| {})?;
         file.seek(SeekFrom::Start(written)).map_err(StorageError::io(&path, "seek"))?;
         Ok(Segment { file, path, written, allocated })
-    }
-
-    /// Builds the file `name` holding `bytes` (preallocated as a segment is, if asked) under a
-    /// temporary name, syncs it, renames it into place and syncs the directory.
-    fn create_file(&self, name: &str, bytes: &[u8], preallocate: bool) -> Result<(File, PathBuf), StorageError> {
-        let path = self.dir.join(name);
-        let temp = self.dir.join(format!("{name}{}", format::TEMP_SUFFIX));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)
-            .map_err(StorageError::io(&temp, "create"))?;
-        file.write_all(bytes).map_err(StorageError::io(&temp, "write"))?;
-        if preallocate && self.options.prealloc_bytes > 0 {
-            let allocated = preallocated(&self.options, 0, bytes.len() as u64);
-            file.set_len(allocated).map_err(StorageError::io(&temp, "preallocate"))?;
-        }
-        file.sync_all().map_err(StorageError::io(&temp, "fsync"))?;
-        fs::rename(&temp, &path).map_err(StorageError::io(&temp, "rename"))?;
-        sync_dir(&self.dir)?;
-        Ok((file, path))
     }
 
     /// Deletes every segment before the last and every checkpoint: the base segment at
@@ -293,29 +299,86 @@ impl Journal {
         doomed.extend(self.points.drain(..).filter_map(|p| p.file));
         doomed.append(&mut self.stale);
         self.points.push(Point { lsn: base_lsn, replay_from: base_lsn, file: None });
-        self.remove(doomed)
-    }
-
-    /// Deletes files that are no longer needed, then syncs the directory.
-    fn remove(&self, doomed: Vec<PathBuf>) -> Result<(), StorageError> {
-        if doomed.is_empty() {
-            return Ok(());
-        }
-        for path in doomed {
-            if let Err(e) = fs::remove_file(&path)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                // Harmless: the next open finds it again, and it goes then or at a later checkpoint.
-                tracing::warn!(path = %path.display(), error = %e, "cannot delete a superseded log file");
-            }
-        }
-        sync_dir(&self.dir)
+        self.installed_lsn = base_lsn;
+        remove_files(&self.dir, doomed)
     }
 
     /// Writes and syncs everything appended (whatever forceSync says).
     pub fn close(&mut self) -> Result<(), StorageError> {
         self.commit(true)
     }
+}
+
+/// The steps of making a new file durable, in order, each reported once done (a test stops
+/// there, as a crash would).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Stage {
+    /// The checkpoint thread took the file on; nothing on disk yet.
+    Started,
+    /// `name.tmp` exists, empty.
+    Created,
+    /// Its bytes are written, not synced.
+    Written,
+    /// And synced.
+    Synced,
+    /// Renamed into place; the directory entry is not durable yet.
+    Renamed,
+    /// The directory is synced: the file is durable under its name.
+    Durable,
+}
+
+/// Builds the file `dir/name` holding `parts` one after the other, grown to `allocated`
+/// bytes with zeros, under a temporary name; syncs it, renames it into place and syncs the
+/// directory. `at` sees each step done.
+pub(super) fn create_file(
+    dir: &Path,
+    name: &str,
+    parts: &[&[u8]],
+    allocated: u64,
+    at: &mut dyn FnMut(Stage),
+) -> Result<(File, PathBuf), StorageError> {
+    let path = dir.join(name);
+    let temp = dir.join(format!("{name}{}", format::TEMP_SUFFIX));
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temp)
+        .map_err(StorageError::io(&temp, "create"))?;
+    at(Stage::Created);
+    let mut written = 0u64;
+    for part in parts {
+        file.write_all(part).map_err(StorageError::io(&temp, "write"))?;
+        written += part.len() as u64;
+    }
+    if allocated > written {
+        file.set_len(allocated).map_err(StorageError::io(&temp, "preallocate"))?;
+    }
+    at(Stage::Written);
+    file.sync_all().map_err(StorageError::io(&temp, "fsync"))?;
+    at(Stage::Synced);
+    fs::rename(&temp, &path).map_err(StorageError::io(&temp, "rename"))?;
+    at(Stage::Renamed);
+    sync_dir(dir)?;
+    at(Stage::Durable);
+    Ok((file, path))
+}
+
+/// Deletes files that are no longer needed, then syncs the directory.
+pub(super) fn remove_files(dir: &Path, doomed: Vec<PathBuf>) -> Result<(), StorageError> {
+    if doomed.is_empty() {
+        return Ok(());
+    }
+    for path in doomed {
+        if let Err(e) = fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            // Harmless: the next open finds it again, and it goes then or at a later checkpoint.
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete a superseded log file");
+        }
+    }
+    sync_dir(dir)
 }
 
 /// The length a segment of `allocated` bytes grows to so that `end` fits: whole steps of

@@ -15,9 +15,9 @@
 //! are durable too.
 //!
 //! Every so often the node hands over a snapshot of its state machine
-//! ([`Writer::checkpoint`]); it goes to a checkpoint file of its own, in its place among the
-//! writes, and the log that no kept checkpoint needs is deleted (zoo.cfg's
-//! `autopurge.snapRetainCount`).
+//! ([`Writer::checkpoint`]); it takes its place among the writes, and its file is written on
+//! a thread of its own while the log goes on. Once that file is durable, the log that no
+//! kept checkpoint needs is deleted (zoo.cfg's `autopurge.snapRetainCount`).
 //!
 //! On open, replay starts from the newest checkpoint and goes through every later record in
 //! order. A torn write at the end of the last segment (it was never reported durable) is cut
@@ -25,6 +25,7 @@
 //! rather than dropping committed data. A damaged newest checkpoint is passed over only for
 //! an older start whose whole log to the end checks out.
 
+mod checkpointer;
 mod format;
 mod journal;
 mod recover;
@@ -142,6 +143,17 @@ impl Storage {
     /// each fdatasync (or after the write when `force_sync` is false) with the highest seq now
     /// on stable storage.
     pub fn start(self, durable: impl FnMut(u64) + Send + 'static) -> Writer {
-        Writer::start(self.journal, durable)
+        Writer::start(self.journal, durable, Box::new(|_| {}))
+    }
+
+    /// [`Storage::start`], with `hook` run on the checkpoint thread after each step of every
+    /// checkpoint file.
+    #[cfg(test)]
+    fn start_with_hook(
+        self,
+        durable: impl FnMut(u64) + Send + 'static,
+        hook: impl FnMut(journal::Stage) + Send + 'static,
+    ) -> Writer {
+        Writer::start(self.journal, durable, Box::new(hook))
     }
 }

@@ -15,6 +15,7 @@ use super::format::{self, HEADER_BYTES, SECTOR_BYTES};
 use super::{SUBDIR, Storage, StorageError, StorageOptions};
 
 mod checkpoints;
+mod latency;
 
 fn options() -> StorageOptions {
     StorageOptions { force_sync: true, segment_bytes: 64 << 20, prealloc_bytes: 64 << 10, snap_retain_count: 3 }

@@ -1,15 +1,18 @@
-//! The writer thread: group commit over the journal.
+//! The writer thread: group commit over the journal. Checkpoint files are written beside
+//! it, on the checkpoint thread.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use zabkeeper_core::Zxid;
 use zabkeeper_core::zab::LogOp;
 
 use super::StorageError;
-use super::journal::Journal;
+use super::checkpointer::{Checkpointer, Hook};
+use super::journal::{Journal, Point};
 
 /// A batch stops taking queued writes past this many bytes, so one fsync never waits on an
 /// unbounded write. The queue itself is bounded by the core's proposals in flight.
@@ -18,6 +21,8 @@ const BATCH_BYTES_MAX: usize = 8 << 20;
 enum Message {
     Persist(u64, LogOp),
     Checkpoint(Zxid, Vec<u8>),
+    /// From the checkpoint thread: the checkpoint handed over first is durable, or failed.
+    Checkpointed(Result<Point, StorageError>),
     Close,
 }
 
@@ -36,14 +41,19 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(journal: Journal, durable: impl FnMut(u64) + Send + 'static) -> Writer {
+    pub(super) fn start(journal: Journal, durable: impl FnMut(u64) + Send + 'static, hook: Hook) -> Writer {
         let (queue, rx) = mpsc::channel();
         let failed = Arc::new(AtomicBool::new(false));
         let flag = failed.clone();
+        let reports = queue.clone();
         let thread = thread::Builder::new()
             .name("zabkeeper-storage".into())
             .spawn(move || {
-                let result = run(journal, rx, durable);
+                let report = move |result| {
+                    let _ = reports.send(Message::Checkpointed(result));
+                };
+                let checkpoints = Checkpointer::start(journal.dir().to_path_buf(), hook, report);
+                let result = run(journal, checkpoints, rx, durable);
                 if let Err(e) = &result {
                     flag.store(true, Ordering::Release);
                     tracing::error!(error = %e, "storage writer stopped: nothing more will be reported durable");
@@ -60,10 +70,12 @@ impl Writer {
         let _ = self.queue.send(Message::Persist(seq, op));
     }
 
-    /// Queues a checkpoint: the state machine at `zxid` is `snapshot`. Never blocks. Carried
-    /// out after the writes queued before it; the log entries after `zxid` are kept, and the
-    /// files retention no longer keeps are deleted. Ignored unless `zxid` is newer than the
-    /// last snapshot. Writes queued after it wait while the checkpoint file is written.
+    /// Queues a checkpoint: the state machine at `zxid` is `snapshot`. Never blocks. Takes its
+    /// place after the writes queued before it (they are synced first); the log entries after
+    /// `zxid` are kept. Its file is written on the checkpoint thread while later writes go on;
+    /// once it is durable, the files retention no longer keeps are deleted. Ignored unless
+    /// `zxid` is newer than the last snapshot; skipped if a newer one is queued while an
+    /// older one is still being written.
     pub fn checkpoint(&self, zxid: Zxid, snapshot: Vec<u8>) {
         let _ = self.queue.send(Message::Checkpoint(zxid, snapshot));
     }
@@ -94,11 +106,16 @@ impl Drop for Writer {
     }
 }
 
-fn run(mut journal: Journal, rx: Receiver<Message>, mut durable: impl FnMut(u64)) -> Result<(), StorageError> {
+fn run(
+    mut journal: Journal,
+    mut checkpoints: Checkpointer,
+    rx: Receiver<Message>,
+    mut durable: impl FnMut(u64),
+) -> Result<(), StorageError> {
     let mut last_seq = 0u64;
-    while let Ok(first) = rx.recv() {
+    let mut closing = false;
+    while !closing && let Ok(first) = rx.recv() {
         let mut batch_last = None;
-        let mut closing = false;
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
@@ -113,13 +130,16 @@ fn run(mut journal: Journal, rx: Receiver<Message>, mut durable: impl FnMut(u64)
                     batch_last = Some(seq);
                 }
                 Message::Checkpoint(zxid, snapshot) => {
-                    // The writes before it are reported before the checkpoint file is written.
+                    // The writes before it are synced and reported before it is handed over.
                     journal.commit(true)?;
                     if let Some(seq) = batch_last.take() {
                         durable(seq);
                     }
-                    journal.checkpoint(zxid, &snapshot)?;
+                    if let Some(job) = journal.checkpoint(zxid, snapshot)? {
+                        checkpoints.submit(job);
+                    }
                 }
+                Message::Checkpointed(result) => checkpointed(&mut journal, &mut checkpoints, result)?,
             }
             if journal.pending_bytes() < BATCH_BYTES_MAX {
                 next = rx.try_recv().ok();
@@ -129,9 +149,26 @@ fn run(mut journal: Journal, rx: Receiver<Message>, mut durable: impl FnMut(u64)
             journal.commit(closing)?;
             durable(seq);
         }
-        if closing {
-            break;
+    }
+    // Close lets the checkpoints handed over finish; nothing but their reports comes now.
+    while checkpoints.busy() {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(Message::Checkpointed(result)) => checkpointed(&mut journal, &mut checkpoints, result)?,
+            Ok(_) | Err(RecvTimeoutError::Timeout) if !checkpoints.lost() => {}
+            Ok(_) | Err(_) => return Err(StorageError::WriterLost),
         }
     }
     journal.close()
+}
+
+/// A checkpoint file is durable: it becomes a starting point, and retention runs.
+fn checkpointed(
+    journal: &mut Journal,
+    checkpoints: &mut Checkpointer,
+    result: Result<Point, StorageError>,
+) -> Result<(), StorageError> {
+    let doomed = journal.checkpointed(result?);
+    checkpoints.remove(doomed);
+    checkpoints.finished();
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! damaged checkpoint is passed over only for a log that checks out.
 
 use super::*;
+use crate::storage::journal::Stage;
 
 /// A durable write or a checkpoint, in the order the writer gets them.
 #[derive(Clone, Debug)]
@@ -44,14 +45,33 @@ fn model_all(steps: &[Step]) -> Image {
     model_of(steps, usize::MAX)
 }
 
-/// Writes the steps through the writer thread and closes it.
+/// Writes the steps through the writer thread and closes it. Each checkpoint taken is
+/// waited for until its file is durable, so that none is skipped for a newer one.
 fn write_steps(dir: &Path, options: StorageOptions, steps: &[Step]) {
-    let (storage, _) = open(dir, options);
-    let writer = storage.start(|_| {});
+    let (storage, image) = open(dir, options);
+    let mut snapshot_zxid = image.snapshot_zxid();
+    let (stages, seen) = mpsc::channel();
+    let writer = storage.start_with_hook(
+        |_| {},
+        move |stage| {
+            let _ = stages.send(stage);
+        },
+    );
     for (i, step) in steps.iter().enumerate() {
         match step {
-            Step::Op(op) => writer.persist(i as u64 + 1, op.clone()),
-            Step::Checkpoint(zxid, bytes) => writer.checkpoint(*zxid, bytes.clone()),
+            Step::Op(op) => {
+                if let LogOp::InstallSnapshot { zxid, .. } = op {
+                    snapshot_zxid = *zxid;
+                }
+                writer.persist(i as u64 + 1, op.clone());
+            }
+            Step::Checkpoint(zxid, bytes) => {
+                writer.checkpoint(*zxid, bytes.clone());
+                if *zxid > snapshot_zxid {
+                    snapshot_zxid = *zxid;
+                    while seen.recv().unwrap() != Stage::Durable {}
+                }
+            }
         }
     }
     writer.close().unwrap();
@@ -397,4 +417,168 @@ fn a_damaged_checkpoint_is_never_a_blank_image() {
     let (path, _, what) = damaged(Storage::open(dir.path(), options()));
     assert_eq!(path, snap);
     assert!(what.contains("no log to start from"), "{what}");
+}
+
+/// A hook that holds the checkpoint thread the first time it reaches `stage`: `reached`
+/// says it is there, a send on `release` lets it go on.
+fn hold_at(stage: Stage) -> (impl FnMut(Stage) + Send + 'static, mpsc::Receiver<()>, mpsc::Sender<()>) {
+    let (at, reached) = mpsc::channel();
+    let (release, held) = mpsc::channel();
+    let mut holding = true;
+    let hook = move |now: Stage| {
+        if holding && now == stage {
+            holding = false;
+            at.send(()).unwrap();
+            held.recv().unwrap();
+        }
+    };
+    (hook, reached, release)
+}
+
+/// Persists `steps` (writes only) from seq 1 and waits until the last is reported durable.
+fn persist_and_wait(writer: &super::super::Writer, seen: &mpsc::Receiver<u64>, steps: &[Step]) {
+    for (i, step) in steps.iter().enumerate() {
+        let Step::Op(op) = step else { unreachable!("writes only") };
+        writer.persist(i as u64 + 1, op.clone());
+    }
+    while seen.recv().unwrap() < steps.len() as u64 {}
+}
+
+/// The files of the log directory, as a crash at this moment leaves them.
+fn files_now(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(log_dir(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_str().unwrap().to_string(), fs::read(&p).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+fn open_files(files: &[(String, Vec<u8>)], options: StorageOptions) -> Image {
+    let dir = tempdir();
+    fs::create_dir_all(log_dir(dir.path())).unwrap();
+    for (name, bytes) in files {
+        fs::write(log_dir(dir.path()).join(name), bytes).unwrap();
+    }
+    open(dir.path(), options).1
+}
+
+/// A crash at each step of writing a checkpoint file, while the writes queued after it go
+/// on. Those writes are durable without waiting for the file; nothing is deleted before the
+/// file is durable; the files at each step recover every durable write, from the checkpoint
+/// before until the new one is renamed into place. A crash part way through the deletes
+/// retention starts afterwards recovers the same.
+#[test]
+fn a_crash_at_every_step_of_a_checkpoint_recovers() {
+    let tiny = StorageOptions { segment_bytes: 500, ..options() };
+    let mut before = vec![op(LogOp::Epochs { accepted: 1, current: 1 })];
+    for round in 1..=3u32 {
+        before.extend(appends(round * 20 - 19, round * 20));
+        before.push(checkpoint(1, round * 20 - 3));
+    }
+    before.extend(appends(61, 70));
+    let after = appends(71, 90);
+    let mut all = before.clone();
+    all.push(checkpoint(1, 68));
+    all.extend(after.clone());
+    let (without, with) = (model_of(&all, 3), model_all(&all));
+    for stage in [Stage::Started, Stage::Created, Stage::Written, Stage::Synced, Stage::Renamed, Stage::Durable] {
+        let dir = tempdir();
+        write_steps(dir.path(), tiny, &before);
+        let at_start = files_now(dir.path());
+        let (storage, _) = open(dir.path(), tiny);
+        let (reports, seen) = mpsc::channel();
+        let (hook, reached, release) = hold_at(stage);
+        let writer = storage.start_with_hook(move |seq| reports.send(seq).unwrap(), hook);
+        let Step::Checkpoint(zxid, bytes) = &all[before.len()] else { unreachable!() };
+        writer.checkpoint(*zxid, bytes.clone());
+        reached.recv().unwrap();
+        persist_and_wait(&writer, &seen, &after);
+        let crashed = files_now(dir.path());
+        release.send(()).unwrap();
+        writer.close().unwrap();
+
+        let snap = format::checkpoint_name(first_lsn(&checkpoints(dir.path()).pop().unwrap()));
+        let has_snap = crashed.iter().any(|(name, _)| *name == snap);
+        assert_eq!(has_snap, stage >= Stage::Renamed, "{stage:?}");
+        for (name, _) in &at_start {
+            assert!(
+                crashed.iter().any(|(n, _)| n == name),
+                "{stage:?}: {name} deleted before the checkpoint is durable"
+            );
+        }
+        assert_same(&open_files(&crashed, tiny), if has_snap { &with } else { &without });
+        // A rename whose directory entry did not reach the disk.
+        let unrenamed: Vec<_> = crashed.iter().filter(|(name, _)| *name != snap).cloned().collect();
+        assert_same(&open_files(&unrenamed, tiny), &without);
+
+        // Retention ran once the file was durable; a crash may stop its deletes anywhere.
+        let end = files_now(dir.path());
+        let deleted: Vec<_> = crashed.iter().filter(|(name, _)| end.iter().all(|(n, _)| n != name)).collect();
+        assert!(!deleted.is_empty(), "{stage:?}: retention deleted something");
+        assert_same(&open_files(&end, tiny), &with);
+        for file in &deleted {
+            let mut partly = end.clone();
+            partly.push((*file).clone());
+            assert_same(&open_files(&partly, tiny), &with);
+        }
+    }
+}
+
+#[test]
+fn a_checkpoint_waiting_behind_one_being_written_gives_way_to_a_newer_one() {
+    let dir = tempdir();
+    let mut all = vec![op(LogOp::Epochs { accepted: 1, current: 1 })];
+    all.extend(appends(1, 30));
+    write_steps(dir.path(), options(), &all);
+    let (storage, _) = open(dir.path(), options());
+    let (hook, reached, release) = hold_at(Stage::Started);
+    let writer = storage.start_with_hook(|_| {}, hook);
+    let more = [checkpoint(1, 10), op(append(1, 31)), checkpoint(1, 20), op(append(1, 32)), checkpoint(1, 25)];
+    for (i, step) in more.iter().enumerate() {
+        match step {
+            Step::Op(op) => writer.persist(i as u64 + 1, op.clone()),
+            Step::Checkpoint(zxid, bytes) => writer.checkpoint(*zxid, bytes.clone()),
+        }
+        if i == 0 {
+            reached.recv().unwrap();
+        }
+    }
+    release.send(()).unwrap();
+    writer.close().unwrap();
+    all.extend(more);
+    // Lsns: epochs 1, appends 2..=31; the checkpoints stand before lsns 32, 33 and 34.
+    assert_eq!(checkpoints(dir.path()).iter().map(|p| first_lsn(p)).collect::<Vec<_>>(), [32, 34]);
+    let image = open(dir.path(), options()).1;
+    assert_same(&image, &model_all(&all));
+    assert_eq!(image.snapshot_zxid(), Zxid::new(1, 25));
+}
+
+/// A snapshot install while a checkpoint file is being written: the checkpoint is older than
+/// the new base segment, so it never counts and its file goes.
+#[test]
+fn an_install_while_a_checkpoint_is_written_supersedes_it() {
+    for stage in [Stage::Synced, Stage::Renamed, Stage::Durable] {
+        let dir = tempdir();
+        let mut all = vec![op(LogOp::Epochs { accepted: 1, current: 1 })];
+        all.extend(appends(1, 20));
+        write_steps(dir.path(), options(), &all);
+        let (storage, _) = open(dir.path(), options());
+        let (reports, seen) = mpsc::channel();
+        let (hook, reached, release) = hold_at(stage);
+        let writer = storage.start_with_hook(move |seq| reports.send(seq).unwrap(), hook);
+        writer.checkpoint(Zxid::new(1, 15), b"state at 1:15".to_vec());
+        reached.recv().unwrap();
+        let install = [op(LogOp::InstallSnapshot { zxid: Zxid::new(2, 5), snapshot: vec![5; 40] }), op(append(2, 6))];
+        persist_and_wait(&writer, &seen, &install);
+        all.push(checkpoint(1, 15));
+        all.extend(install);
+        assert_same(&open_files(&files_now(dir.path()), options()), &model_all(&all));
+        release.send(()).unwrap();
+        writer.close().unwrap();
+        assert!(checkpoints(dir.path()).is_empty(), "{stage:?}");
+        assert_eq!(segments(dir.path()).len(), 1, "{stage:?}");
+        assert_same(&open(dir.path(), options()).1, &model_all(&all));
+    }
 }
