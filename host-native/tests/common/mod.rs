@@ -85,6 +85,43 @@ impl Member {
     }
 }
 
+impl Member {
+    /// Waits until the member answers `srvr` with one of `modes`.
+    pub fn wait_for_mode(&self, modes: &[&str]) {
+        let addr = self.client;
+        wait_for(&format!("{addr} to serve"), || mode(addr).is_some_and(|m| modes.contains(&m.as_str())));
+    }
+
+    /// Stops the member (SIGTERM, or kill -9 when `hard`) and starts it again on the same
+    /// config and data; a clean stop must exit 0.
+    pub fn restart(&mut self, hard: bool) {
+        if hard {
+            self.kill();
+        } else {
+            let status = self.stop().expect("the member was running");
+            assert!(status.success(), "a clean shutdown exits 0: {status}");
+        }
+        self.spawn();
+        self.wait_for_mode(&["standalone", "leader", "follower", "observer"]);
+    }
+}
+
+/// A standalone server on a free loopback port (tickTime 200, data in `dir/data`), serving.
+pub fn standalone(dir: &Path) -> Member {
+    let port = free_ports(1)[0];
+    let config = dir.join("zoo.cfg");
+    let text = format!(
+        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+         4lw.commands.whitelist=ruok,srvr,stat,mntr,conf,envi,isro,cons,wchs\n",
+        dir.join("data").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut member = Member { child: None, config, client: SocketAddr::from(([127, 0, 0, 1], port)) };
+    member.spawn();
+    member.wait_for_mode(&["standalone"]);
+    member
+}
+
 impl Drop for Member {
     fn drop(&mut self) {
         self.kill();
