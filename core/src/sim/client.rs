@@ -69,6 +69,8 @@ pub enum Role {
     /// The leader-election recipe on `/election`: the same, but the leader keeps the role
     /// until its session ends (it closes it now and then).
     Election,
+    /// Only the calls queued with [`Client::enqueue`] (someone drives it by hand).
+    Manual,
 }
 
 /// Where a recipe client is in its recipe.
@@ -150,6 +152,10 @@ pub struct Client {
     pending_watch: Option<String>,
     /// Everything watch-related each connection delivered, in order.
     pub seen: Vec<Seen>,
+    /// The server (index) this client connects to; `None`: a random one each time.
+    pub home: Option<usize>,
+    /// Calls queued by hand ([`Role::Manual`]).
+    queue: VecDeque<(Call, Request)>,
 }
 
 const KEYS: [&str; 4] = ["/w/a", "/w/b", "/w/c", "/w/d"];
@@ -184,7 +190,30 @@ impl Client {
             claims: Vec::new(),
             pending_watch: None,
             seen: Vec::new(),
+            home: None,
+            queue: VecDeque::new(),
         }
+    }
+
+    /// The session the client holds (0: none yet).
+    pub fn session(&self) -> i64 {
+        self.session
+    }
+
+    /// Whether history entry `op` still waits for its reply on the current connection.
+    pub fn is_outstanding(&self, op: usize) -> bool {
+        self.outstanding.iter().any(|o| o.op == Some(op))
+    }
+
+    /// Calls queued and not sent yet.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Queues `call` (sent in order once connected, at most a few in flight).
+    pub fn enqueue(&mut self, call: Call) {
+        let request = request_of(&call);
+        self.queue.push_back((call, request));
     }
 
     fn recipe_dir(&self) -> &'static str {
@@ -296,7 +325,8 @@ impl Client {
             Link::Idle { retry_at_ms } if now_ms >= retry_at_ms => {
                 *next_conn += 1;
                 let conn = *next_conn;
-                let server = self.rng.below(servers as u64) as usize;
+                let random = self.rng.below(servers as u64) as usize;
+                let server = self.home.filter(|&h| h < servers).unwrap_or(random);
                 let request = ConnectRequest {
                     protocol_version: 0,
                     last_zxid_seen: self.last_zxid,
@@ -349,6 +379,13 @@ impl Client {
         match self.role {
             Role::Random => {
                 (self.outstanding.len() < MAX_OUTSTANDING && self.rng.chance(1, 2)).then(|| self.next_call())
+            }
+            Role::Manual => {
+                if self.outstanding.len() < MAX_OUTSTANDING {
+                    self.queue.pop_front()
+                } else {
+                    None
+                }
             }
             Role::Lock | Role::Election => {
                 if let Some(path) = self.pending_watch.take() {
@@ -497,7 +534,7 @@ impl Client {
             _ => self.failed += 1,
         }
         let closing = matches!(self.history[index].call, Call::CloseSession);
-        if self.role != Role::Random {
+        if matches!(self.role, Role::Lock | Role::Election) {
             let call = self.history[index].call.clone();
             self.recipe_reply(&call, &outcome, now_ms);
         }
@@ -565,6 +602,43 @@ fn create_call(path: &str, data: Vec<u8>, ephemeral: bool, sequential: bool) -> 
     let request =
         Request::Create(CreateRequest { path: path.into(), data: Some(data.clone()), acl: Acl::open_unsafe(), flags });
     (Call::Create { path: path.into(), data, ephemeral, sequential }, request)
+}
+
+/// The request that makes `call` (no watches; a multi of its create/delete/setData/check ops).
+fn request_of(call: &Call) -> Request {
+    fn op_of(call: &Call) -> Option<MultiOp> {
+        Some(match call {
+            Call::Create { path, data, ephemeral, sequential } => {
+                let flags = i32::from(*ephemeral) | (i32::from(*sequential) << 1);
+                let acl = Acl::open_unsafe();
+                MultiOp::Create(CreateRequest { path: path.clone(), data: Some(data.clone()), acl, flags })
+            }
+            Call::Delete { path, version } => MultiOp::Delete(PathVersion { path: path.clone(), version: *version }),
+            Call::SetData { path, data, version } => {
+                MultiOp::SetData(SetDataRequest { path: path.clone(), data: Some(data.clone()), version: *version })
+            }
+            Call::Check { path, version } => MultiOp::Check(PathVersion { path: path.clone(), version: *version }),
+            _ => return None,
+        })
+    }
+    match call {
+        Call::Create { path, data, ephemeral, sequential } => {
+            create_call(path, data.clone(), *ephemeral, *sequential).1
+        }
+        Call::Delete { path, version } => Request::Delete(PathVersion { path: path.clone(), version: *version }),
+        Call::SetData { path, data, version } => {
+            Request::SetData(SetDataRequest { path: path.clone(), data: Some(data.clone()), version: *version })
+        }
+        Call::Check { path, version } => {
+            Request::Multi(alloc::vec![MultiOp::Check(PathVersion { path: path.clone(), version: *version })])
+        }
+        Call::Multi(calls) => Request::Multi(calls.iter().filter_map(op_of).collect()),
+        Call::CloseSession => Request::CloseSession,
+        Call::GetData { path } => Request::GetData(PathWatch { path: path.clone(), watch: false }),
+        Call::Exists { path } => Request::Exists(PathWatch { path: path.clone(), watch: false }),
+        Call::GetChildren { path } => Request::GetChildren(PathWatch { path: path.clone(), watch: false }),
+        Call::Sync { path } => Request::Sync(PathRecord { path: path.clone() }),
+    }
 }
 
 /// The history's view of an ok reply to `call`.

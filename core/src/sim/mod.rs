@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod disk;
+pub mod interactive;
 pub mod machine;
 pub mod trace;
 
@@ -108,6 +109,9 @@ pub struct SimConfig {
     /// Of those, how many run the lock recipe, and how many the leader-election recipe.
     pub lock_clients: usize,
     pub election_clients: usize,
+    /// The simulator injects faults itself in the chaos phase (crashes, partitions, heals).
+    /// Off for interactive runs, where faults come from outside ([`interactive`]).
+    pub auto_faults: bool,
 }
 
 impl SimConfig {
@@ -132,6 +136,7 @@ impl SimConfig {
             clients: 0,
             lock_clients: 0,
             election_clients: 0,
+            auto_faults: true,
         }
     }
 
@@ -181,6 +186,9 @@ enum Scheduled {
         from: ServerId,
         to: ServerId,
         msg: PeerMessage,
+        /// The message's number (a duplicate shares it) and when it was sent.
+        id: u64,
+        sent_ms: u64,
     },
     Tick {
         server: usize,
@@ -257,6 +265,33 @@ fn kind_of(msg: &PeerMessage) -> &'static str {
         PeerMessage::Revalidated { .. } => "REVALIDATED",
     }
 }
+
+/// Every name [`kind_of`] gives.
+pub const MESSAGE_KINDS: [&str; 23] = [
+    "VOTE",
+    "FOLLOWERINFO",
+    "OBSERVERINFO",
+    "LEADERINFO",
+    "ACKEPOCH",
+    "NEWLEADER(DIFF)",
+    "NEWLEADER(TRUNC)",
+    "NEWLEADER(SNAP)",
+    "ACK(NEWLEADER)",
+    "UPTODATE",
+    "PROPOSAL",
+    "ACK",
+    "COMMIT",
+    "INFORM",
+    "NACK",
+    "PING",
+    "PONG",
+    "FORWARD",
+    "TOUCH",
+    "SYNC",
+    "SYNCED",
+    "REVALIDATE",
+    "REVALIDATED",
+];
 
 /// A message the next matching send should suffer (single untimely message faults).
 #[derive(Clone, Debug)]
@@ -354,10 +389,10 @@ impl Sim {
             sim.start_node(index);
         }
         sim.schedule(sim.config.chaos_ms, Scheduled::Calm);
-        if sim.config.chaos_ms > 0 {
+        if sim.config.chaos_ms > 0 && sim.config.auto_faults {
             sim.schedule(sim.config.tick_ms * 5, Scheduled::Chaos);
         }
-        if sim.config.clients == 0 {
+        if sim.config.clients == 0 && sim.config.write_every_ms > 0 {
             let first_write = sim.config.write_every_ms;
             sim.schedule(first_write, Scheduled::Write);
         }
@@ -405,7 +440,7 @@ impl Sim {
             None => SimMachine::new(),
         };
         let mut machine = machine;
-        machine.record_entries = self.config.clients > 0;
+        machine.record_entries = self.config.clients > 0 || !self.clients.is_empty();
         let durable =
             Durable { accepted_epoch: image.accepted_epoch, current_epoch: image.current_epoch, log: image.log };
         let seed = self.rng.next_u64();
@@ -461,7 +496,7 @@ impl Sim {
 
     fn handle(&mut self, event: Scheduled) {
         match event {
-            Scheduled::Deliver { from, to, msg } => self.deliver(from, to, msg),
+            Scheduled::Deliver { from, to, msg, id, .. } => self.deliver(from, to, msg, id),
             Scheduled::Tick { server, incarnation } => {
                 if self.nodes[server].incarnation == incarnation && self.nodes[server].server.is_some() {
                     self.step(server, ServerInput::Tick);
@@ -634,6 +669,7 @@ impl Sim {
 
     fn send(&mut self, from: ServerId, to: ServerId, msg: PeerMessage) {
         self.report.messages += 1;
+        let id = self.report.messages;
         let kind = kind_of(&msg);
         let mut delay = self.rng.between(self.config.faults.latency_ms.0, self.config.faults.latency_ms.1);
         if let Some(rule) = self.rules.iter_mut().find(|r| {
@@ -643,7 +679,7 @@ impl Sim {
             match rule.delay_ms {
                 None => {
                     self.report.dropped += 1;
-                    self.record(from, TraceKind::Drop { to, kind, why: "rule" });
+                    self.record(from, TraceKind::Drop { to, kind, why: "rule", id });
                     return;
                 }
                 Some(extra) => delay += extra,
@@ -651,36 +687,38 @@ impl Sim {
         }
         if self.blocked.contains(&(from, to)) {
             self.report.dropped += 1;
-            self.record(from, TraceKind::Drop { to, kind, why: "partition" });
+            self.record(from, TraceKind::Drop { to, kind, why: "partition", id });
             return;
         }
         if !self.calm && self.rng.chance(self.config.faults.drop_per_mille, 1000) {
             self.report.dropped += 1;
-            self.record(from, TraceKind::Drop { to, kind, why: "loss" });
+            self.record(from, TraceKind::Drop { to, kind, why: "loss", id });
             return;
         }
-        self.record(from, TraceKind::Send { to, kind });
+        self.record(from, TraceKind::Send { to, kind, id });
+        let sent_ms = self.now_ms;
         if !self.calm && self.rng.chance(self.config.faults.dup_per_mille, 1000) {
             let again = self.rng.between(self.config.faults.latency_ms.0, self.config.faults.latency_ms.1 * 2);
-            self.record(from, TraceKind::Duplicate { to, kind });
-            self.schedule(again, Scheduled::Deliver { from, to, msg: msg.clone() });
+            self.record(from, TraceKind::Duplicate { to, kind, id });
+            self.schedule(again, Scheduled::Deliver { from, to, msg: msg.clone(), id, sent_ms });
         }
-        self.schedule(delay, Scheduled::Deliver { from, to, msg });
+        self.schedule(delay, Scheduled::Deliver { from, to, msg, id, sent_ms });
     }
 
-    fn deliver(&mut self, from: ServerId, to: ServerId, msg: PeerMessage) {
+    fn deliver(&mut self, from: ServerId, to: ServerId, msg: PeerMessage, id: u64) {
         let Some(index) = self.index_of(to) else { return };
         if self.blocked.contains(&(from, to)) {
             self.report.dropped += 1;
-            self.record(to, TraceKind::Drop { to, kind: kind_of(&msg), why: "partition" });
+            self.record(to, TraceKind::Drop { to, kind: kind_of(&msg), why: "partition", id });
             return;
         }
         if self.nodes[index].server.is_none() {
+            self.record(to, TraceKind::Drop { to, kind: kind_of(&msg), why: "down", id });
             return;
         }
         match &msg {
-            PeerMessage::Zab(Message::Vote(vote)) => self.record(to, TraceKind::VoteIn { from, vote: *vote }),
-            _ => self.record(to, TraceKind::Deliver { from, kind: kind_of(&msg) }),
+            PeerMessage::Zab(Message::Vote(vote)) => self.record(to, TraceKind::VoteIn { from, vote: *vote, id }),
+            _ => self.record(to, TraceKind::Deliver { from, kind: kind_of(&msg), id }),
         }
         self.step(index, ServerInput::Peer { from, msg });
     }

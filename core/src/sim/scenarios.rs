@@ -592,7 +592,7 @@ fn a_leader_that_fails_to_establish_its_epoch_advertises_only_its_log() {
         for line in &sim.trace[crashed_at..] {
             match &line.kind {
                 TraceKind::Event(Event::Established { epoch }) => established = established.max(*epoch),
-                TraceKind::VoteIn { from, vote } if vote.leader == *from => {
+                TraceKind::VoteIn { from, vote, .. } if vote.leader == *from => {
                     own_votes += 1;
                     assert_eq!(vote.zxid, last, "{stalled}: {from} advertised a history it does not hold");
                 }

@@ -13,27 +13,36 @@ use crate::zab::Event;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TraceKind {
+    /// `id` numbers messages (a duplicate shares its original's): it pairs a send with its
+    /// delivery or loss.
     Send {
         to: ServerId,
         kind: &'static str,
+        id: u64,
     },
     Deliver {
         from: ServerId,
         kind: &'static str,
+        id: u64,
     },
     /// A vote delivered, with its content (votes decide elections; their content matters).
     VoteIn {
         from: ServerId,
         vote: crate::zab::Vote,
+        id: u64,
     },
+    /// Lost: at the sender (`loss`, `partition`, `rule`) or at the receiver (`partition`,
+    /// `down`).
     Drop {
         to: ServerId,
         kind: &'static str,
         why: &'static str,
+        id: u64,
     },
     Duplicate {
         to: ServerId,
         kind: &'static str,
+        id: u64,
     },
     Crash {
         kept: usize,
@@ -78,9 +87,9 @@ impl fmt::Display for TraceLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "[{:>8}] {:<4} ", self.at_ms, alloc::format!("{}", self.server))?;
         match &self.kind {
-            TraceKind::Send { to, kind } => write!(f, "-> {to} {kind}"),
-            TraceKind::Deliver { from, kind } => write!(f, "<- {from} {kind}"),
-            TraceKind::VoteIn { from, vote } => write!(
+            TraceKind::Send { to, kind, .. } => write!(f, "-> {to} {kind}"),
+            TraceKind::Deliver { from, kind, .. } => write!(f, "<- {from} {kind}"),
+            TraceKind::VoteIn { from, vote, .. } => write!(
                 f,
                 "<- {from} VOTE leader={} zxid={} epoch={} round={} {:?}{}{}",
                 vote.leader,
@@ -91,8 +100,8 @@ impl fmt::Display for TraceLine {
                 if vote.non_voting { " non-voting" } else { "" },
                 if vote.no_txn { " no-txn" } else { "" }
             ),
-            TraceKind::Drop { to, kind, why } => write!(f, "x  {to} {kind} ({why})"),
-            TraceKind::Duplicate { to, kind } => write!(f, "+  {to} {kind}"),
+            TraceKind::Drop { to, kind, why, .. } => write!(f, "x  {to} {kind} ({why})"),
+            TraceKind::Duplicate { to, kind, .. } => write!(f, "+  {to} {kind}"),
             TraceKind::Crash { kept, lost } => write!(f, "CRASH (unsynced writes: {kept} kept, {lost} lost)"),
             TraceKind::Wipe => write!(f, "WIPE (disk replaced)"),
             TraceKind::Restart { blank } => write!(f, "RESTART{}", if *blank { " (blank disk)" } else { "" }),
