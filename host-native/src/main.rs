@@ -11,7 +11,8 @@ mod net;
 mod node;
 mod peer;
 mod sim;
-mod storage;
+
+use zabkeeper::storage;
 
 /// The version clients read from `srvr`/`envi`: ZooKeeper-compatible, then ours.
 const SERVER_VERSION: &str = concat!("3.8.0-zabkeeper-", env!("CARGO_PKG_VERSION"));

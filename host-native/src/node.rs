@@ -6,6 +6,12 @@
 //!  storage writer (fsync'd) ─Event─►├─► node task: Server::step ─► Send/Close ─► conn tasks
 //!  timer (tick/4) ───────────────────┘                          └► Persist ─► storage writer
 //! ```
+//!
+//! A failed write or fsync of the log (EIO, a full disk) stops the node: the writer reports
+//! nothing durable after it, and the node, which checks before every event it takes, steps
+//! no further, closes its connections and peer links (a leader thereby steps down) and
+//! exits with the reason in the log, as ZooKeeper exits on a failed log write. Restarting
+//! on a repaired disk recovers what was durable.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,7 +28,7 @@ use zabkeeper_core::zab::{self, StateMachine};
 
 use crate::SERVER_VERSION;
 use crate::config::Settings;
-use crate::storage::{Storage, StorageOptions, Writer};
+use crate::storage::{Faults, Storage, StorageOptions, Writer};
 
 /// Bytes or the end, for one client connection's writer task.
 #[derive(Debug)]
@@ -34,12 +40,29 @@ pub enum Outbound {
 /// What the node task hears.
 #[derive(Debug)]
 pub enum Event {
-    Connected { conn: u64, addr: SocketAddr, out: mpsc::UnboundedSender<Outbound> },
-    Frame { conn: u64, payload: Vec<u8> },
-    Disconnected { conn: u64 },
+    Connected {
+        conn: u64,
+        addr: SocketAddr,
+        out: mpsc::UnboundedSender<Outbound>,
+    },
+    Frame {
+        conn: u64,
+        payload: Vec<u8>,
+    },
+    Disconnected {
+        conn: u64,
+    },
     Persisted(u64),
-    Peer { from: ServerId, msg: zabkeeper_core::server::PeerMessage },
-    Word { word: FourLetterWord, reply: oneshot::Sender<String> },
+    /// The storage writer stopped on an error; nothing more will be durable.
+    StorageFailed,
+    Peer {
+        from: ServerId,
+        msg: zabkeeper_core::server::PeerMessage,
+    },
+    Word {
+        word: FourLetterWord,
+        reply: oneshot::Sender<String>,
+    },
     Shutdown,
 }
 
@@ -141,7 +164,8 @@ impl Node {
             snap_retain_count: settings.snap_retain_count,
             ..StorageOptions::default()
         };
-        let (storage, image) = Storage::open(&dir, options).map_err(|e| format!("storage: {e}"))?;
+        let (storage, image) =
+            Storage::open_with_faults(&dir, options, Faults::from_env()).map_err(|e| format!("storage: {e}"))?;
         let mut db = Database::default();
         if let Some((zxid, bytes)) = &image.snapshot {
             db.restore(bytes).map_err(|e| format!("snapshot at {zxid}: {e:?}"))?;
@@ -157,9 +181,15 @@ impl Node {
         let seed = base_ms ^ settings.my_id.rotate_left(32);
         let server = Server::new(server_config(&settings), seed, image.durable(), db, base_ms);
         let snapshots = SnapSchedule::new(settings.snap_count, seed.rotate_left(17));
-        let writer = storage.start(move |seq| {
-            let _ = events.send(Event::Persisted(seq));
-        });
+        let failures = events.clone();
+        let writer = storage.start(
+            move |seq| {
+                let _ = events.send(Event::Persisted(seq));
+            },
+            move |_| {
+                let _ = failures.send(Event::StorageFailed);
+            },
+        );
         Ok(Node {
             settings,
             server,
@@ -193,31 +223,54 @@ impl Node {
             tokio::select! {
                 event = events.recv() => {
                     let Some(event) = event else { break };
-                    if matches!(event, Event::Shutdown) {
-                        break;
-                    }
-                    self.handle(event);
                     // Take whatever else is already queued before the next tick.
-                    while let Ok(event) = events.try_recv() {
+                    let mut next = Some(event);
+                    while let Some(event) = next.take() {
+                        if self.storage_failed() {
+                            return self.stop_on_storage_failure();
+                        }
                         if matches!(event, Event::Shutdown) {
                             return self.shutdown();
                         }
                         self.handle(event);
+                        next = events.try_recv().ok();
                     }
                 }
                 _ = timer.tick() => {
-                    if self.writer.as_ref().is_some_and(Writer::failed) {
-                        // A failed write or fsync: the log can no longer be trusted to hold
-                        // what is acknowledged. Stop, as ZooKeeper does.
-                        tracing::error!("the transaction log failed; stopping");
-                        let _ = self.shutdown();
-                        return Err("the transaction log failed".into());
+                    if self.storage_failed() {
+                        return self.stop_on_storage_failure();
                     }
                     self.step(ServerInput::Tick)
                 }
             }
         }
         self.shutdown()
+    }
+
+    fn storage_failed(&self) -> bool {
+        self.writer.as_ref().is_some_and(Writer::failed)
+    }
+
+    /// The log failed: it can no longer be trusted to hold what would be acknowledged, and
+    /// after a failed fsync no retry can be trusted either. Steps no further (a leader steps
+    /// down by going), drops every connection and returns why.
+    fn stop_on_storage_failure(mut self) -> Result<(), String> {
+        let mode = self.mode();
+        for (_, client) in std::mem::take(&mut self.clients) {
+            let _ = client.out.send(Outbound::Close);
+        }
+        self.links = None;
+        let why = match self.writer.take().map(Writer::close) {
+            Some(Err(e)) => e.to_string(),
+            _ => "unknown".into(),
+        };
+        tracing::error!(
+            mode,
+            error = %why,
+            "the transaction log failed: nothing more is acknowledged; stepping down and stopping (restart on a \
+             repaired disk recovers what was durable)"
+        );
+        Err(format!("the transaction log failed: {why}"))
     }
 
     fn shutdown(mut self) -> Result<(), String> {
@@ -260,7 +313,7 @@ impl Node {
             Event::Word { word, reply } => {
                 let _ = reply.send(self.four_letter_word(word));
             }
-            Event::Shutdown => {}
+            Event::Shutdown | Event::StorageFailed => {}
         }
     }
 

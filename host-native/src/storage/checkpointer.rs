@@ -22,6 +22,7 @@ use std::thread::{self, JoinHandle};
 use zabkeeper_core::Zxid;
 
 use super::StorageError;
+use super::faults::Faults;
 use super::format::{self, Checkpoint};
 use super::journal::{self, Point, Stage};
 
@@ -58,6 +59,7 @@ impl Checkpointer {
     /// the file is durable, or why it could not be written.
     pub fn start(
         dir: PathBuf,
+        faults: Faults,
         mut hook: Hook,
         mut report: impl FnMut(Result<Point, StorageError>) + Send + 'static,
     ) -> Checkpointer {
@@ -67,7 +69,7 @@ impl Checkpointer {
             .spawn(move || {
                 for work in rx {
                     match work {
-                        Work::Write(job) => report(write(&dir, job, &mut hook)),
+                        Work::Write(job) => report(write(&dir, job, &faults, &mut hook)),
                         Work::Remove(doomed) => {
                             if let Err(e) = journal::remove_files(&dir, doomed) {
                                 // Harmless: the next open finds them again.
@@ -137,7 +139,7 @@ impl Drop for Checkpointer {
 }
 
 /// Builds `snap.L` durably. The snapshot's memory is freed before the report.
-fn write(dir: &Path, job: Job, hook: &mut Hook) -> Result<Point, StorageError> {
+fn write(dir: &Path, job: Job, faults: &Faults, hook: &mut Hook) -> Result<Point, StorageError> {
     hook(Stage::Started);
     let (accepted_epoch, current_epoch) = job.epochs;
     let checkpoint = Checkpoint {
@@ -150,6 +152,6 @@ fn write(dir: &Path, job: Job, hook: &mut Hook) -> Result<Point, StorageError> {
     };
     let head = checkpoint.encode_head();
     let name = format::checkpoint_name(job.lsn);
-    let (_, path) = journal::create_file(dir, &name, &[&head, &job.snapshot], 0, &mut **hook)?;
+    let (_, path) = journal::create_file(dir, &name, &[&head, &job.snapshot], 0, faults, &mut **hook)?;
     Ok(Point { lsn: job.lsn, replay_from: job.replay_from, file: Some(path) })
 }

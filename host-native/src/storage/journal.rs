@@ -23,6 +23,7 @@ use zabkeeper_core::Zxid;
 use zabkeeper_core::zab::LogOp;
 
 use super::checkpointer::Job;
+use super::faults::{Faults, FileOp};
 use super::format::{self, FLAG_BASE, HEADER_BYTES, SegmentHeader};
 use super::trail::Trail;
 use super::{StorageError, StorageOptions};
@@ -92,10 +93,11 @@ pub(super) struct Journal {
     pending: Vec<u8>,
     /// Written to the current segment since its last sync.
     unsynced: bool,
+    faults: Faults,
 }
 
 impl Journal {
-    pub fn new(dir: PathBuf, options: StorageOptions, resume: Resume) -> Journal {
+    pub fn new(dir: PathBuf, options: StorageOptions, resume: Resume, faults: Faults) -> Journal {
         let Resume { segments, current, next_lsn, epochs, trail, points, stale } = resume;
         Journal {
             dir,
@@ -111,11 +113,16 @@ impl Journal {
             batch_first: next_lsn,
             pending: Vec::new(),
             unsynced: false,
+            faults,
         }
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     /// Bytes appended and not written yet.
@@ -157,7 +164,9 @@ impl Journal {
             && self.unsynced
             && let Some(segment) = &self.current
         {
-            segment.file.sync_data().map_err(StorageError::io(&segment.path, "fdatasync"))?;
+            let path = &segment.path;
+            (self.faults.check(FileOp::Sync, path).and_then(|()| segment.file.sync_data()))
+                .map_err(StorageError::io(path, "fdatasync"))?;
             self.unsynced = false;
         }
         self.batch_first = self.next_lsn;
@@ -174,10 +183,12 @@ impl Journal {
         let end = segment.written + self.pending.len() as u64;
         if self.options.prealloc_bytes > 0 && end > segment.allocated {
             let allocated = preallocated(&self.options, segment.allocated, end);
-            segment.file.set_len(allocated).map_err(StorageError::io(&segment.path, "preallocate"))?;
+            (self.faults.check(FileOp::Preallocate, &segment.path).and_then(|()| segment.file.set_len(allocated)))
+                .map_err(StorageError::io(&segment.path, "preallocate"))?;
             segment.allocated = allocated;
         }
-        segment.file.write_all(&self.pending).map_err(StorageError::io(&segment.path, "write"))?;
+        (self.faults.check(FileOp::Write, &segment.path).and_then(|()| segment.file.write_all(&self.pending)))
+            .map_err(StorageError::io(&segment.path, "write"))?;
         segment.written = end;
         segment.allocated = segment.allocated.max(end);
         self.pending.clear();
@@ -273,10 +284,15 @@ impl Journal {
         self.write_pending()?;
         let Some(segment) = self.current.take() else { return Ok(()) };
         let path = &segment.path;
-        segment.file.sync_data().map_err(StorageError::io(path, "fdatasync"))?;
+        let faults = &self.faults;
+        (faults.check(FileOp::Sync, path).and_then(|()| segment.file.sync_data()))
+            .map_err(StorageError::io(path, "fdatasync"))?;
         if segment.allocated != segment.written {
-            segment.file.set_len(segment.written).map_err(StorageError::io(path, "trim"))?;
-            segment.file.sync_all().map_err(StorageError::io(path, "fsync"))?;
+            // A failed trim is fatal like any failed write: the writer stops on it.
+            (faults.check(FileOp::Truncate, path).and_then(|()| segment.file.set_len(segment.written)))
+                .map_err(StorageError::io(path, "trim"))?;
+            (faults.check(FileOp::Sync, path).and_then(|()| segment.file.sync_all()))
+                .map_err(StorageError::io(path, "fsync"))?;
         }
         self.unsynced = false;
         Ok(())
@@ -286,7 +302,7 @@ impl Journal {
         let written = bytes.len() as u64;
         let allocated = if self.options.prealloc_bytes > 0 { preallocated(&self.options, 0, written) } else { written };
         let name = format::segment_name(first_lsn);
-        let (mut file, path) = create_file(&self.dir, &name, &[bytes], allocated, &mut |_| {})?;
+        let (mut file, path) = create_file(&self.dir, &name, &[bytes], allocated, &self.faults, &mut |_| {})?;
         file.seek(SeekFrom::Start(written)).map_err(StorageError::io(&path, "seek"))?;
         Ok(Segment { file, path, written, allocated })
     }
@@ -335,6 +351,7 @@ pub(super) fn create_file(
     name: &str,
     parts: &[&[u8]],
     allocated: u64,
+    faults: &Faults,
     at: &mut dyn FnMut(Stage),
 ) -> Result<(File, PathBuf), StorageError> {
     let path = dir.join(name);
@@ -349,14 +366,16 @@ pub(super) fn create_file(
     at(Stage::Created);
     let mut written = 0u64;
     for part in parts {
-        file.write_all(part).map_err(StorageError::io(&temp, "write"))?;
+        (faults.check(FileOp::Write, &temp).and_then(|()| file.write_all(part)))
+            .map_err(StorageError::io(&temp, "write"))?;
         written += part.len() as u64;
     }
     if allocated > written {
-        file.set_len(allocated).map_err(StorageError::io(&temp, "preallocate"))?;
+        (faults.check(FileOp::Preallocate, &temp).and_then(|()| file.set_len(allocated)))
+            .map_err(StorageError::io(&temp, "preallocate"))?;
     }
     at(Stage::Written);
-    file.sync_all().map_err(StorageError::io(&temp, "fsync"))?;
+    (faults.check(FileOp::Sync, &temp).and_then(|()| file.sync_all())).map_err(StorageError::io(&temp, "fsync"))?;
     at(Stage::Synced);
     fs::rename(&temp, &path).map_err(StorageError::io(&temp, "rename"))?;
     at(Stage::Renamed);

@@ -26,6 +26,7 @@
 //! an older start whose whole log to the end checks out.
 
 mod checkpointer;
+mod faults;
 mod format;
 mod journal;
 mod recover;
@@ -43,6 +44,7 @@ use zabkeeper_core::zab::Image;
 #[cfg(doc)]
 use zabkeeper_core::zab::LogOp;
 
+pub use faults::{EIO, ENOSPC, Faults, FileOp, TRIGGER_ENV};
 use journal::Journal;
 pub use writer::Writer;
 
@@ -129,21 +131,36 @@ impl Storage {
     /// Opens (creating if needed) `dir` (the zoo.cfg dataDir; files go in `dir/zabkeeper-v1/`),
     /// recovers, and returns the storage and what it holds.
     pub fn open(dir: &Path, options: StorageOptions) -> Result<(Storage, Image), StorageError> {
+        Storage::open_with_faults(dir, options, Faults::none())
+    }
+
+    /// [`Storage::open`], with every file operation of recovery and of the writer first put
+    /// to `faults` (tests only: see [`Faults`]).
+    pub fn open_with_faults(
+        dir: &Path,
+        options: StorageOptions,
+        faults: Faults,
+    ) -> Result<(Storage, Image), StorageError> {
         if !options.force_sync {
             tracing::warn!(
                 "forceSync=no: the log is not fsynced; a power cut can lose writes already acknowledged \
                  to clients and peers"
             );
         }
-        let (journal, image) = recover::recover(&dir.join(SUBDIR), options)?;
+        let (journal, image) = recover::recover(&dir.join(SUBDIR), options, faults)?;
         Ok((Storage { journal }, image))
     }
 
     /// Starts the writer on a dedicated thread. `durable(seq)` is called from that thread after
     /// each fdatasync (or after the write when `force_sync` is false) with the highest seq now
-    /// on stable storage.
-    pub fn start(self, durable: impl FnMut(u64) + Send + 'static) -> Writer {
-        Writer::start(self.journal, durable, Box::new(|_| {}))
+    /// on stable storage. If the disk fails, `failed` is called from that thread instead, once,
+    /// and `durable` never again (see [`Writer`]).
+    pub fn start(
+        self,
+        durable: impl FnMut(u64) + Send + 'static,
+        failed: impl FnOnce(&StorageError) + Send + 'static,
+    ) -> Writer {
+        Writer::start(self.journal, durable, failed, Box::new(|_| {}))
     }
 
     /// [`Storage::start`], with `hook` run on the checkpoint thread after each step of every
@@ -154,6 +171,6 @@ impl Storage {
         durable: impl FnMut(u64) + Send + 'static,
         hook: impl FnMut(journal::Stage) + Send + 'static,
     ) -> Writer {
-        Writer::start(self.journal, durable, Box::new(hook))
+        Writer::start(self.journal, durable, |_| {}, Box::new(hook))
     }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use zabkeeper_core::zab::{Image, LogOp};
 
+use super::faults::{Faults, FileOp};
 use super::format::{self, Checkpoint, FrameFault, HEADER_BYTES, SegmentHeader};
 use super::journal::{Journal, Point, Resume, Segment, sync_dir};
 use super::trail::Trail;
@@ -28,7 +29,7 @@ pub(super) enum Tail {
 /// Opens `dir` (creating it if needed) and rebuilds the image its files hold. Nothing on
 /// disk changes unless the whole log checks out: then half-built and superseded files are
 /// deleted and a torn tail is cut off.
-pub(super) fn recover(dir: &Path, options: StorageOptions) -> Result<(Journal, Image), StorageError> {
+pub(super) fn recover(dir: &Path, options: StorageOptions, faults: Faults) -> Result<(Journal, Image), StorageError> {
     create_dir(dir)?;
     let listing = list_dir(dir)?;
     let mut segments: Vec<Found> = listing
@@ -85,7 +86,7 @@ pub(super) fn recover(dir: &Path, options: StorageOptions) -> Result<(Journal, I
     let leftovers = listing.half_built.into_iter().chain(superseded).chain(old_checkpoints.into_iter().map(|(_, p)| p));
     remove_leftovers(dir, leftovers.collect())?;
     let current = match chain.last {
-        Some((path, len, replayed)) => Some(open_last(&path, len, replayed.end, replayed.tail)?),
+        Some((path, len, replayed)) => Some(open_last(&path, len, replayed.end, replayed.tail, &faults)?),
         None => None,
     };
     let mut points = Vec::new();
@@ -102,7 +103,7 @@ pub(super) fn recover(dir: &Path, options: StorageOptions) -> Result<(Journal, I
         points,
         stale: scan.stale.into_iter().map(|d| d.path).collect(),
     };
-    Ok((Journal::new(dir.to_path_buf(), options, resume), image))
+    Ok((Journal::new(dir.to_path_buf(), options, resume, faults), image))
 }
 
 /// Deletes half-built and superseded files, making that durable.
@@ -408,7 +409,8 @@ fn length_reads_zero(bytes: &[u8], at: usize) -> bool {
 }
 
 /// Opens the last segment for appending; a torn tail is cut off durably first.
-fn open_last(path: &Path, len: usize, end: usize, tail: Tail) -> Result<Segment, StorageError> {
+/// A failed cut is fatal: the server must not start on a log whose end it could not fix.
+fn open_last(path: &Path, len: usize, end: usize, tail: Tail, faults: &Faults) -> Result<Segment, StorageError> {
     let mut file = OpenOptions::new().read(true).write(true).open(path).map_err(StorageError::io(path, "open"))?;
     let mut allocated = len as u64;
     if tail == Tail::Torn {
@@ -417,8 +419,9 @@ fn open_last(path: &Path, len: usize, end: usize, tail: Tail) -> Result<Segment,
             offset = end,
             "torn write at the end of the log (never reported durable): cut off"
         );
-        file.set_len(end as u64).map_err(StorageError::io(path, "truncate"))?;
-        file.sync_all().map_err(StorageError::io(path, "fsync"))?;
+        (faults.check(FileOp::Truncate, path).and_then(|()| file.set_len(end as u64)))
+            .map_err(StorageError::io(path, "truncate"))?;
+        (faults.check(FileOp::Sync, path).and_then(|()| file.sync_all())).map_err(StorageError::io(path, "fsync"))?;
         allocated = end as u64;
     }
     file.seek(SeekFrom::Start(end as u64)).map_err(StorageError::io(path, "seek"))?;

@@ -15,6 +15,7 @@ use super::format::{self, HEADER_BYTES, SECTOR_BYTES};
 use super::{SUBDIR, Storage, StorageError, StorageOptions};
 
 mod checkpoints;
+mod faults;
 mod latency;
 
 fn options() -> StorageOptions {
@@ -85,7 +86,7 @@ fn write_all(dir: &Path, options: StorageOptions, ops: &[LogOp]) -> Vec<u64> {
     let (storage, _) = open(dir, options);
     let reported = Arc::new(Mutex::new(Vec::new()));
     let sink = reported.clone();
-    let writer = storage.start(move |seq| sink.lock().unwrap().push(seq));
+    let writer = storage.start(move |seq| sink.lock().unwrap().push(seq), |e| panic!("{e}"));
     for (i, op) in ops.iter().enumerate() {
         writer.persist(i as u64 + 1, op.clone());
     }
@@ -185,13 +186,16 @@ fn group_commit_reports_the_last_seq_of_each_batch() {
     let (storage, _) = open(dir.path(), options());
     let (reports, seen) = mpsc::channel();
     let (release, gate) = mpsc::channel::<()>();
-    let writer = storage.start(move |seq| {
-        reports.send(seq).unwrap();
-        // Hold the writer after its first batch so everything else queues behind it.
-        if seq == 1 {
-            gate.recv().unwrap();
-        }
-    });
+    let writer = storage.start(
+        move |seq| {
+            reports.send(seq).unwrap();
+            // Hold the writer after its first batch so everything else queues behind it.
+            if seq == 1 {
+                gate.recv().unwrap();
+            }
+        },
+        |e| panic!("{e}"),
+    );
     writer.persist(1, LogOp::Epochs { accepted: 1, current: 1 });
     assert_eq!(seen.recv().unwrap(), 1);
     for c in 1..=100u32 {
@@ -230,7 +234,7 @@ fn a_torn_last_record_is_cut_off_at_every_byte() {
         assert_same(&image, &model(&ops[..3]));
         assert_eq!(fs::metadata(&path).unwrap().len(), start as u64, "cut at {cut}: truncated durably");
         // The log goes on from there.
-        let writer = storage.start(|_| {});
+        let writer = storage.start(|_| {}, |e| panic!("{e}"));
         writer.persist(1, append(1, 4));
         writer.close().unwrap();
         assert_same(&open(dir.path(), no_prealloc).1, &model(&ops));
@@ -512,7 +516,7 @@ fn without_force_sync_writes_are_still_reported_and_recovered() {
 fn writer_failure_is_reported_on_close() {
     let dir = tempdir();
     let (storage, _) = open(dir.path(), options());
-    let writer = storage.start(|_| {});
+    let writer = storage.start(|_| {}, |_| {});
     // Remove the directory under the writer: creating the first segment fails.
     fs::remove_dir_all(log_dir(dir.path())).unwrap();
     writer.persist(1, append(1, 1));

@@ -29,10 +29,12 @@ enum Message {
 /// The handle to the writer thread. Writes queue without blocking; the thread takes every
 /// queued write, writes them with one write and one `sync_data`, and reports the highest seq.
 ///
-/// If a write or sync fails, the thread stops: nothing more is reported durable (after a
-/// failed fsync the page cache cannot be trusted, so there is no retry), [`Writer::failed`]
-/// turns true and [`Writer::close`] returns the error. The server should then stop, as
-/// ZooKeeper does.
+/// If a write, sync, preallocation or trim fails (EIO, ENOSPC, anything), the thread stops:
+/// nothing more is reported durable, not even the writes of the batch that failed. There is
+/// no retry: after a failed fsync the kernel may have dropped the dirty pages and marked
+/// them clean, so a second fsync that succeeds proves nothing. [`Writer::failed`] turns
+/// true, then the `failed` callback hears why, once, and [`Writer::close`] returns the
+/// error. The server then stops, as ZooKeeper does.
 #[derive(Debug)]
 pub struct Writer {
     queue: Sender<Message>,
@@ -41,10 +43,15 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(journal: Journal, durable: impl FnMut(u64) + Send + 'static, hook: Hook) -> Writer {
+    pub(super) fn start(
+        journal: Journal,
+        durable: impl FnMut(u64) + Send + 'static,
+        failed: impl FnOnce(&StorageError) + Send + 'static,
+        hook: Hook,
+    ) -> Writer {
         let (queue, rx) = mpsc::channel();
-        let failed = Arc::new(AtomicBool::new(false));
-        let flag = failed.clone();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let flag = stopped.clone();
         let reports = queue.clone();
         let thread = thread::Builder::new()
             .name("zabkeeper-storage".into())
@@ -52,16 +59,19 @@ impl Writer {
                 let report = move |result| {
                     let _ = reports.send(Message::Checkpointed(result));
                 };
-                let checkpoints = Checkpointer::start(journal.dir().to_path_buf(), hook, report);
+                let dir = journal.dir().to_path_buf();
+                let checkpoints = Checkpointer::start(dir, journal.faults().clone(), hook, report);
                 let result = run(journal, checkpoints, rx, durable);
                 if let Err(e) = &result {
+                    // The flag first: whoever hears of the failure finds it set.
                     flag.store(true, Ordering::Release);
                     tracing::error!(error = %e, "storage writer stopped: nothing more will be reported durable");
+                    failed(e);
                 }
                 result
             })
             .expect("spawning the storage writer thread");
-        Writer { queue, thread: Some(thread), failed }
+        Writer { queue, thread: Some(thread), failed: stopped }
     }
 
     /// Queues a durable write. Never blocks. Seqs must rise.
@@ -81,7 +91,6 @@ impl Writer {
     }
 
     /// Whether the writer stopped on an error.
-    #[allow(dead_code, reason = "for the node's health check")]
     pub fn failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
     }

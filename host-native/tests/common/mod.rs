@@ -59,14 +59,28 @@ pub struct Member {
 
 impl Member {
     pub fn spawn(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_zabkeeper"))
-            .args(["start", "--config"])
-            .arg(&self.config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
+        self.spawn_with(|_| {});
+    }
+
+    /// Starts the member with `setup` applied to its command (environment, stderr) last.
+    pub fn spawn_with(&mut self, setup: impl FnOnce(&mut Command)) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_zabkeeper"));
+        command.args(["start", "--config"]).arg(&self.config).stdout(Stdio::null()).stderr(Stdio::null());
+        setup(&mut command);
+        self.child = Some(command.spawn().unwrap());
+    }
+
+    /// Waits up to `timeout` for the member to exit on its own; its status, if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.as_mut()?.try_wait().ok()? {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// kill -9.

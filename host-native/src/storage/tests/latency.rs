@@ -1,6 +1,6 @@
 //! Measurements, not checks, so ignored by default: what a checkpoint costs the writes queued
 //! behind it, and what taking the snapshot costs the node. `cargo test -p zabkeeper --release
-//! --bin zabkeeper storage::tests::latency -- --ignored --nocapture`.
+//! --lib storage::tests::latency -- --ignored --nocapture`.
 
 use std::time::{Duration, Instant};
 
