@@ -375,7 +375,9 @@ impl Node {
         }
         let started = Instant::now();
         let snapshot = peer.machine().snapshot();
-        tracing::debug!(%zxid, bytes = snapshot.len(), took_ms = started.elapsed().as_millis() as u64, "checkpoint");
+        // Every request waits while the bytes are built: worth seeing at the default level.
+        let took_ms = started.elapsed().as_millis() as u64;
+        info!(%zxid, znodes = peer.machine().db().tree.node_count(), bytes = snapshot.len(), took_ms, "checkpoint: snapshot built on the node task");
         if let Some(writer) = &self.writer {
             writer.checkpoint(zxid, snapshot);
         }
