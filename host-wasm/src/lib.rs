@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
 use zabkeeper_core::sim::interactive::{self, ClientOp, ClientRole, Command, Driver, Target};
 use zabkeeper_core::sim::trace::{TraceKind, TraceLine};
+use zabkeeper_core::zab::Bugs;
 
 /// A simulated cluster.
 #[wasm_bindgen]
@@ -24,6 +25,12 @@ fn error(message: impl core::fmt::Display) -> String {
     message.to_string()
 }
 
+/// The deliberate protocol bugs a custom cluster can run with (to watch the checker catch them).
+#[wasm_bindgen]
+pub fn bugs() -> String {
+    json!(Bugs::NAMES).to_string()
+}
+
 /// The scenario names, in teaching order.
 #[wasm_bindgen]
 pub fn presets() -> String {
@@ -33,13 +40,17 @@ pub fn presets() -> String {
 
 #[wasm_bindgen]
 impl Cluster {
-    /// A cluster of `voters` (3 to 7) voters and `observers` (0 to 3) observers, no script.
+    /// A cluster of `voters` (1 to 9) voters and `observers` (0 to 3) observers, no script,
+    /// with one of [`bugs`] switched on if `bug` is not empty.
     #[wasm_bindgen(constructor)]
-    pub fn new(seed: u32, voters: u32, observers: u32) -> Result<Cluster, String> {
+    pub fn new(seed: u32, voters: u32, observers: u32, bug: &str) -> Result<Cluster, String> {
         if !(1..=9).contains(&voters) || observers > 3 {
             return Err(error("a cluster has 1 to 9 voters and 0 to 3 observers"));
         }
-        let config = interactive::interactive_config(u64::from(seed), voters as usize, observers as usize);
+        let mut config = interactive::interactive_config(u64::from(seed), voters as usize, observers as usize);
+        if !bug.is_empty() {
+            config.bugs = Bugs::named(bug).ok_or_else(|| error(format!("no bug {bug}")))?;
+        }
         Ok(Cluster { driver: Driver::new(config, Vec::new()), preset: "custom".into(), seed })
     }
 

@@ -19,7 +19,7 @@ fn leader(state: &Value) -> Option<u64> {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn every_preset_starts() {
     let names: Vec<String> = serde_json::from_str(&presets()).unwrap();
-    assert_eq!(names.len(), 6);
+    assert_eq!(names.len(), 7);
     for name in names {
         let mut cluster = Cluster::preset(&name, 1).unwrap();
         cluster.run_for(2_000.0, 1_000_000);
@@ -32,7 +32,7 @@ fn every_preset_starts() {
 #[wasm_bindgen_test]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn five_servers_elect_crash_and_elect_again() {
-    let mut cluster = Cluster::new(42, 5, 0).unwrap();
+    let mut cluster = Cluster::new(42, 5, 0, "").unwrap();
     cluster.run_for(4_000.0, 1_000_000);
     let s = state(&cluster);
     let first = leader(&s).expect("a leader");
@@ -54,7 +54,7 @@ fn five_servers_elect_crash_and_elect_again() {
 #[wasm_bindgen_test]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn a_write_through_the_client_panel_reaches_every_server() {
-    let mut cluster = Cluster::new(7, 3, 1).unwrap();
+    let mut cluster = Cluster::new(7, 3, 1, "").unwrap();
     cluster.run_for(3_000.0, 1_000_000);
     let client = cluster.add_client("manual", 4).unwrap();
     assert_eq!(client, 1);
@@ -79,7 +79,7 @@ fn a_write_through_the_client_panel_reaches_every_server() {
 #[wasm_bindgen_test]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn partitions_faults_and_trace() {
-    let mut cluster = Cluster::new(3, 5, 0).unwrap();
+    let mut cluster = Cluster::new(3, 5, 0, "").unwrap();
     cluster.run_for(3_000.0, 1_000_000);
     cluster.partition("[[1,2],[3,4,5]]").unwrap();
     assert!(cluster.partition("not json").is_err());
@@ -99,6 +99,25 @@ fn partitions_faults_and_trace() {
     let later: Vec<Value> = serde_json::from_str(&cluster.trace(10, 5)).unwrap();
     assert_eq!(later.len(), 5);
     assert_eq!(later[0], trace[10]);
+}
+
+#[wasm_bindgen_test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_deliberate_bug_is_caught_and_shown() {
+    let names: Vec<String> = serde_json::from_str(&zabkeeper_wasm::bugs()).unwrap();
+    assert!(names.iter().any(|n| n == "commit-without-quorum"));
+    assert!(Cluster::new(1, 3, 0, "no-such-bug").is_err());
+    let mut cluster = Cluster::new(11, 3, 0, "commit-without-quorum").unwrap();
+    cluster.run_for(3_000.0, 1_000_000);
+    cluster.apply(r#"{"Isolate":{"server":"Leader"}}"#).unwrap();
+    cluster.apply(r#"{"Propose":{"path":"/x"}}"#).unwrap();
+    cluster.run_for(500.0, 1_000_000);
+    let verdict: Vec<Value> = serde_json::from_str(&cluster.verdict()).unwrap();
+    assert_eq!(verdict[0]["invariant"], "CommitDurability", "{verdict:?}");
+    let s = state(&cluster);
+    assert_eq!(s["violations"].as_array().unwrap().len(), verdict.len());
+    // Isolated: the leader cannot talk to the two others, who still talk to each other.
+    assert_eq!(s["blocked"].as_array().unwrap().len(), 4);
 }
 
 #[wasm_bindgen_test]

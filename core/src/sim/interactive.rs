@@ -118,6 +118,14 @@ pub enum Command {
         from: Target,
         count: u32,
     },
+    /// Cut one server off from all the others.
+    Isolate {
+        server: Target,
+    },
+    /// The leader proposes a create of `path` by itself (no client: a raw txn).
+    Propose {
+        path: String,
+    },
 }
 
 /// A message on the wire.
@@ -551,6 +559,14 @@ impl Sim {
                 self.clients[index].enqueue(op.call());
             }
             Command::MoveClient { client, server } => self.move_client(*client, *server)?,
+            Command::Isolate { server } => {
+                let id = self.resolve(server)?;
+                let rest: Vec<u64> = self.server_ids().into_iter().filter(|s| *s != id).map(|s| s.0).collect();
+                self.partition_groups(&[alloc::vec![id.0], rest]);
+            }
+            Command::Propose { path } => {
+                self.write(path).ok_or("no established leader")?;
+            }
             Command::DropNext { kind, from, count } => {
                 let from = self.resolve(from)?;
                 let Some(kind) = super::MESSAGE_KINDS.iter().copied().find(|k| *k == kind.as_str()) else {
@@ -567,7 +583,7 @@ impl Sim {
 /// no background writes, every event traced.
 pub fn interactive_config(seed: u64, voters: usize, observers: usize) -> SimConfig {
     SimConfig {
-        faults: Faults { latency_ms: (8, 20), fsync_ms: (2, 6), ..Faults::none() },
+        faults: Faults { latency_ms: (15, 40), fsync_ms: (2, 6), ..Faults::none() },
         chaos_ms: u64::MAX / 4,
         calm_ms: 0,
         tick_ms: 200,
@@ -586,6 +602,8 @@ pub struct Preset {
     pub voters: usize,
     pub observers: usize,
     pub log_window: usize,
+    /// Deliberate protocol bugs (to watch the checker catch them).
+    pub bugs: zab::Bugs,
     pub script: Vec<(u64, Command)>,
 }
 
@@ -601,7 +619,14 @@ pub fn presets() -> Vec<Preset> {
         client,
         op: ClientOp::SetData { path: path.into(), data: data.into(), version: -1 },
     };
-    let preset = |name, voters, script| Preset { name, voters, observers: 0, log_window: 16, script };
+    let preset = |name, voters, script| Preset {
+        name,
+        voters,
+        observers: 0,
+        log_window: 16,
+        bugs: zab::Bugs::default(),
+        script,
+    };
     alloc::vec![
         preset("cold-start", 5, Vec::new()),
         preset(
@@ -631,6 +656,7 @@ pub fn presets() -> Vec<Preset> {
             voters: 3,
             observers: 0,
             log_window: 4,
+            bugs: zab::Bugs::default(),
             script: alloc::vec![
                 (0, AddClient { role: ClientRole::Random, server: None }),
                 (2_500, Crash { server: Target::Follower }),
@@ -651,6 +677,18 @@ pub fn presets() -> Vec<Preset> {
             ],
         ),
         preset("lock", 5, (0..5).map(|_| (0, AddClient { role: ClientRole::Lock, server: None })).collect()),
+        Preset {
+            name: "broken-commit",
+            voters: 3,
+            observers: 0,
+            log_window: 16,
+            bugs: zab::Bugs { commit_without_quorum: true, ..zab::Bugs::default() },
+            script: alloc::vec![
+                (3_000, Isolate { server: Target::Leader }),
+                (3_100, Propose { path: "/only-on-the-old-leader".into() }),
+                (10_000, Heal),
+            ],
+        },
     ]
 }
 
@@ -685,8 +723,11 @@ impl Driver {
     /// A preset by name, on `seed`.
     pub fn preset(name: &str, seed: u64) -> Option<Driver> {
         let preset = presets().into_iter().find(|p| p.name == name)?;
-        let config =
-            SimConfig { log_window: preset.log_window, ..interactive_config(seed, preset.voters, preset.observers) };
+        let config = SimConfig {
+            log_window: preset.log_window,
+            bugs: preset.bugs,
+            ..interactive_config(seed, preset.voters, preset.observers)
+        };
         Some(Driver::new(config, preset.script))
     }
 
@@ -903,6 +944,16 @@ mod tests {
         let claims: usize = d.sim.clients.iter().map(|c| c.claims.len()).sum();
         assert!(claims >= 5, "{claims} claims");
         assert!(d.verdict().is_empty(), "{:?}", d.verdict());
+    }
+
+    #[test]
+    fn a_broken_zab_is_caught() {
+        let mut d = Driver::preset("broken-commit", 10).unwrap();
+        run_to_ms(&mut d, 20_000);
+        let verdict = d.verdict();
+        assert!(!verdict.is_empty(), "the checker must flag a commit without quorum");
+        assert_eq!(verdict[0].invariant, "CommitDurability", "{verdict:?}");
+        assert!(d.notes.is_empty(), "{:?}", d.notes);
     }
 
     #[test]

@@ -61,6 +61,33 @@ pub struct Bugs {
     pub late_watch_events: bool,
 }
 
+impl Bugs {
+    /// The names the command line and the page know them by.
+    pub const NAMES: [&'static str; 6] = [
+        "commit-without-quorum",
+        "skip-trunc",
+        "ack-before-durable",
+        "ack-new-leader-early",
+        "eager-reads",
+        "late-watch-events",
+    ];
+
+    /// The one bug called `name` switched on (`None` for an unknown name).
+    pub fn named(name: &str) -> Option<Bugs> {
+        let mut bugs = Bugs::default();
+        match name {
+            "commit-without-quorum" => bugs.commit_without_quorum = true,
+            "skip-trunc" => bugs.skip_trunc = true,
+            "ack-before-durable" => bugs.ack_before_durable = true,
+            "ack-new-leader-early" => bugs.ack_new_leader_early = true,
+            "eager-reads" => bugs.eager_reads = true,
+            "late-watch-events" => bugs.late_watch_events = true,
+            _ => return None,
+        }
+        Some(bugs)
+    }
+}
+
 impl Config {
     /// ZooKeeper's defaults around the given ensemble: tickTime 2000, initLimit 10,
     /// syncLimit 5, finalizeWait 200.
