@@ -105,6 +105,11 @@ impl Cluster {
         self.driver.seek(step.max(0.0) as u64);
     }
 
+    /// Goes to the last moment at or before simulated time `ms` (e.g. a violation's).
+    pub fn seek_ms(&mut self, ms: f64) {
+        self.driver.seek_ms(ms.max(0.0) as u64);
+    }
+
     /// Applies a command given as JSON (the core's `Command`, e.g. `{"Crash":{"server":"Leader"}}`).
     pub fn apply(&mut self, command: &str) -> Result<(), String> {
         let command: Command = serde_json::from_str(command).map_err(error)?;

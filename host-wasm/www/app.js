@@ -79,6 +79,7 @@ let verdict = [];
 let lastVerdictAt = 0;
 let lastPanelsAt = 0;
 let frames = [];            // frame timestamps, for the fps figure
+let focus = null;           // the first violation, if any
 let lastFrame = null;
 
 function setStatus(text, bad = false) {
@@ -434,14 +435,18 @@ function drawPanels() {
     v.replaceChildren(...bad.slice(0, 3).map((x) => text('div', `${x.invariant} at ${x.at_ms} ms${x.server ? ` on s${x.server}` : ''}: ${x.detail}`)));
   }
   $('verdict-panel').dataset.violations = String(bad.length);
+  $('goto-violation').hidden = bad.length === 0;
+  focus = bad[0] || null;
   // The phase.
   const leader = servers.find((s) => s.role === 'LEADING');
   let phase = PHASES.election;
   if (leader) phase = PHASES[leader.phase] || phase;
   if (state.notes.length) phase += ` (script: ${state.notes[state.notes.length - 1]})`;
   $('phase').textContent = phase;
-  // The trace tail.
-  $('trace').textContent = trace.slice(-60).map((l) => `[${String(l.at).padStart(7)}] ${l.text}`).join('\n');
+  // The trace tail; at a violation, the events of the offending server are marked.
+  const mark = (l) => focus && l.at >= focus.at_ms - 500 && (!focus.server || l.server === focus.server || l.peer === focus.server);
+  $('trace').textContent = trace.slice(-60).map((l) => `${mark(l) ? '»' : ' '}[${String(l.at).padStart(7)}] ${l.text}`).join('\n');
+  $('trace').scrollTop = $('trace').scrollHeight;
 }
 
 // ---- controls ----
@@ -565,6 +570,15 @@ function wire() {
     refresh(true);
   };
   $('tree-server').onchange = () => refresh(true);
+  $('goto-violation').onclick = () => {
+    if (!focus) return;
+    if (playing) togglePlay();
+    cluster.seek_ms(focus.at_ms);
+    $('zoom').value = '600';
+    $('zoom').oninput();
+    refresh(true);
+    setStatus(`at ${focus.at_ms} ms: ${focus.invariant} on ${focus.server ? `s${focus.server}` : 'the cluster'}; » marks its events`);
+  };
   $('zoom').oninput = () => { $('zoom-out').textContent = `${$('zoom').value} ms`; if (cluster) refresh(false); };
   $('zoom').oninput();
   document.addEventListener('keydown', (e) => {

@@ -131,6 +131,9 @@ try {
   await page.evaluate(() => window.zk.fastForward(5000));
   await page.waitForFunction(() => Number(document.querySelector('#verdict-panel').dataset.violations) > 0);
   check((await page.textContent('#verdict')).includes('CommitDurability'), 'a commit without quorum is flagged in the checks panel');
+  await page.click('#goto-violation');
+  const back = await page.evaluate(() => window.zk.state.now_ms);
+  check(back <= 3200 && (await page.textContent('#trace')).includes('»'), `"Show me" went back to the violation (t = ${back} ms) and marked its events`);
   await page.screenshot({ path: path.join(out, 'violation.png') });
 
   // Measurements: 7 servers animating; fast-forward.

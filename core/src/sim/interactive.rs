@@ -834,6 +834,12 @@ impl Driver {
         while self.steps() < step && self.step() {}
     }
 
+    /// Goes to the last moment at or before simulated time `ms` (replaying from the start).
+    pub fn seek_ms(&mut self, ms: u64) {
+        self.restart();
+        while self.sim.next_event_ms().is_some_and(|at| at <= ms) && self.step() {}
+    }
+
     /// The Zab invariants' violations so far, then the client-history verdict.
     pub fn verdict(&self) -> Vec<Violation> {
         let mut all: Vec<Violation> = self.sim.violations().to_vec();
@@ -975,6 +981,9 @@ mod tests {
         d.seek(5_500);
         assert_eq!(d.sim.server_views(), views);
         assert_eq!(d.sim.trace.len(), trace);
+        let at = d.sim.now_ms();
+        d.seek_ms(at / 2);
+        assert!(d.sim.now_ms() <= at / 2 && d.steps() > 0);
         // A new command in the past drops the old future.
         d.seek(2_100);
         d.apply(Command::Heal).unwrap();
