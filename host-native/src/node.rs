@@ -86,6 +86,8 @@ pub struct Node {
     sent: u64,
     out: Vec<ServerOutput>,
     snapshots: SnapSchedule,
+    /// A checkpoint is due and waits for the one being written (see [`Node::step`]).
+    checkpoint_owed: bool,
 }
 
 /// ZooKeeper's snapCount rule: a checkpoint once more than `snapCount / 2 + roll` txns were
@@ -202,6 +204,7 @@ impl Node {
             sent: 0,
             out: Vec::new(),
             snapshots,
+            checkpoint_owed: false,
         })
     }
 
@@ -357,7 +360,12 @@ impl Node {
             }
         }
         self.out = out;
-        if checkpoint_due {
+        // Building a snapshot holds this task (every request waits), so none is built while
+        // the last one's file is still being written: the writer would only keep the newest
+        // of them waiting anyway. The one owed is built at the first step after that.
+        self.checkpoint_owed |= checkpoint_due;
+        if self.checkpoint_owed && !self.writer.as_ref().is_some_and(Writer::checkpoint_busy) {
+            self.checkpoint_owed = false;
             self.checkpoint();
         }
     }

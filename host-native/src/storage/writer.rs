@@ -40,6 +40,9 @@ pub struct Writer {
     queue: Sender<Message>,
     thread: Option<JoinHandle<Result<(), StorageError>>>,
     failed: Arc<AtomicBool>,
+    /// A checkpoint was handed over and its file is not durable yet (a hint, see
+    /// [`Writer::checkpoint_busy`]).
+    checkpointing: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -52,6 +55,8 @@ impl Writer {
         let (queue, rx) = mpsc::channel();
         let stopped = Arc::new(AtomicBool::new(false));
         let flag = stopped.clone();
+        let checkpointing = Arc::new(AtomicBool::new(false));
+        let busy = checkpointing.clone();
         let reports = queue.clone();
         let thread = thread::Builder::new()
             .name("zabkeeper-storage".into())
@@ -61,7 +66,7 @@ impl Writer {
                 };
                 let dir = journal.dir().to_path_buf();
                 let checkpoints = Checkpointer::start(dir, journal.faults().clone(), hook, report);
-                let result = run(journal, checkpoints, rx, durable);
+                let result = run(journal, checkpoints, rx, durable, &busy);
                 if let Err(e) = &result {
                     // The flag first: whoever hears of the failure finds it set.
                     flag.store(true, Ordering::Release);
@@ -71,7 +76,7 @@ impl Writer {
                 result
             })
             .expect("spawning the storage writer thread");
-        Writer { queue, thread: Some(thread), failed: stopped }
+        Writer { queue, thread: Some(thread), failed: stopped, checkpointing }
     }
 
     /// Queues a durable write. Never blocks. Seqs must rise.
@@ -87,7 +92,15 @@ impl Writer {
     /// `zxid` is newer than the last snapshot; skipped if a newer one is queued while an
     /// older one is still being written.
     pub fn checkpoint(&self, zxid: Zxid, snapshot: Vec<u8>) {
+        self.checkpointing.store(true, Ordering::Release);
         let _ = self.queue.send(Message::Checkpoint(zxid, snapshot));
+    }
+
+    /// Whether a checkpoint handed over is still being written (or waits to be). A newer one
+    /// would only take the waiting one's place, so the caller can save itself building the
+    /// snapshot until this turns false. A hint: it may lag a moment behind the writer thread.
+    pub fn checkpoint_busy(&self) -> bool {
+        self.checkpointing.load(Ordering::Acquire)
     }
 
     /// Whether the writer stopped on an error.
@@ -120,6 +133,7 @@ fn run(
     mut checkpoints: Checkpointer,
     rx: Receiver<Message>,
     mut durable: impl FnMut(u64),
+    checkpointing: &AtomicBool,
 ) -> Result<(), StorageError> {
     let mut last_seq = 0u64;
     let mut closing = false;
@@ -150,6 +164,7 @@ fn run(
                 }
                 Message::Checkpointed(result) => checkpointed(&mut journal, &mut checkpoints, result)?,
             }
+            checkpointing.store(checkpoints.busy(), Ordering::Release);
             if journal.pending_bytes() < BATCH_BYTES_MAX {
                 next = rx.try_recv().ok();
             }

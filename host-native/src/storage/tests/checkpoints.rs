@@ -555,6 +555,38 @@ fn a_checkpoint_waiting_behind_one_being_written_gives_way_to_a_newer_one() {
     assert_eq!(image.snapshot_zxid(), Zxid::new(1, 25));
 }
 
+/// The node asks `checkpoint_busy` before it builds a snapshot: busy from the hand-over until
+/// the file is durable, and not for a checkpoint that is not newer than the last.
+#[test]
+fn a_checkpoint_is_busy_until_its_file_is_durable() {
+    let dir = tempdir();
+    let (storage, _) = open(dir.path(), options());
+    let (hook, reached, release) = hold_at(Stage::Synced);
+    let (reports, seen) = mpsc::channel();
+    let writer = storage.start_with_hook(move |seq| reports.send(seq).unwrap(), hook);
+    assert!(!writer.checkpoint_busy());
+    persist_and_wait(&writer, &seen, &appends(1, 10));
+    let Step::Checkpoint(zxid, bytes) = checkpoint(1, 10) else { unreachable!() };
+    writer.checkpoint(zxid, bytes.clone());
+    assert!(writer.checkpoint_busy(), "busy from the hand-over");
+    reached.recv().unwrap();
+    assert!(writer.checkpoint_busy(), "busy while its file is written");
+    release.send(()).unwrap();
+    let idle = |writer: &super::super::Writer| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while writer.checkpoint_busy() {
+            assert!(std::time::Instant::now() < deadline, "still busy");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    };
+    idle(&writer);
+    assert_eq!(checkpoints(dir.path()).len(), 1, "idle once the file is durable");
+    // Not newer than the last: ignored, and not busy for long.
+    writer.checkpoint(zxid, bytes);
+    idle(&writer);
+    writer.close().unwrap();
+}
+
 /// A snapshot install while a checkpoint file is being written: the checkpoint is older than
 /// the new base segment, so it never counts and its file goes.
 #[test]
