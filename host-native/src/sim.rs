@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::Args;
 use zabkeeper_core::sim::{Faults, Report, Sim, SimConfig};
+use zabkeeper_core::zab::Bugs;
 
 #[derive(Args, Debug, Clone)]
 pub struct SimArgs {
@@ -65,14 +66,8 @@ fn config_for(args: &SimArgs, seed: u64) -> Result<SimConfig, String> {
     config.election_clients = args.elections;
     match args.bug.as_deref() {
         None => {}
-        Some("commit-without-quorum") => config.bugs.commit_without_quorum = true,
-        Some("skip-trunc") => config.bugs.skip_trunc = true,
-        Some("ack-before-durable") => config.bugs.ack_before_durable = true,
-        Some("ack-new-leader-early") => config.bugs.ack_new_leader_early = true,
         Some("no-blank-defence") => config.blank_defence = false,
-        Some("eager-reads") => config.bugs.eager_reads = true,
-        Some("late-watch-events") => config.bugs.late_watch_events = true,
-        Some(other) => return Err(format!("unknown bug {other:?}")),
+        Some(name) => config.bugs = Bugs::named(name).ok_or_else(|| format!("unknown bug {name:?}"))?,
     }
     let all = config.faults.clone();
     config.faults = match args.faults.as_str() {
