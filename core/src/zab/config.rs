@@ -61,6 +61,7 @@ pub struct Bugs {
     pub late_watch_events: bool,
 }
 
+#[cfg(feature = "sim")]
 impl Bugs {
     /// The names the command line and the page know them by.
     pub const NAMES: [&'static str; 6] = [
