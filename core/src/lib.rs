@@ -25,6 +25,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+mod bytes_serde;
 pub mod error;
 pub mod ids;
 pub mod rng;

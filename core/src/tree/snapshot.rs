@@ -43,6 +43,7 @@ struct Header {
 #[derive(Serialize, Deserialize)]
 struct Record<'a> {
     path: &'a str,
+    #[serde(serialize_with = "crate::bytes_serde::option::serialize_borrowed")]
     data: Option<&'a [u8]>,
     acl: AclId,
     stat: StatPersisted,

@@ -42,6 +42,7 @@ pub enum Txn {
     /// `version` is the node's new data version.
     SetData {
         path: String,
+        #[serde(with = "crate::bytes_serde::option")]
         data: Option<Vec<u8>>,
         version: i32,
     },
@@ -79,6 +80,7 @@ pub enum Txn {
 pub struct CreateTxn {
     /// The final path, with the sequential suffix already appended.
     pub path: String,
+    #[serde(with = "crate::bytes_serde::option")]
     pub data: Option<Vec<u8>>,
     pub acl: Vec<Acl>,
     /// Session id, [`crate::tree::CONTAINER_OWNER`], a TTL marker, or 0.

@@ -52,6 +52,7 @@ pub enum WriteOp {
     Create {
         opcode: CreateOpcode,
         path: String,
+        #[serde(with = "crate::bytes_serde::option")]
         data: Option<Vec<u8>>,
         acl: Vec<Acl>,
         flags: i32,
@@ -64,6 +65,7 @@ pub enum WriteOp {
     },
     SetData {
         path: String,
+        #[serde(with = "crate::bytes_serde::option")]
         data: Option<Vec<u8>>,
         version: i32,
     },

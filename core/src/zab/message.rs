@@ -76,7 +76,12 @@ pub enum SyncMode {
     /// Drop every entry after `to` (none of them is committed), then append these.
     Trunc { to: Zxid, entries: Vec<Entry> },
     /// Replace everything with this snapshot taken at `at`, then append these.
-    Snap { at: Zxid, snapshot: Vec<u8>, entries: Vec<Entry> },
+    Snap {
+        at: Zxid,
+        #[serde(with = "crate::bytes_serde")]
+        snapshot: Vec<u8>,
+        entries: Vec<Entry>,
+    },
 }
 
 impl SyncMode {

@@ -32,6 +32,7 @@ pub enum LogOp {
     /// Replace the whole state with this snapshot (SNAP sync): the log restarts after `zxid`.
     InstallSnapshot {
         zxid: Zxid,
+        #[serde(with = "crate::bytes_serde")]
         snapshot: Vec<u8>,
     },
     /// Save acceptedEpoch and currentEpoch (ZooKeeper writes each to its own file).
