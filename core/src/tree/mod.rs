@@ -43,8 +43,10 @@ pub const ZOOKEEPER_PATH: &str = "/zookeeper";
 pub const QUOTA_PATH: &str = "/zookeeper/quota";
 pub const CONFIG_PATH: &str = "/zookeeper/config";
 
-/// The replicated tree of znodes.
-#[derive(Debug)]
+/// The replicated tree of znodes. Cloning is cheap (the nodes are shared and copied on
+/// write; the ephemeral, container and TTL indexes are copied), which is how a snapshot is
+/// serialised away from the thread that applies writes.
+#[derive(Clone, Debug)]
 pub struct DataTree {
     nodes: Slab<Node>,
     root: NodeId,

@@ -59,7 +59,7 @@ impl StatPersisted {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Node {
     /// `None` is ZooKeeper's null buffer (reported with dataLength 0), distinct from empty data.
     pub(crate) data: Option<Box<[u8]>>,

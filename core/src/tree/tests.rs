@@ -250,3 +250,37 @@ fn well_checksummed_but_inconsistent_snapshots_are_errors() {
     // Only flips of fields outside the tree (last_zxid, session list) can pass.
     assert!(accepted < 40, "{accepted} damaged snapshots accepted");
 }
+
+#[test]
+fn a_clone_is_a_frozen_snapshot_of_the_moment() {
+    let mut tree = sample_tree();
+    for i in 0..10_000u32 {
+        let path = alloc::format!("/app/n{i}");
+        tree.create_node(&path, data(&i.to_le_bytes()), &open(), 0, -1, z(10 + i), 20).unwrap();
+    }
+    let mut before = Vec::new();
+    snapshot::write(&tree, &[], &mut before);
+    let frozen = tree.clone();
+    // Every kind of change after the clone, in several chunks of the slab.
+    tree.set_data("/app", data(b"v3"), 2, z(20_000), 30).unwrap();
+    tree.set_data("/app/n9999", None, 1, z(20_001), 30).unwrap();
+    tree.delete_node("/app/n5000", z(20_002)).unwrap();
+    tree.delete_node("/app/lock/n0000000000", z(20_003)).unwrap();
+    tree.create_node("/app/new", data(b"x"), &open(), 7, -1, z(20_004), 31).unwrap();
+    tree.set_acl("/app/n1", &Acl::read_unsafe(), 1).unwrap();
+    tree.set_last_zxid(z(20_004));
+    tree.check_invariants().unwrap();
+    frozen.check_invariants().unwrap();
+    let mut after = Vec::new();
+    snapshot::write(&frozen, &[], &mut after);
+    assert_eq!(after, before, "the clone writes the snapshot of the moment it was taken");
+    assert_ne!(frozen.digest(), tree.digest());
+    assert_eq!(frozen.get("/app").unwrap().data(), Some(&b"v2"[..]));
+    assert_eq!(tree.get("/app").unwrap().data(), Some(&b"v3"[..]));
+    assert!(frozen.get("/app/n5000").is_some() && tree.get("/app/n5000").is_none());
+    assert_eq!(frozen.ephemerals(SessionId(42)).count(), 1);
+    assert_eq!(tree.ephemerals(SessionId(42)).count(), 0);
+    let mut now = Vec::new();
+    snapshot::write(&tree, &[], &mut now);
+    assert_eq!(snapshot::read(&now).unwrap().tree.digest(), tree.digest());
+}
