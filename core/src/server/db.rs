@@ -45,6 +45,32 @@ impl Database {
     pub fn take_applied(&mut self) -> Vec<Applied> {
         core::mem::take(&mut self.applied)
     }
+
+    /// The state at this moment, to serialise elsewhere (another thread) while this database
+    /// goes on applying. Cheap: the tree's nodes are shared and copied on write.
+    pub fn freeze(&self) -> Frozen {
+        Frozen { tree: self.tree.clone(), sessions: self.sessions.iter().map(|(id, t)| (*id, *t)).collect() }
+    }
+}
+
+/// A database frozen by [`Database::freeze`].
+#[derive(Clone, Debug)]
+pub struct Frozen {
+    tree: DataTree,
+    sessions: Vec<(SessionId, i32)>,
+}
+
+impl Frozen {
+    /// The snapshot bytes (the same as [`StateMachine::snapshot`] at the moment of freezing).
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        snapshot::write(&self.tree, &self.sessions, &mut out);
+        out
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.tree.node_count()
+    }
 }
 
 /// The watchable changes of a txn that applied successfully.
@@ -105,10 +131,7 @@ impl StateMachine for Database {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        let sessions: Vec<(SessionId, i32)> = self.sessions.iter().map(|(id, t)| (*id, *t)).collect();
-        let mut out = Vec::new();
-        snapshot::write(&self.tree, &sessions, &mut out);
-        out
+        self.freeze().snapshot()
     }
 
     fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {

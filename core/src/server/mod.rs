@@ -29,7 +29,7 @@ use core::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-pub use db::{Applied, Change, Database, ServerMachine};
+pub use db::{Applied, Change, Database, Frozen, ServerMachine};
 pub use reply::Shape;
 
 use crate::error::ErrorCode;

@@ -21,6 +21,7 @@ use std::thread::{self, JoinHandle};
 
 use zabkeeper_core::Zxid;
 
+use super::Snapshot;
 use super::StorageError;
 use super::faults::Faults;
 use super::format::{self, Checkpoint};
@@ -34,7 +35,7 @@ pub(super) struct Job {
     /// (acceptedEpoch, currentEpoch) as of the record before `lsn`.
     pub epochs: (u32, u32),
     pub zxid: Zxid,
-    pub snapshot: Vec<u8>,
+    pub snapshot: Snapshot,
 }
 
 /// Runs after each step of a checkpoint file (tests stop there, as a crash would).
@@ -141,6 +142,14 @@ impl Drop for Checkpointer {
 /// Builds `snap.L` durably. The snapshot's memory is freed before the report.
 fn write(dir: &Path, job: Job, faults: &Faults, hook: &mut Hook) -> Result<Point, StorageError> {
     hook(Stage::Started);
+    let started = std::time::Instant::now();
+    let snapshot = job.snapshot.into_bytes();
+    tracing::debug!(
+        bytes = snapshot.len(),
+        took_ms = started.elapsed().as_millis() as u64,
+        "checkpoint: snapshot serialised"
+    );
+    journal::check_checkpoint_size(&snapshot)?;
     let (accepted_epoch, current_epoch) = job.epochs;
     let checkpoint = Checkpoint {
         lsn: job.lsn,
@@ -148,10 +157,10 @@ fn write(dir: &Path, job: Job, faults: &Faults, hook: &mut Hook) -> Result<Point
         accepted_epoch,
         current_epoch,
         zxid: job.zxid,
-        snapshot: &job.snapshot,
+        snapshot: &snapshot,
     };
     let head = checkpoint.encode_head();
     let name = format::checkpoint_name(job.lsn);
-    let (_, path) = journal::create_file(dir, &name, &[&head, &job.snapshot], 0, faults, &mut **hook)?;
+    let (_, path) = journal::create_file(dir, &name, &[&head, &snapshot], 0, faults, &mut **hook)?;
     Ok(Point { lsn: job.lsn, replay_from: job.replay_from, file: Some(path) })
 }

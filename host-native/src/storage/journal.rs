@@ -26,7 +26,7 @@ use super::checkpointer::Job;
 use super::faults::{Faults, FileOp};
 use super::format::{self, FLAG_BASE, HEADER_BYTES, SegmentHeader};
 use super::trail::Trail;
-use super::{StorageError, StorageOptions};
+use super::{Snapshot, StorageError, StorageOptions};
 
 /// ZooKeeper's minimum for `autopurge.snapRetainCount`.
 pub const RETAIN_MIN: u32 = 3;
@@ -226,10 +226,9 @@ impl Journal {
     /// the log entries after `zxid`: the records before it are synced, and the file to build
     /// is returned. It counts only once [`Journal::checkpointed`] says its file is durable.
     /// `None` unless `zxid` is newer than the last snapshot.
-    pub fn checkpoint(&mut self, zxid: Zxid, snapshot: Vec<u8>) -> Result<Option<Job>, StorageError> {
-        let record_bytes = format::CHECKPOINT_FIXED_BYTES + snapshot.len();
-        if u32::try_from(record_bytes).is_err() {
-            return Err(StorageError::Encode { what: format!("a checkpoint of {record_bytes} bytes is too large") });
+    pub fn checkpoint(&mut self, zxid: Zxid, snapshot: Snapshot) -> Result<Option<Job>, StorageError> {
+        if let Snapshot::Bytes(bytes) = &snapshot {
+            check_checkpoint_size(bytes)?;
         }
         let lsn = self.next_lsn;
         let Some(replay_from) = self.trail.checkpoint(zxid, lsn) else { return Ok(None) };
@@ -411,4 +410,13 @@ fn preallocated(options: &StorageOptions, allocated: u64, end: u64) -> u64 {
 /// Makes a directory's entries (created, renamed, deleted files) durable.
 pub(super) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(StorageError::io(dir, "fsync directory"))
+}
+
+/// A checkpoint is one record: its length must fit the record header.
+pub(super) fn check_checkpoint_size(snapshot: &[u8]) -> Result<(), StorageError> {
+    let record_bytes = format::CHECKPOINT_FIXED_BYTES + snapshot.len();
+    if u32::try_from(record_bytes).is_err() {
+        return Err(StorageError::Encode { what: format!("a checkpoint of {record_bytes} bytes is too large") });
+    }
+    Ok(())
 }

@@ -48,6 +48,37 @@ pub use faults::{EIO, ENOSPC, Faults, FileOp, TRIGGER_ENV};
 use journal::Journal;
 pub use writer::Writer;
 
+/// A checkpoint's snapshot: its bytes, or a frozen state machine that the checkpoint thread
+/// serialises (so building the bytes of a large tree holds up no request).
+pub enum Snapshot {
+    Bytes(Vec<u8>),
+    Build(Box<dyn FnOnce() -> Vec<u8> + Send>),
+}
+
+impl Snapshot {
+    fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Snapshot::Bytes(bytes) => bytes,
+            Snapshot::Build(build) => build(),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Snapshot {
+    fn from(bytes: Vec<u8>) -> Snapshot {
+        Snapshot::Bytes(bytes)
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Snapshot::Bytes(bytes) => write!(f, "Snapshot::Bytes({} bytes)", bytes.len()),
+            Snapshot::Build(_) => f.write_str("Snapshot::Build"),
+        }
+    }
+}
+
 /// The subdirectory of the dataDir that holds this format.
 pub const SUBDIR: &str = "zabkeeper-v1";
 

@@ -10,9 +10,9 @@ use std::time::Duration;
 use zabkeeper_core::Zxid;
 use zabkeeper_core::zab::LogOp;
 
-use super::StorageError;
 use super::checkpointer::{Checkpointer, Hook};
 use super::journal::{Journal, Point};
+use super::{Snapshot, StorageError};
 
 /// A batch stops taking queued writes past this many bytes, so one fsync never waits on an
 /// unbounded write. The queue itself is bounded by the core's proposals in flight.
@@ -20,7 +20,7 @@ const BATCH_BYTES_MAX: usize = 8 << 20;
 
 enum Message {
     Persist(u64, LogOp),
-    Checkpoint(Zxid, Vec<u8>),
+    Checkpoint(Zxid, Snapshot),
     /// From the checkpoint thread: the checkpoint handed over first is durable, or failed.
     Checkpointed(Result<Point, StorageError>),
     Close,
@@ -91,9 +91,9 @@ impl Writer {
     /// once it is durable, the files retention no longer keeps are deleted. Ignored unless
     /// `zxid` is newer than the last snapshot; skipped if a newer one is queued while an
     /// older one is still being written.
-    pub fn checkpoint(&self, zxid: Zxid, snapshot: Vec<u8>) {
+    pub fn checkpoint(&self, zxid: Zxid, snapshot: impl Into<Snapshot>) {
         self.checkpointing.store(true, Ordering::Release);
-        let _ = self.queue.send(Message::Checkpoint(zxid, snapshot));
+        let _ = self.queue.send(Message::Checkpoint(zxid, snapshot.into()));
     }
 
     /// Whether a checkpoint handed over is still being written (or waits to be). A newer one

@@ -614,3 +614,30 @@ fn an_install_while_a_checkpoint_is_written_supersedes_it() {
         assert_same(&open(dir.path(), options()).1, &model_all(&all));
     }
 }
+
+/// A snapshot handed over unbuilt is serialised on the checkpoint thread, and recovers the
+/// same as one handed over as bytes.
+#[test]
+fn a_snapshot_built_on_the_checkpoint_thread_recovers_the_same() {
+    let dir = tempdir();
+    let (storage, _) = open(dir.path(), options());
+    let (reports, seen) = mpsc::channel();
+    let writer = storage.start(move |seq| reports.send(seq).unwrap(), |_| {});
+    let mut all = appends(1, 10);
+    persist_and_wait(&writer, &seen, &all);
+    let step = checkpoint(1, 10);
+    let Step::Checkpoint(zxid, bytes) = step.clone() else { unreachable!() };
+    let (built_on, thread) = mpsc::channel();
+    writer.checkpoint(
+        zxid,
+        super::super::Snapshot::Build(Box::new(move || {
+            built_on.send(std::thread::current().name().map(String::from)).unwrap();
+            bytes
+        })),
+    );
+    assert_eq!(thread.recv().unwrap().as_deref(), Some("zabkeeper-checkpoint"));
+    writer.close().unwrap();
+    all.push(step);
+    assert_eq!(checkpoints(dir.path()).len(), 1);
+    assert_same(&open(dir.path(), options()).1, &model_all(&all));
+}
