@@ -17,24 +17,28 @@ const CHUNK_LEN: usize = 1 << CHUNK_BITS;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(pub(crate) u32);
 
-type Chunk<T> = Vec<Option<Arc<T>>>;
+/// A whole chunk in one allocation (with its reference counts): a lookup goes from the chunk
+/// list straight to the entry's pointer, then to the entry.
+type Chunk<T> = [Option<Arc<T>>; CHUNK_LEN];
 
 #[derive(Debug)]
 pub(crate) struct Slab<T> {
     chunks: Vec<Arc<Chunk<T>>>,
     free: Vec<u32>,
     len: usize,
+    /// Entries ever handed out (the next fresh handle).
+    used: usize,
 }
 
 impl<T> Clone for Slab<T> {
     fn clone(&self) -> Self {
-        Slab { chunks: self.chunks.clone(), free: self.free.clone(), len: self.len }
+        Slab { chunks: self.chunks.clone(), free: self.free.clone(), len: self.len, used: self.used }
     }
 }
 
 impl<T> Default for Slab<T> {
     fn default() -> Self {
-        Slab { chunks: Vec::new(), free: Vec::new(), len: 0 }
+        Slab { chunks: Vec::new(), free: Vec::new(), len: 0, used: 0 }
     }
 }
 
@@ -51,14 +55,13 @@ impl<T: Clone> Slab<T> {
             *slot = Some(Arc::new(value));
             return NodeId(id);
         }
-        if self.chunks.last().is_none_or(|c| c.len() == CHUNK_LEN) {
-            self.chunks.push(Arc::new(Vec::with_capacity(CHUNK_LEN)));
+        let id = NodeId(u32::try_from(self.used).expect("fewer than 2^32 znodes"));
+        if self.used == self.chunks.len() * CHUNK_LEN {
+            self.chunks.push(Arc::new([const { None }; CHUNK_LEN]));
         }
-        let chunk_index = self.chunks.len() - 1;
-        let chunk = Arc::make_mut(self.chunks.last_mut().expect("a chunk was just ensured"));
-        let id = (chunk_index << CHUNK_BITS) | chunk.len();
-        chunk.push(Some(Arc::new(value)));
-        NodeId(u32::try_from(id).expect("fewer than 2^32 znodes"))
+        self.used += 1;
+        *self.slot_mut(id) = Some(Arc::new(value));
+        id
     }
 
     pub(crate) fn remove(&mut self, id: NodeId) -> T {
