@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use common::{Client, Member, create, ensemble, exists_after_sync, mode, wait_for};
+use common::{
+    Client, Member, create, ensemble, exists_after_sync, mode, modes, wait_for, wait_for_leader_and_followers,
+};
 use zabkeeper::storage::TRIGGER_ENV;
 
 /// Where a member's trigger file and log go: next to its zoo.cfg.
@@ -102,16 +104,7 @@ fn a_leader_whose_fsync_fails_steps_down_and_the_others_go_on() {
     let base = common::scratch("disk-eio");
     let mut members = ensemble(&base, 3);
     members.iter_mut().for_each(spawn_breakable);
-    let modes = |members: &[Member]| -> Vec<String> {
-        members
-            .iter()
-            .map(|m| if m.child.is_some() { mode(m.client).unwrap_or_default() } else { "down".into() })
-            .collect()
-    };
-    wait_for("a leader and two followers", || {
-        let m = modes(&members);
-        m.iter().filter(|s| *s == "leader").count() == 1 && m.iter().filter(|s| *s == "follower").count() == 2
-    });
+    wait_for_leader_and_followers(&members);
     let leader = modes(&members).iter().position(|s| s == "leader").unwrap();
     let mut acknowledged = Vec::new();
     for (i, m) in members.iter().enumerate() {

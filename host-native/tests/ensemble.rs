@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Client, create, ensemble, exists_after_sync, mode, wait_for};
+use common::{Client, create, ensemble, exists_after_sync, mode, modes, wait_for, wait_for_leader_and_followers};
 
 #[test]
 fn a_three_process_ensemble_replicates_and_survives_its_leader() {
@@ -13,16 +13,7 @@ fn a_three_process_ensemble_replicates_and_survives_its_leader() {
     for m in &mut members {
         m.spawn();
     }
-    let modes = |members: &[common::Member]| -> Vec<String> {
-        members
-            .iter()
-            .map(|m| if m.child.is_some() { mode(m.client).unwrap_or_default() } else { "down".into() })
-            .collect()
-    };
-    wait_for("a leader and two followers", || {
-        let m = modes(&members);
-        m.iter().filter(|s| *s == "leader").count() == 1 && m.iter().filter(|s| *s == "follower").count() == 2
-    });
+    wait_for_leader_and_followers(&members);
 
     // Writes through each member; each is visible through every other (after sync).
     for (i, m) in members.iter().enumerate() {

@@ -39,6 +39,19 @@ pub fn mode(addr: SocketAddr) -> Option<String> {
     srvr.lines().find_map(|l| l.strip_prefix("Mode: ")).map(str::to_string)
 }
 
+/// Each member's mode as `srvr` reports it ("leader", "follower", ...), or "down".
+pub fn modes(members: &[Member]) -> Vec<String> {
+    members.iter().map(|m| if m.child.is_some() { mode(m.client).unwrap_or_default() } else { "down".into() }).collect()
+}
+
+/// Waits until one member leads and all the others follow.
+pub fn wait_for_leader_and_followers(members: &[Member]) {
+    wait_for("a leader and the others following", || {
+        let m = modes(members);
+        m.iter().filter(|s| *s == "leader").count() == 1 && m.iter().filter(|s| *s == "follower").count() == m.len() - 1
+    });
+}
+
 pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
