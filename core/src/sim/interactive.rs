@@ -7,7 +7,6 @@
 //! ([`Driver::seek`]); stepping forward again re-applies the logged commands at their steps,
 //! and a new command at an earlier moment starts a new future (the later log is dropped).
 
-use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -850,16 +849,12 @@ impl Driver {
         }
         all
     }
-
-    /// Servers that disagree on committed entries would show up in the verdict; this is the
-    /// set of servers up right now.
-    pub fn up(&self) -> BTreeSet<u64> {
-        self.sim.nodes.iter().filter(|n| n.server.is_some()).map(|n| n.id.0).collect()
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use alloc::collections::BTreeSet;
+
     use super::*;
 
     fn leader_of(d: &Driver) -> Option<u64> {
