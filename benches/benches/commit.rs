@@ -2,8 +2,10 @@
 //! together in one thread through the core's real API, a leader and two followers (and a
 //! five-voter variant). Clients on the leader send setData (100 B and 1 KiB) on many sessions,
 //! with 1, 16 or 256 requests in flight; peer messages go through their postcard encoding, and
-//! every durable write is reported durable at once (an infinitely fast disk). Throughput is in
-//! txns (elements), so criterion prints txns/s.
+//! every durable write is reported durable at once (an infinitely fast disk). Like the native
+//! host, each server steps every input waiting for it before its outputs are carried out
+//! (coalesced: the proposals of a burst travel as one message). Throughput is in txns
+//! (elements), so criterion prints txns/s.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
@@ -11,26 +13,33 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use zabkeeper_core::ids::ServerId;
-use zabkeeper_core::server::{Database, PeerMessage, Server, ServerConfig, ServerInput, ServerOutput};
+use zabkeeper_core::server::{Database, PeerMessage, Server, ServerConfig, ServerInput, ServerOutput, coalesce};
 use zabkeeper_core::tree::Acl;
 use zabkeeper_core::wire::records::{CreateRequest, SetDataRequest};
 use zabkeeper_core::wire::{ConnectRequest, Request};
 use zabkeeper_core::zab::{self, Durable};
 
+// The native server's allocator (see host-native's main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SESSIONS: u64 = 64;
 
 struct Cluster {
     servers: Vec<Server>,
-    queue: VecDeque<(usize, ServerInput)>,
+    /// Each server's inputs not stepped yet.
+    inbox: Vec<VecDeque<ServerInput>>,
     now: u64,
+    /// Reply frames sent to clients.
     replies: u64,
     out: Vec<ServerOutput>,
+    wire: Vec<u8>,
 }
 
 impl Cluster {
     fn new(voters: u64) -> Cluster {
         let ids: Vec<ServerId> = (1..=voters).map(ServerId).collect();
-        let servers = ids
+        let servers: Vec<Server> = ids
             .iter()
             .map(|&id| {
                 let mut zab = zab::Config::new(id, ids.clone(), vec![]);
@@ -39,7 +48,8 @@ impl Cluster {
                 Server::new(ServerConfig::new(zab), id.0, Durable::default(), Database::default(), 1_000)
             })
             .collect();
-        let mut cluster = Cluster { servers, queue: VecDeque::new(), now: 1_000, replies: 0, out: Vec::new() };
+        let inbox = servers.iter().map(|_| VecDeque::new()).collect();
+        let mut cluster = Cluster { servers, inbox, now: 1_000, replies: 0, out: Vec::new(), wire: Vec::new() };
         for _ in 0..200 {
             cluster.tick();
         }
@@ -53,31 +63,55 @@ impl Cluster {
 
     fn tick(&mut self) {
         self.now += 10;
-        for i in 0..self.servers.len() {
-            self.queue.push_back((i, ServerInput::Tick));
+        for inbox in &mut self.inbox {
+            inbox.push_back(ServerInput::Tick);
         }
         self.pump();
     }
 
+    /// Runs the servers until no input is left, the way the native host does: a server steps
+    /// every input waiting for it, then its outputs (coalesced) are carried out, and the
+    /// highest durable write of the burst is reported back as one `Persisted`.
     fn pump(&mut self) {
-        while let Some((i, input)) = self.queue.pop_front() {
-            let from = self.servers[i].peer().id();
-            let mut out = std::mem::take(&mut self.out);
-            self.servers[i].step(self.now, input, &mut out);
-            for o in out.drain(..) {
-                match o {
-                    ServerOutput::Peer { to, msg } => {
-                        // The wire format the native host uses between servers.
-                        let bytes = postcard::to_allocvec(&msg).expect("encodes");
-                        let msg: PeerMessage = postcard::from_bytes(&bytes).expect("decodes");
-                        self.queue.push_back(((to.0 - 1) as usize, ServerInput::Peer { from, msg }));
+        let mut inputs = VecDeque::new();
+        loop {
+            let mut idle = true;
+            for i in 0..self.servers.len() {
+                if self.inbox[i].is_empty() {
+                    continue;
+                }
+                idle = false;
+                std::mem::swap(&mut inputs, &mut self.inbox[i]);
+                let from = self.servers[i].peer().id();
+                let mut out = std::mem::take(&mut self.out);
+                for input in inputs.drain(..) {
+                    self.servers[i].step(self.now, input, &mut out);
+                }
+                coalesce(&mut out);
+                let mut persisted = None;
+                for o in out.drain(..) {
+                    match o {
+                        ServerOutput::Peer { to, msg } => {
+                            // The wire format the native host uses between servers.
+                            self.wire.clear();
+                            let bytes = postcard::to_extend(&msg, std::mem::take(&mut self.wire)).expect("encodes");
+                            let msg: PeerMessage = postcard::from_bytes(&bytes).expect("decodes");
+                            self.wire = bytes;
+                            self.inbox[(to.0 - 1) as usize].push_back(ServerInput::Peer { from, msg });
+                        }
+                        ServerOutput::Persist { seq, .. } => persisted = Some(seq),
+                        ServerOutput::Send { bytes, .. } => self.replies += frames(&bytes),
+                        ServerOutput::Close { .. } | ServerOutput::Event(_) => {}
                     }
-                    ServerOutput::Persist { seq, .. } => self.queue.push_back((i, ServerInput::Persisted { seq })),
-                    ServerOutput::Send { .. } => self.replies += 1,
-                    ServerOutput::Close { .. } | ServerOutput::Event(_) => {}
+                }
+                self.out = out;
+                if let Some(seq) = persisted {
+                    self.inbox[i].push_back(ServerInput::Persisted { seq });
                 }
             }
-            self.out = out;
+            if idle {
+                return;
+            }
         }
     }
 
@@ -86,7 +120,7 @@ impl Cluster {
         let leader = self.leader();
         let addr = IpAddr::V4(Ipv4Addr::LOCALHOST);
         for conn in 1..=SESSIONS {
-            self.queue.push_back((leader, ServerInput::Connected { conn, addr }));
+            self.inbox[leader].push_back(ServerInput::Connected { conn, addr });
             let mut payload = Vec::new();
             let hello = ConnectRequest {
                 timeout_ms: 30_000,
@@ -95,7 +129,7 @@ impl Cluster {
                 ..Default::default()
             };
             hello.encode(&mut payload);
-            self.queue.push_back((leader, ServerInput::Frame { conn, payload }));
+            self.inbox[leader].push_back(ServerInput::Frame { conn, payload });
         }
         self.pump();
         for conn in 1..=SESSIONS {
@@ -113,7 +147,7 @@ impl Cluster {
     fn send(&mut self, server: usize, conn: u64, xid: i32, request: &Request) {
         let mut payload = Vec::new();
         request.encode(xid, &mut payload);
-        self.queue.push_back((server, ServerInput::Frame { conn, payload }));
+        self.inbox[server].push_back(ServerInput::Frame { conn, payload });
     }
 }
 
@@ -152,6 +186,17 @@ fn commit_path(c: &mut Criterion) {
         }
     }
     group.finish();
+}
+
+/// How many length-prefixed frames `bytes` holds.
+fn frames(mut bytes: &[u8]) -> u64 {
+    let mut n = 0;
+    while bytes.len() >= 4 {
+        let len = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+        bytes = &bytes[(4 + len).min(bytes.len())..];
+        n += 1;
+    }
+    n
 }
 
 criterion_group!(benches, commit_path);

@@ -11,7 +11,7 @@
 use std::fs::{self, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -53,7 +53,7 @@ fn in_test_mode() -> bool {
 
 fn set_data(zxid: Zxid, path: &str, data: Vec<u8>) -> LogOp {
     let txn = Txn::SetData { path: path.into(), data: Some(data), version: zxid.counter() as i32 };
-    LogOp::Append(Entry { zxid, time_ms: 1_700_000_000_000, session: SessionId(1), cxid: 1, txn })
+    LogOp::Append(Arc::new(Entry { zxid, time_ms: 1_700_000_000_000, session: SessionId(1), cxid: 1, txn }))
 }
 
 /// A setData of `path` at `zxid` whose record (postcard encoding) is `bytes` long, give or
@@ -126,9 +126,9 @@ impl Log {
         for op in ops {
             self.seq += 1;
             let LogOp::Append(entry) = op else { unreachable!("appends only") };
-            let mut entry = entry.clone();
+            let mut entry = Entry::clone(entry);
             entry.zxid = Zxid::new(1, self.seq as u32);
-            self.writer.persist(self.seq, LogOp::Append(entry));
+            self.writer.persist(self.seq, LogOp::Append(Arc::new(entry)));
         }
         self.appends += ops.len() as u64;
         loop {

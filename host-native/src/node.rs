@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 use zabkeeper_core::Zxid;
 use zabkeeper_core::ids::ServerId;
-use zabkeeper_core::server::{Database, Server, ServerConfig, ServerInput, ServerMachine, ServerOutput};
+use zabkeeper_core::server::{Database, Server, ServerConfig, ServerInput, ServerMachine, ServerOutput, coalesce};
 use zabkeeper_core::session::SessionConfig;
 use zabkeeper_core::wire::FourLetterWord;
 use zabkeeper_core::zab::{self, StateMachine};
@@ -29,6 +29,9 @@ use zabkeeper_core::zab::{self, StateMachine};
 use crate::SERVER_VERSION;
 use crate::config::Settings;
 use crate::storage::{Faults, Snapshot, Storage, StorageOptions, Writer};
+
+/// Inputs stepped before their outputs are carried out, at most.
+const BURST_MAX: usize = 256;
 
 /// Bytes or the end, for one client connection's writer task.
 #[derive(Debug)]
@@ -226,24 +229,33 @@ impl Node {
             tokio::select! {
                 event = events.recv() => {
                     let Some(event) = event else { break };
-                    // Take whatever else is already queued before the next tick.
+                    // Step whatever else is already queued, then carry the outputs out
+                    // together (coalesced: one PROPOSAL and one write per link for the burst).
                     let mut next = Some(event);
+                    let mut stepped = 0;
                     while let Some(event) = next.take() {
                         if self.storage_failed() {
                             return self.stop_on_storage_failure();
                         }
                         if matches!(event, Event::Shutdown) {
+                            self.carry_out();
                             return self.shutdown();
                         }
                         self.handle(event);
+                        stepped += 1;
+                        if stepped % BURST_MAX == 0 {
+                            self.carry_out();
+                        }
                         next = events.try_recv().ok();
                     }
+                    self.carry_out();
                 }
                 _ = timer.tick() => {
                     if self.storage_failed() {
                         return self.stop_on_storage_failure();
                     }
-                    self.step(ServerInput::Tick)
+                    self.step(ServerInput::Tick);
+                    self.carry_out();
                 }
             }
         }
@@ -320,17 +332,27 @@ impl Node {
         }
     }
 
+    /// Steps the server; its outputs wait in `self.out` for [`Node::carry_out`].
     fn step(&mut self, input: ServerInput) {
         let now = self.now_ms();
+        self.server.step(now, input, &mut self.out);
+    }
+
+    /// Carries out what the steps since the last call asked for.
+    fn carry_out(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        coalesce(&mut self.out);
         let mut out = std::mem::take(&mut self.out);
-        self.server.step(now, input, &mut out);
         let mut checkpoint_due = false;
         for o in out.drain(..) {
             match o {
                 ServerOutput::Send { conn, bytes } => {
                     if let Some(c) = self.clients.get_mut(&conn) {
-                        c.sent += 1;
-                        self.sent += 1;
+                        let frames = frame_count(&bytes);
+                        c.sent += frames;
+                        self.sent += frames;
                         let _ = c.out.send(Outbound::Bytes(bytes));
                     }
                 }
@@ -499,9 +521,25 @@ impl Node {
     }
 }
 
+/// How many length-prefixed client frames `bytes` holds (several, when coalesced).
+fn frame_count(mut bytes: &[u8]) -> u64 {
+    let mut n = 0;
+    while let Some(len) = bytes.first_chunk::<4>().map(|l| u32::from_be_bytes(*l) as usize) {
+        bytes = bytes.get(4 + len..).unwrap_or_default();
+        n += 1;
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coalesced_writes_count_every_frame() {
+        assert_eq!(frame_count(&[]), 0);
+        assert_eq!(frame_count(&[0, 0, 0, 2, 7, 7, 0, 0, 0, 0, 0, 0, 0, 1, 9]), 3);
+    }
 
     #[test]
     fn checkpoints_come_every_half_to_whole_snap_count() {

@@ -21,7 +21,8 @@ use zabkeeper_core::server::PeerMessage;
 use crate::node::Event;
 
 const MAGIC: &[u8; 4] = b"ZBKP";
-const VERSION: u8 = 1;
+/// 2: a PROPOSAL carries a list of entries.
+const VERSION: u8 = 2;
 /// Large enough for a SNAP of a big tree.
 const MAX_FRAME: usize = 512 * 1024 * 1024;
 /// Messages queued for a peer that is down before new ones are dropped.
@@ -54,14 +55,25 @@ impl Links {
     }
 }
 
+/// Appends one frame (length, CRC32C, postcard payload) to `out`, encoding in place.
 pub fn encode(msg: &PeerMessage, out: &mut Vec<u8>) -> bool {
-    let Ok(payload) = postcard::to_allocvec(msg) else { return false };
-    if payload.len() > MAX_FRAME {
+    /// Postcard writes into anything that can be extended with bytes.
+    struct Tail<'a>(&'a mut Vec<u8>);
+    impl Extend<u8> for Tail<'_> {
+        fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+            self.0.extend(bytes);
+        }
+    }
+    let start = out.len();
+    out.extend_from_slice(&[0; 8]);
+    if postcard::to_extend(msg, Tail(out)).is_err() || out.len() - start - 8 > MAX_FRAME {
+        out.truncate(start);
         return false;
     }
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
+    let len = out.len() - start - 8;
+    let crc = crc32c::crc32c(&out[start + 8..]);
+    out[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
     true
 }
 
@@ -149,6 +161,8 @@ async fn receive(
     if !members.contains(&from) {
         return Err("unknown server id");
     }
+    // Many small frames arrive back to back: read them from a buffer, not a syscall each.
+    let mut stream = tokio::io::BufReader::with_capacity(64 * 1024, stream);
     let mut header = [0u8; 8];
     loop {
         if stream.read_exact(&mut header).await.is_err() {

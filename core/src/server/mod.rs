@@ -19,6 +19,7 @@
 //! connection's own earlier writes. `sync` asks the leader how far its history reaches and is
 //! answered once this server has applied that far.
 
+mod coalesce;
 mod db;
 mod reply;
 
@@ -29,6 +30,7 @@ use core::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+pub use coalesce::coalesce;
 pub use db::{Applied, Change, Database, Frozen, ServerMachine};
 pub use reply::Shape;
 

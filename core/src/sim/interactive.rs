@@ -453,7 +453,7 @@ impl Sim {
         let log = peer
             .log()
             .after(log_floor)
-            .map(|e: &zab::Entry| LogLine {
+            .map(|e: &alloc::sync::Arc<zab::Entry>| LogLine {
                 zxid: zxid_text(e.zxid),
                 epoch: e.zxid.epoch(),
                 counter: e.zxid.counter(),

@@ -22,7 +22,7 @@ use crate::check::history::{self, CommittedWrite};
 use crate::check::{Checker, Violation};
 use crate::ids::{ServerId, SessionId, Zxid};
 use crate::rng::Rng;
-use crate::server::{PeerMessage, Server, ServerConfig, ServerInput, ServerOutput};
+use crate::server::{PeerMessage, Server, ServerConfig, ServerInput, ServerOutput, coalesce};
 use crate::tree::Acl;
 use crate::txn::{CreateTxn, Txn};
 use crate::zab::{self, Bugs, Durable, Event, LogOp, Message, Peer, Status};
@@ -534,6 +534,7 @@ impl Sim {
         let Some(server) = self.nodes[index].server.as_mut() else { return };
         let mut out = core::mem::take(&mut self.out);
         server.step(self.now_ms, input, &mut out);
+        coalesce(&mut out);
         self.carry_out(index, &mut out);
         self.out = out;
         self.after_step(index);
@@ -733,35 +734,49 @@ impl Sim {
             .collect();
         if !leaders.is_empty() {
             let index = leaders[self.rng.below(leaders.len() as u64) as usize];
-            self.next_write += 1;
-            let n = self.next_write;
-            let txn = if n.is_multiple_of(3) {
-                Txn::SetData {
-                    path: format!("/k{}", n % 7),
-                    data: Some(format!("v{n}").into_bytes()),
-                    version: (n % 5) as i32,
-                }
-            } else {
-                Txn::Create(CreateTxn {
-                    path: format!("/k{}", n % 11),
-                    data: Some(format!("d{n}").into_bytes()),
-                    acl: Acl::open_unsafe(),
-                    ephemeral_owner: 0,
-                    parent_cversion: -1,
-                })
-            };
+            // Now and then a burst, proposed in one go and carried out coalesced (one PROPOSAL
+            // message with several entries), as a host stepping a burst of requests does.
+            let burst = if self.rng.below(4) == 0 { 1 + self.rng.below(4) } else { 1 };
             let mut out = core::mem::take(&mut self.out);
-            let now = self.now_ms;
-            if let Some(server) = self.nodes[index].server.as_mut()
-                && let Some(zxid) = server.propose_raw(now, SessionId(1), n as i32, txn, &mut out)
-            {
-                self.report.proposals += 1;
-                let id = self.nodes[index].id;
-                self.record(id, TraceKind::Write { zxid });
-                if self.calm {
-                    self.calm_writes.push(zxid);
+            for k in 0..burst {
+                // A proposal that exhausts the counter makes the leader step down; only a
+                // burst's first may (the checker learns of proposals from a leader's writes).
+                let exhausting = self.nodes[index].peer().is_some_and(|p| {
+                    p.next_zxid().is_none_or(|z| u64::from(z.counter()) >= u64::from(p.config().counter_limit))
+                });
+                if k > 0 && exhausting {
+                    break;
+                }
+                self.next_write += 1;
+                let n = self.next_write;
+                let txn = if n.is_multiple_of(3) {
+                    Txn::SetData {
+                        path: format!("/k{}", n % 7),
+                        data: Some(format!("v{n}").into_bytes()),
+                        version: (n % 5) as i32,
+                    }
+                } else {
+                    Txn::Create(CreateTxn {
+                        path: format!("/k{}", n % 11),
+                        data: Some(format!("d{n}").into_bytes()),
+                        acl: Acl::open_unsafe(),
+                        ephemeral_owner: 0,
+                        parent_cversion: -1,
+                    })
+                };
+                let now = self.now_ms;
+                if let Some(server) = self.nodes[index].server.as_mut()
+                    && let Some(zxid) = server.propose_raw(now, SessionId(1), n as i32, txn, &mut out)
+                {
+                    self.report.proposals += 1;
+                    let id = self.nodes[index].id;
+                    self.record(id, TraceKind::Write { zxid });
+                    if self.calm {
+                        self.calm_writes.push(zxid);
+                    }
                 }
             }
+            coalesce(&mut out);
             self.carry_out(index, &mut out);
             self.out = out;
             self.after_step(index);

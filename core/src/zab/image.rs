@@ -31,7 +31,7 @@ impl Image {
                 if entry.zxid <= self.last_zxid() {
                     return Err("append does not raise the zxid");
                 }
-                self.log.push(entry.clone());
+                self.log.push(Entry::clone(entry));
             }
             LogOp::Truncate { after } => self.log.retain(|e| e.zxid <= *after),
             LogOp::InstallSnapshot { zxid, snapshot } => {

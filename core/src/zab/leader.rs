@@ -18,6 +18,7 @@
 //! whole history durable, and its ACK of a proposal is its durable log position.
 
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::machine::StateMachine;
@@ -434,12 +435,12 @@ impl Leader {
         }
         let zxid = Zxid::new(self.epoch, self.next_counter);
         self.next_counter += 1;
-        let entry = Entry { zxid, time_ms: r.now_ms as i64, session, cxid, txn };
-        r.append(out, entry.clone());
+        let entry = Arc::new(Entry { zxid, time_ms: r.now_ms as i64, session, cxid, txn });
+        r.append(out, Arc::clone(&entry));
         let followers: Vec<ServerId> =
             self.learners.iter().filter(|(_, l)| !l.observer && l.stage >= Stage::Synced).map(|(id, _)| *id).collect();
         for id in followers {
-            r.send(out, id, Message::Proposal { epoch: self.epoch, entry: entry.clone() });
+            r.send(out, id, Message::Proposal { epoch: self.epoch, entries: alloc::vec![Arc::clone(&entry)] });
         }
         Ok(zxid)
     }
@@ -476,7 +477,7 @@ impl Leader {
             .min()
             .unwrap_or(committed);
         r.compact(needed);
-        let informs: Vec<Entry> = r.log.after(before).take_while(|e| e.zxid <= committed).cloned().collect();
+        let informs: Vec<Arc<Entry>> = r.log.after(before).take_while(|e| e.zxid <= committed).cloned().collect();
         let ids: Vec<(ServerId, bool, Stage)> =
             self.learners.iter().map(|(id, l)| (*id, l.observer, l.stage)).collect();
         for (id, observer, stage) in ids {
@@ -485,7 +486,7 @@ impl Leader {
             }
             if observer {
                 for entry in &informs {
-                    r.send(out, id, Message::Inform { epoch: self.epoch, entry: entry.clone() });
+                    r.send(out, id, Message::Inform { epoch: self.epoch, entry: Arc::clone(entry) });
                 }
             } else {
                 r.send(out, id, Message::Commit { epoch: self.epoch, zxid: committed });
@@ -506,16 +507,13 @@ impl Leader {
             return;
         }
         let observer = learner.observer;
-        let entries: Vec<Entry> = r.log.after(last).take(256).cloned().collect();
-        for entry in entries {
-            if observer {
-                if entry.zxid > r.committed {
-                    break;
-                }
+        let entries: Vec<Arc<Entry>> = r.log.after(last).take(256).cloned().collect();
+        if observer {
+            for entry in entries.into_iter().take_while(|e| e.zxid <= r.committed) {
                 r.send(out, id, Message::Inform { epoch: self.epoch, entry });
-            } else {
-                r.send(out, id, Message::Proposal { epoch: self.epoch, entry });
             }
+        } else if !entries.is_empty() {
+            r.send(out, id, Message::Proposal { epoch: self.epoch, entries });
         }
     }
 

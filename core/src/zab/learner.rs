@@ -12,6 +12,7 @@
 //! says it is committed (ZK-4394).
 
 use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::machine::StateMachine;
@@ -66,7 +67,7 @@ pub(crate) struct Learner {
     /// The last NACK sent and when, so a burst of out-of-order proposals asks only once.
     last_nack: (Zxid, u64),
     /// Entries that arrived ahead of a gap, waiting for it to fill.
-    early: BTreeMap<Zxid, Entry>,
+    early: BTreeMap<Zxid, Arc<Entry>>,
 }
 
 /// How many out-of-order entries a learner keeps while waiting for a gap to fill.
@@ -162,9 +163,11 @@ impl Learner {
                 self.send_acks(r, out);
                 Ok(())
             }
-            Message::Proposal { epoch, entry } if epoch == self.epoch && !self.observer => {
+            Message::Proposal { epoch, entries } if epoch == self.epoch && !self.observer => {
                 self.last_heard_ms = r.now_ms;
-                self.on_entry(r, out, entry);
+                for entry in entries {
+                    self.on_entry(r, out, entry);
+                }
                 Ok(())
             }
             Message::Inform { epoch, entry } if epoch == self.epoch && self.observer => {
@@ -263,7 +266,7 @@ impl Learner {
             if entry.zxid <= r.log.last() {
                 return Err(Abandon::BadSync("sync entries out of order"));
             }
-            r.append(out, entry);
+            r.append(out, Arc::new(entry));
         }
         if r.log.last() != last_zxid {
             return Err(Abandon::BadSync("NEWLEADER names a history we were not sent"));
@@ -282,7 +285,7 @@ impl Learner {
     /// A proposal (follower) or an inform (observer): appended if it is the next zxid (with
     /// any held ones that now follow), ignored if already held, kept aside if something before
     /// it is missing (the network reordered them), and the gap answered with a NACK.
-    fn on_entry<M: StateMachine>(&mut self, r: &mut Replica<M>, out: &mut Vec<Output>, entry: Entry) {
+    fn on_entry<M: StateMachine>(&mut self, r: &mut Replica<M>, out: &mut Vec<Output>, entry: Arc<Entry>) {
         if self.stage < LearnerStage::NewLeaderPending {
             return;
         }

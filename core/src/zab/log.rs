@@ -2,6 +2,7 @@
 //! newest stay in memory for DIFF sync (older committed ones live only on the host's disk).
 
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::message::Entry;
@@ -13,7 +14,8 @@ pub struct Log {
     /// The zxid just before the first entry held in memory: the snapshot point, or the last
     /// entry dropped from the window. Everything at or below it is committed.
     floor: Zxid,
-    entries: VecDeque<Entry>,
+    /// Shared with the durable writes and the proposals that carry them.
+    entries: VecDeque<Arc<Entry>>,
 }
 
 impl Log {
@@ -48,11 +50,11 @@ impl Log {
     }
 
     pub fn get(&self, zxid: Zxid) -> Option<&Entry> {
-        self.index_of(zxid).ok().and_then(|i| self.entries.get(i))
+        self.index_of(zxid).ok().and_then(|i| self.entries.get(i)).map(|e| &**e)
     }
 
     /// Entries after `zxid`, in order (all of them if `zxid` is below the window).
-    pub fn after(&self, zxid: Zxid) -> impl Iterator<Item = &Entry> {
+    pub fn after(&self, zxid: Zxid) -> impl Iterator<Item = &Arc<Entry>> {
         let start = match self.index_of(zxid) {
             Ok(i) => i + 1,
             Err(i) => i,
@@ -69,7 +71,7 @@ impl Log {
     }
 
     /// Appends the next entry. Zxids must rise strictly; a caller that breaks this is buggy.
-    pub fn append(&mut self, entry: Entry) {
+    pub fn append(&mut self, entry: Arc<Entry>) {
         assert!(entry.zxid > self.last(), "log append {} after {}", entry.zxid, self.last());
         self.entries.push_back(entry);
     }
@@ -99,11 +101,11 @@ impl Log {
 
     /// Every entry in memory, oldest first.
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.entries.iter()
+        self.entries.iter().map(|e| &**e)
     }
 
     pub fn to_vec_after(&self, zxid: Zxid) -> Vec<Entry> {
-        self.after(zxid).cloned().collect()
+        self.after(zxid).map(|e| Entry::clone(e)).collect()
     }
 }
 
@@ -127,7 +129,7 @@ mod tests {
     fn window_queries() {
         let mut log = Log::new(Zxid::new(1, 2));
         for (e, c) in [(1, 3), (1, 4), (2, 1), (2, 2)] {
-            log.append(entry(e, c));
+            log.append(Arc::new(entry(e, c)));
         }
         assert_eq!(log.last(), Zxid::new(2, 2));
         assert!(log.contains(Zxid::new(1, 2)) && log.contains(Zxid::new(2, 1)));

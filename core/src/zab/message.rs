@@ -6,6 +6,7 @@
 //! gap in proposals asks for them again ([`Message::Nack`]). Messages may be lost, duplicated or
 //! reordered without breaking safety.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
@@ -125,14 +126,15 @@ pub enum Message {
     AckNewLeader { epoch: u32, nonce: u64 },
     /// Leader to learner: the epoch is established; everything up to `committed` is committed.
     UpToDate { epoch: u32, nonce: u64, committed: Zxid },
-    /// Broadcast: a new txn.
-    Proposal { epoch: u32, entry: Entry },
+    /// Broadcast: new txns, in zxid order. A leader proposes them one at a time; a host may
+    /// merge consecutive proposals to one learner into one message ([`Message::merge`]).
+    Proposal { epoch: u32, entries: Vec<Arc<Entry>> },
     /// Follower to leader: every entry up to `zxid` is durable here (cumulative).
     Ack { epoch: u32, zxid: Zxid },
     /// Leader to follower: every entry up to `zxid` is committed (cumulative).
     Commit { epoch: u32, zxid: Zxid },
     /// Leader to observer: a committed txn.
-    Inform { epoch: u32, entry: Entry },
+    Inform { epoch: u32, entry: Arc<Entry> },
     /// Learner to leader: proposals after `last` never arrived; send them again.
     Nack { epoch: u32, last: Zxid },
     /// Leader to learner heartbeat.
@@ -142,6 +144,19 @@ pub enum Message {
 }
 
 impl Message {
+    /// Appends `next` to `self` if both are proposals of one epoch, so that one message carries
+    /// both (what a host does with consecutive messages to the same server). Hands `next` back
+    /// otherwise.
+    pub fn merge(&mut self, next: Message) -> Result<(), Message> {
+        match (self, next) {
+            (Message::Proposal { epoch, entries }, Message::Proposal { epoch: e, entries: more }) if *epoch == e => {
+                entries.extend(more);
+                Ok(())
+            }
+            (_, next) => Err(next),
+        }
+    }
+
     /// A short name for traces: the packet type in ZooKeeper's terms.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -7,6 +7,7 @@
 //! must carry the writes out in `seq` order; after a crash a prefix of them survives.
 
 use alloc::collections::VecDeque;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::config::Config;
@@ -24,7 +25,7 @@ const LOG_HARD_MAX: usize = 1024;
 /// One durable write.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LogOp {
-    Append(Entry),
+    Append(Arc<Entry>),
     /// Drop every log entry after `after`.
     Truncate {
         after: Zxid,
@@ -108,7 +109,7 @@ impl<M: StateMachine> Replica<M> {
         let mut log = Log::new(floor);
         for entry in durable.log {
             if entry.zxid > log.last() {
-                log.append(entry);
+                log.append(Arc::new(entry));
             }
         }
         let durable_zxid = log.last();
@@ -155,9 +156,9 @@ impl<M: StateMachine> Replica<M> {
     }
 
     /// Appends an entry to the log and asks the host to make it durable.
-    pub fn append(&mut self, out: &mut Vec<Output>, entry: Entry) {
+    pub fn append(&mut self, out: &mut Vec<Output>, entry: Arc<Entry>) {
         let effect = Effect::Entry { zxid: entry.zxid, generation: self.generation };
-        self.log.append(entry.clone());
+        self.log.append(Arc::clone(&entry));
         self.persist(out, LogOp::Append(entry), effect);
     }
 

@@ -1,6 +1,7 @@
 //! A single peer driven by hand: the exact outputs of each input, and the durability
 //! handshake (nothing is acted on before the host reports it durable).
 
+use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -259,7 +260,10 @@ fn follower_discovery_and_sync_act_only_on_durable_state() {
         committed: Zxid::new(1, 2),
     };
     let out = receive(&mut peer, 40, 3, sync);
-    assert_eq!(persists(&out), vec![(2, LogOp::Append(entry(1, 3))), (3, LogOp::Epochs { accepted: 2, current: 2 })]);
+    assert_eq!(
+        persists(&out),
+        vec![(2, LogOp::Append(Arc::new(entry(1, 3)))), (3, LogOp::Epochs { accepted: 2, current: 2 })]
+    );
     assert!(sends(&out).is_empty(), "{out:?}");
     assert_eq!(peer.last_zxid(), Zxid::new(1, 3));
     // The history is durable but the epoch not yet: still no ACK.
@@ -301,17 +305,29 @@ fn follower_broadcast_acks_durable_entries_and_commits_in_order() {
     step(&mut peer, 41, Input::Persisted { seq: 2 });
     receive(&mut peer, 50, 3, Message::UpToDate { epoch: 2, nonce, committed: Zxid::new(1, 2) });
 
-    let out = receive(&mut peer, 60, 3, Message::Proposal { epoch: 2, entry: entry(2, 1) });
-    assert_eq!(persists(&out), vec![(3, LogOp::Append(entry(2, 1)))]);
+    let out = receive(&mut peer, 60, 3, Message::Proposal { epoch: 2, entries: vec![Arc::new(entry(2, 1))] });
+    assert_eq!(persists(&out), vec![(3, LogOp::Append(Arc::new(entry(2, 1))))]);
     assert!(sends(&out).is_empty());
-    let out = receive(&mut peer, 61, 3, Message::Proposal { epoch: 2, entry: entry(2, 2) });
-    assert_eq!(persists(&out), vec![(4, LogOp::Append(entry(2, 2)))]);
+    let out = receive(&mut peer, 61, 3, Message::Proposal { epoch: 2, entries: vec![Arc::new(entry(2, 2))] });
+    assert_eq!(persists(&out), vec![(4, LogOp::Append(Arc::new(entry(2, 2))))]);
     // One fsync covers both: one cumulative ACK.
     let out = step(&mut peer, 62, Input::Persisted { seq: 4 });
     assert_eq!(sends(&out), vec![(3, Message::Ack { epoch: 2, zxid: Zxid::new(2, 2) })]);
 
+    // Proposals merged into one message: each entry taken in order, the one already held
+    // skipped, the one after a gap held back (and the gap asked for) until the gap fills.
+    let batch = vec![Arc::new(entry(2, 2)), Arc::new(entry(2, 3)), Arc::new(entry(2, 5))];
+    let out = receive(&mut peer, 62, 3, Message::Proposal { epoch: 2, entries: batch });
+    assert_eq!(persists(&out), vec![(5, LogOp::Append(Arc::new(entry(2, 3))))]);
+    assert_eq!(sends(&out), vec![(3, Message::Nack { epoch: 2, last: Zxid::new(2, 3) })]);
+    let out = receive(&mut peer, 62, 3, Message::Proposal { epoch: 2, entries: vec![Arc::new(entry(2, 4))] });
+    let appended = vec![(6, LogOp::Append(Arc::new(entry(2, 4)))), (7, LogOp::Append(Arc::new(entry(2, 5))))];
+    assert_eq!(persists(&out), appended);
+    let out = step(&mut peer, 62, Input::Persisted { seq: 7 });
+    assert_eq!(sends(&out), vec![(3, Message::Ack { epoch: 2, zxid: Zxid::new(2, 5) })]);
+
     // A stale leader's proposal of epoch 1 is ignored.
-    let out = receive(&mut peer, 63, 2, Message::Proposal { epoch: 1, entry: entry(1, 9) });
+    let out = receive(&mut peer, 63, 2, Message::Proposal { epoch: 1, entries: vec![Arc::new(entry(1, 9))] });
     assert!(persists(&out).is_empty() && sends(&out).is_empty(), "{out:?}");
 
     let out = receive(&mut peer, 64, 3, Message::Commit { epoch: 2, zxid: Zxid::new(2, 1) });
@@ -398,8 +414,8 @@ fn leader_discovery_sync_and_broadcast() {
     let zxid = peer.propose(30, SessionId(9), 4, create("/p"), &mut out).unwrap();
     assert_eq!(zxid, Zxid::new(2, 1));
     let proposed = Entry { zxid, time_ms: 30, session: SessionId(9), cxid: 4, txn: create("/p") };
-    assert_eq!(persists(&out), vec![(3, LogOp::Append(proposed.clone()))]);
-    assert_eq!(sends(&out), vec![(1, Message::Proposal { epoch: 2, entry: proposed })]);
+    assert_eq!(persists(&out), vec![(3, LogOp::Append(Arc::new(proposed.clone())))]);
+    assert_eq!(sends(&out), vec![(1, Message::Proposal { epoch: 2, entries: vec![Arc::new(proposed)] })]);
     // The follower's ACK first: the leader's own copy is not durable, so no commit.
     let out = receive(&mut peer, 31, 1, Message::Ack { epoch: 2, zxid });
     assert!(sends(&out).is_empty(), "{out:?}");

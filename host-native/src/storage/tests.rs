@@ -38,13 +38,19 @@ fn entry(epoch: u32, counter: u32) -> Entry {
 }
 
 fn append(epoch: u32, counter: u32) -> LogOp {
-    LogOp::Append(entry(epoch, counter))
+    LogOp::Append(std::sync::Arc::new(entry(epoch, counter)))
 }
 
 /// An append whose bytes are never zero at the end, filling about `bytes`.
 fn fat_append(counter: u32, bytes: usize) -> LogOp {
     let txn = Txn::SetData { path: "/fat".into(), data: Some(vec![0x5a; bytes]), version: 1 + counter as i32 };
-    LogOp::Append(Entry { zxid: Zxid::new(1, counter), time_ms: 1, session: SessionId(1), cxid: 1, txn })
+    LogOp::Append(std::sync::Arc::new(Entry {
+        zxid: Zxid::new(1, counter),
+        time_ms: 1,
+        session: SessionId(1),
+        cxid: 1,
+        txn,
+    }))
 }
 
 fn model(ops: &[LogOp]) -> Image {
