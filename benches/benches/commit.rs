@@ -158,7 +158,21 @@ fn commit_path(c: &mut Criterion) {
         let mut cluster = Cluster::new(voters);
         cluster.open_sessions(value);
         let leader = cluster.leader();
-        let mut xid = 10;
+        let mut xid: i32 = 10;
+        // What the clients send, encoded once: a request's frame differs only in its xid (the
+        // first four bytes), which rises per session as a real client's does.
+        let templates: Vec<Vec<u8>> = (1..=SESSIONS)
+            .map(|conn| {
+                let request = Request::SetData(SetDataRequest {
+                    path: format!("/bench{conn}"),
+                    data: Some(vec![7; value]),
+                    version: -1,
+                });
+                let mut payload = Vec::new();
+                request.encode(0, &mut payload);
+                payload
+            })
+            .collect();
         for in_flight in [1u64, 16, 256] {
             group.throughput(Throughput::Elements(in_flight));
             let name = format!("set_data_{value}b_{voters}voters_{in_flight}_in_flight");
@@ -169,12 +183,9 @@ fn commit_path(c: &mut Criterion) {
                         let before = cluster.replies;
                         for k in 0..in_flight {
                             let conn = k % SESSIONS + 1;
-                            let request = Request::SetData(SetDataRequest {
-                                path: format!("/bench{conn}"),
-                                data: Some(vec![7; value]),
-                                version: -1,
-                            });
-                            cluster.send(leader, conn, xid, &request);
+                            let mut payload = templates[k as usize % templates.len()].clone();
+                            payload[..4].copy_from_slice(&xid.to_be_bytes());
+                            cluster.inbox[leader].push_back(ServerInput::Frame { conn, payload });
                             xid += 1;
                         }
                         cluster.pump();

@@ -23,6 +23,7 @@ mod coalesce;
 mod db;
 mod reply;
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -96,7 +97,7 @@ pub enum PeerMessage {
         epoch: u32,
         session: SessionId,
         cxid: i32,
-        op: WriteOp,
+        op: Box<WriteOp>,
         auth: Vec<Id>,
     },
     /// Learner to leader: these sessions' clients were heard from.
@@ -452,7 +453,7 @@ impl<M: ServerMachine> Server<M> {
             PeerMessage::Forward { epoch, session, cxid, op, auth }
                 if self.leading && Some(epoch) == self.leading_epoch() =>
             {
-                self.propose_op(from, session, cxid, op, auth, out);
+                self.propose_op(from, session, cxid, *op, auth, out);
             }
             PeerMessage::Touch { sessions } if self.leading => {
                 for s in sessions {
@@ -598,7 +599,7 @@ impl<M: ServerMachine> Server<M> {
             (self.peer.leader(), self.peer.status())
         {
             self.touched.insert(session);
-            let msg = PeerMessage::Forward { epoch, session, cxid, op, auth };
+            let msg = PeerMessage::Forward { epoch, session, cxid, op: Box::new(op), auth };
             out.push(ServerOutput::Peer { to: leader, msg });
         }
     }

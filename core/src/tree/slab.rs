@@ -7,6 +7,7 @@
 //! old ones. That is what lets a server serialise a snapshot of a million znodes on another
 //! thread without holding up its writes.
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -57,7 +58,7 @@ impl<T: Clone> Slab<T> {
         }
         let id = NodeId(u32::try_from(self.used).expect("fewer than 2^32 znodes"));
         if self.used == self.chunks.len() * CHUNK_LEN {
-            self.chunks.push(Arc::new([const { None }; CHUNK_LEN]));
+            self.chunks.push(chunk_from((0..CHUNK_LEN).map(|_| None)));
         }
         self.used += 1;
         *self.slot_mut(id) = Some(Arc::new(value));
@@ -85,10 +86,27 @@ impl<T: Clone> Slab<T> {
 
     fn slot_mut(&mut self, id: NodeId) -> &mut Option<Arc<T>> {
         let (c, i) = split(id);
-        match self.chunks.get_mut(c).map(Arc::make_mut).and_then(|chunk| chunk.get_mut(i)) {
+        let Some(chunk) = self.chunks.get_mut(c) else { panic!("node id {} out of range", id.0) };
+        if Arc::get_mut(chunk).is_none() {
+            // Shared with a clone: this slab gets its own copy of the pointer array.
+            *chunk = chunk_from(chunk.iter().cloned());
+        }
+        match Arc::get_mut(chunk).and_then(|chunk| chunk.get_mut(i)) {
             Some(slot) => slot,
             None => panic!("node id {} out of range", id.0),
         }
+    }
+}
+
+/// A chunk built on the heap. (Through a stack array, every function that might build one
+/// would carry a 32 KiB frame, probed page by page on each call, even when it builds none.)
+#[cold]
+#[inline(never)]
+fn chunk_from<T>(entries: impl Iterator<Item = Option<Arc<T>>>) -> Arc<Chunk<T>> {
+    let entries: Box<[Option<Arc<T>>]> = entries.collect();
+    match Box::<Chunk<T>>::try_from(entries) {
+        Ok(chunk) => Arc::from(chunk),
+        Err(entries) => panic!("a chunk holds {CHUNK_LEN} entries, not {}", entries.len()),
     }
 }
 

@@ -17,6 +17,7 @@
 //! its FOLLOWERINFO is its accepted epoch, its ACK(NEWLEADER) needs its currentEpoch and its
 //! whole history durable, and its ACK of a proposal is its durable log position.
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -381,7 +382,13 @@ impl Leader {
         learner.acked = Zxid::ZERO;
         learner.synced_to = ours;
         out.push(Output::Event(Event::SyncSent { learner: id, mode: mode.name() }));
-        let msg = Message::NewLeader { epoch: self.epoch, nonce, mode, last_zxid: ours, committed: r.committed };
+        let msg = Message::NewLeader {
+            epoch: self.epoch,
+            nonce,
+            mode: Box::new(mode),
+            last_zxid: ours,
+            committed: r.committed,
+        };
         r.send(out, id, msg);
     }
 

@@ -151,7 +151,7 @@ impl Learner {
         match msg {
             Message::LeaderInfo { epoch, nonce } if nonce == self.nonce => self.on_leader_info(r, out, epoch),
             Message::NewLeader { epoch, nonce, mode, last_zxid, committed } if self.current(epoch, nonce) => {
-                self.on_new_leader(r, out, mode, last_zxid, committed)
+                self.on_new_leader(r, out, *mode, last_zxid, committed)
             }
             Message::UpToDate { epoch, nonce, committed } if self.current(epoch, nonce) => {
                 self.last_heard_ms = r.now_ms;

@@ -6,6 +6,7 @@
 //! gap in proposals asks for them again ([`Message::Nack`]). Messages may be lost, duplicated or
 //! reordered without breaking safety.
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
@@ -121,7 +122,7 @@ pub enum Message {
     /// message, so NEWLEADER can never overtake its sync (ZK-3104): after applying `mode` the
     /// learner's history ends at `last_zxid`, and it adopts `epoch` once that is durable.
     /// `committed` is the leader's commit point.
-    NewLeader { epoch: u32, nonce: u64, mode: SyncMode, last_zxid: Zxid, committed: Zxid },
+    NewLeader { epoch: u32, nonce: u64, mode: Box<SyncMode>, last_zxid: Zxid, committed: Zxid },
     /// Learner to leader: synced history and current epoch durable.
     AckNewLeader { epoch: u32, nonce: u64 },
     /// Leader to learner: the epoch is established; everything up to `committed` is committed.
@@ -165,7 +166,7 @@ impl Message {
             Message::FollowerInfo { observer: true, .. } => "OBSERVERINFO",
             Message::LeaderInfo { .. } => "LEADERINFO",
             Message::AckEpoch { .. } => "ACKEPOCH",
-            Message::NewLeader { mode, .. } => match mode {
+            Message::NewLeader { mode, .. } => match **mode {
                 SyncMode::Diff { .. } => "NEWLEADER(DIFF)",
                 SyncMode::Trunc { .. } => "NEWLEADER(TRUNC)",
                 SyncMode::Snap { .. } => "NEWLEADER(SNAP)",

@@ -1,6 +1,7 @@
 //! A single peer driven by hand: the exact outputs of each input, and the durability
 //! handshake (nothing is acted on before the host reports it durable).
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -255,7 +256,7 @@ fn follower_discovery_and_sync_act_only_on_durable_state() {
     let sync = Message::NewLeader {
         epoch: 2,
         nonce,
-        mode: SyncMode::Diff { base: Zxid::new(1, 2), entries: vec![entry(1, 3)] },
+        mode: Box::new(SyncMode::Diff { base: Zxid::new(1, 2), entries: vec![entry(1, 3)] }),
         last_zxid: Zxid::new(1, 3),
         committed: Zxid::new(1, 2),
     };
@@ -297,7 +298,7 @@ fn follower_broadcast_acks_durable_entries_and_commits_in_order() {
     let sync = Message::NewLeader {
         epoch: 2,
         nonce,
-        mode: SyncMode::Diff { base: Zxid::new(1, 2), entries: vec![] },
+        mode: Box::new(SyncMode::Diff { base: Zxid::new(1, 2), entries: vec![] }),
         last_zxid: Zxid::new(1, 2),
         committed: Zxid::new(1, 2),
     };
@@ -350,7 +351,7 @@ fn follower_refuses_a_diff_from_the_wrong_base() {
     let sync = Message::NewLeader {
         epoch: 2,
         nonce,
-        mode: SyncMode::Diff { base: Zxid::new(1, 1), entries: vec![entry(1, 2), entry(1, 3)] },
+        mode: Box::new(SyncMode::Diff { base: Zxid::new(1, 1), entries: vec![entry(1, 2), entry(1, 3)] }),
         last_zxid: Zxid::new(1, 3),
         committed: Zxid::new(1, 3),
     };
@@ -395,7 +396,7 @@ fn leader_discovery_sync_and_broadcast() {
     let sync = Message::NewLeader {
         epoch: 2,
         nonce: 77,
-        mode: SyncMode::Diff { base: Zxid::new(1, 2), entries: vec![entry(1, 3)] },
+        mode: Box::new(SyncMode::Diff { base: Zxid::new(1, 2), entries: vec![entry(1, 3)] }),
         last_zxid: Zxid::new(1, 3),
         committed: Zxid::ZERO,
     };
@@ -430,11 +431,10 @@ fn leader_discovery_sync_and_broadcast() {
     assert_eq!(sends(&out), vec![(2, Message::LeaderInfo { epoch: 2, nonce: 5 })]);
     let ack = Message::AckEpoch { epoch: 2, nonce: 5, current_epoch: 1, last_zxid: Zxid::new(1, 3) };
     let out = receive(&mut peer, 41, 2, ack);
-    let [(2, Message::NewLeader { mode: SyncMode::Diff { base, ref entries }, last_zxid, committed, .. })] =
-        sends(&out)[..]
-    else {
+    let [(2, Message::NewLeader { ref mode, last_zxid, committed, .. })] = sends(&out)[..] else {
         panic!("a DIFF for s2: {out:?}");
     };
+    let SyncMode::Diff { base, ref entries } = **mode else { panic!("a DIFF for s2: {mode:?}") };
     assert_eq!((base, last_zxid, committed), (Zxid::new(1, 3), zxid, zxid));
     assert_eq!(entries.iter().map(|e| e.zxid).collect::<Vec<_>>(), vec![zxid]);
 }
