@@ -97,7 +97,7 @@ fn benches(c: &mut Criterion) {
                 big.zxid = big.zxid.next().expect("counter");
                 let op = WriteOp::SetData { path: big.paths[i].clone(), data: Some(data), version: -1 };
                 let t = txn::prep(&big.tree, &mut pending, &config, &auth, big.zxid, op);
-                black_box(txn::apply(&mut big.tree, big.zxid, 1, t));
+                black_box(txn::apply(&mut big.tree, big.zxid, 1, &t));
                 pending.committed(big.zxid);
             },
             BatchSize::SmallInput,

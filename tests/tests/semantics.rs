@@ -49,7 +49,7 @@ impl Server {
     fn write(&mut self, auth: &AuthContext, op: WriteOp) -> TxnResult {
         let zxid = self.last_zxid.next().expect("counter space");
         let txn: Txn = txn::prep(&self.tree, &mut self.pending, &self.config, auth, zxid, op);
-        let result = txn::apply(&mut self.tree, zxid, 1_700_000_000_000 + zxid.as_i64(), txn);
+        let result = txn::apply(&mut self.tree, zxid, 1_700_000_000_000 + zxid.as_i64(), &txn);
         self.pending.committed(zxid);
         self.last_zxid = zxid;
         assert!(self.pending.is_empty(), "every pending change is committed in a one-at-a-time server");

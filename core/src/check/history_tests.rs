@@ -624,7 +624,7 @@ impl Reference {
         let txn = txn::prep(&self.leader, &mut self.pending, &PrepConfig::default(), &auth, zxid, op);
         self.committed.push(from_txn(zxid.as_i64(), session, cxid, &txn));
         self.log.push((zxid, txn.clone()));
-        let result = txn::apply(&mut self.leader, zxid, 0, txn);
+        let result = txn::apply(&mut self.leader, zxid, 0, &txn);
         self.pending.committed(zxid);
         (zxid, result)
     }
@@ -678,7 +678,7 @@ impl Reference {
         };
         let (tree, applied) = &mut self.followers[f];
         for (zxid, txn) in &self.log[*applied..target.max(*applied)] {
-            txn::apply(tree, *zxid, 0, txn.clone());
+            txn::apply(tree, *zxid, 0, txn);
         }
         *applied = target.max(*applied);
         let zxid = tree.last_zxid().as_i64();

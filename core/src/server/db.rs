@@ -120,7 +120,7 @@ impl StateMachine for Database {
             }
             _ => {}
         }
-        let result = txn::apply(&mut self.tree, entry.zxid, entry.time_ms, entry.txn.clone());
+        let result = txn::apply(&mut self.tree, entry.zxid, entry.time_ms, &entry.txn);
         let mut changes = Vec::new();
         changes_of(&entry.txn, &result, &mut changes);
         self.applied.push(Applied { zxid: entry.zxid, session: entry.session, cxid: entry.cxid, result, changes });

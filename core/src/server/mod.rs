@@ -26,6 +26,7 @@ mod reply;
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::IpAddr;
 
@@ -98,7 +99,7 @@ pub enum PeerMessage {
         session: SessionId,
         cxid: i32,
         op: Box<WriteOp>,
-        auth: Vec<Id>,
+        auth: Arc<Vec<Id>>,
     },
     /// Learner to leader: these sessions' clients were heard from.
     Touch {
@@ -231,7 +232,7 @@ struct Conn {
     phase: Phase,
     session: SessionId,
     timeout_ms: i32,
-    auth: Vec<Id>,
+    auth: Arc<Vec<Id>>,
     queue: VecDeque<Item>,
     /// Frames that arrived before the session was open (clients pipeline auth, setWatches
     /// and requests right behind the ConnectRequest).
@@ -240,7 +241,7 @@ struct Conn {
 
 #[derive(Debug)]
 enum WriteState {
-    Held { op: WriteOp, auth: Vec<Id> },
+    Held { op: WriteOp, auth: Arc<Vec<Id>> },
     Sent,
     Done(Zxid, TxnResult),
 }
@@ -358,7 +359,7 @@ impl<M: ServerMachine> Server<M> {
                     phase: Phase::Handshake,
                     session: SessionId(0),
                     timeout_ms: 0,
-                    auth: alloc::vec![Id::new("ip", &alloc::format!("{addr}"))],
+                    auth: Arc::new(alloc::vec![Id::new("ip", &alloc::format!("{addr}"))]),
                     queue: VecDeque::new(),
                     early: VecDeque::new(),
                 };
@@ -424,7 +425,7 @@ impl<M: ServerMachine> Server<M> {
         if self.leading {
             for session in self.tracker.expired(self.now_ms) {
                 let me = self.peer.id();
-                self.propose_op(me, session, 0, WriteOp::CloseSession, Vec::new(), out);
+                self.propose_op(me, session, 0, WriteOp::CloseSession, Arc::default(), out);
             }
             if self.now_ms >= self.next_container_check_ms {
                 self.next_container_check_ms = self.now_ms + self.config.container_check_ms;
@@ -433,7 +434,7 @@ impl<M: ServerMachine> Server<M> {
                 let never_used = i64::try_from(self.config.container_never_used_ms).unwrap_or(i64::MAX);
                 for path in tree.expiry_candidates(now, never_used) {
                     let me = self.peer.id();
-                    self.propose_op(me, SessionId(0), 0, WriteOp::DeleteContainer { path }, Vec::new(), out);
+                    self.propose_op(me, SessionId(0), 0, WriteOp::DeleteContainer { path }, Arc::default(), out);
                 }
             }
         } else if self.serving && self.now_ms >= self.next_report_ms {
@@ -519,7 +520,7 @@ impl<M: ServerMachine> Server<M> {
         session: SessionId,
         cxid: i32,
         op: WriteOp,
-        auth: Vec<Id>,
+        auth: Arc<Vec<Id>>,
         out: &mut Vec<ServerOutput>,
     ) {
         let Some(zxid) = self.peer.next_zxid() else { return };
@@ -591,7 +592,7 @@ impl<M: ServerMachine> Server<M> {
     }
 
     /// Sends a write to the leader (or proposes it here).
-    fn submit(&mut self, session: SessionId, cxid: i32, op: WriteOp, auth: Vec<Id>, out: &mut Vec<ServerOutput>) {
+    fn submit(&mut self, session: SessionId, cxid: i32, op: WriteOp, auth: Arc<Vec<Id>>, out: &mut Vec<ServerOutput>) {
         if self.leading {
             let me = self.peer.id();
             self.propose_op(me, session, cxid, op, auth, out);
@@ -751,7 +752,7 @@ impl<M: ServerMachine> Server<M> {
                 c.timeout_ms = timeout;
             }
             self.owners.insert(session, conn);
-            self.submit(session, 0, WriteOp::CreateSession { timeout_ms: timeout }, Vec::new(), out);
+            self.submit(session, 0, WriteOp::CreateSession { timeout_ms: timeout }, Arc::default(), out);
             return;
         }
         let session = SessionId(request.session_id);
@@ -882,7 +883,7 @@ impl<M: ServerMachine> Server<M> {
                     reply::Kind::Read(request) => c.queue.push_back(Item::Read { xid, request }),
                     reply::Kind::Refused(code) => c.queue.push_back(Item::Refused { xid, code }),
                     reply::Kind::Write(op, shape) => {
-                        let auth = c.auth.clone();
+                        let auth = Arc::clone(&c.auth);
                         c.queue.push_back(Item::Write { xid, shape, state: WriteState::Held { op, auth } });
                     }
                 }
@@ -899,11 +900,11 @@ impl<M: ServerMachine> Server<M> {
                 Ok(user_password) => {
                     let id = digest_id(user_password);
                     if self.config.super_digest.as_deref() == Some(id.as_str()) {
-                        c.auth.push(Id::new("super", ""));
+                        Arc::make_mut(&mut c.auth).push(Id::new("super", ""));
                     }
                     let id = Id::new("digest", &id);
                     if !c.auth.contains(&id) {
-                        c.auth.push(id);
+                        Arc::make_mut(&mut c.auth).push(id);
                     }
                     true
                 }

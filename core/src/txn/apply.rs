@@ -4,6 +4,7 @@
 //! txn that does not fit the tree (a peer's bug, a corrupted log) is refused with an error
 //! result and leaves the tree untouched: a multi is checked whole before any of it is applied.
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -13,24 +14,25 @@ use crate::error::ErrorCode;
 use crate::ids::Zxid;
 use crate::tree::{DataTree, path};
 
-/// Applies `txn`, numbered `zxid` and stamped by the leader with `time_ms`, to `tree`.
-pub fn apply(tree: &mut DataTree, zxid: Zxid, time_ms: i64, txn: Txn) -> TxnResult {
+/// Applies `txn`, numbered `zxid` and stamped by the leader with `time_ms`, to `tree`. The txn
+/// stays with its log entry: the tree copies only what it keeps (data, names).
+pub fn apply(tree: &mut DataTree, zxid: Zxid, time_ms: i64, txn: &Txn) -> TxnResult {
     let result = match txn {
-        Txn::Multi(txns) => match dry_run(tree, &txns) {
-            Ok(()) => TxnResult::Multi(txns.into_iter().map(|t| apply_one(tree, zxid, time_ms, t)).collect()),
+        Txn::Multi(txns) => match dry_run(tree, txns) {
+            Ok(()) => TxnResult::Multi(txns.iter().map(|t| apply_one(tree, zxid, time_ms, t)).collect()),
             Err(code) => TxnResult::Failed(code),
         },
-        Txn::MultiError(codes) => TxnResult::Multi(codes.into_iter().map(TxnResult::Failed).collect()),
+        Txn::MultiError(codes) => TxnResult::Multi(codes.iter().copied().map(TxnResult::Failed).collect()),
         txn => apply_one(tree, zxid, time_ms, txn),
     };
     tree.set_last_zxid(zxid);
     result
 }
 
-fn apply_one(tree: &mut DataTree, zxid: Zxid, time_ms: i64, txn: Txn) -> TxnResult {
+fn apply_one(tree: &mut DataTree, zxid: Zxid, time_ms: i64, txn: &Txn) -> TxnResult {
     let outcome = match txn {
         Txn::Create(create) => {
-            let data = create.data.map(Vec::into_boxed_slice);
+            let data = create.data.as_deref().map(Box::from);
             tree.create_node(
                 &create.path,
                 data,
@@ -40,29 +42,29 @@ fn apply_one(tree: &mut DataTree, zxid: Zxid, time_ms: i64, txn: Txn) -> TxnResu
                 zxid,
                 time_ms,
             )
-            .map(|stat| TxnResult::Created { path: create.path, stat })
+            .map(|stat| TxnResult::Created { path: create.path.clone(), stat })
         }
-        Txn::Delete { path } => tree.delete_node(&path, zxid).map(|()| TxnResult::Deleted),
+        Txn::Delete { path } => tree.delete_node(path, zxid).map(|()| TxnResult::Deleted),
         Txn::SetData { path, data, version } => {
-            let data = data.map(Vec::into_boxed_slice);
-            tree.set_data(&path, data, version, zxid, time_ms).map(|stat| TxnResult::DataSet { stat })
+            let data = data.as_deref().map(Box::from);
+            tree.set_data(path, data, *version, zxid, time_ms).map(|stat| TxnResult::DataSet { stat })
         }
-        Txn::SetAcl { path, acl, version } => tree.set_acl(&path, &acl, version).map(|stat| TxnResult::AclSet { stat }),
+        Txn::SetAcl { path, acl, version } => tree.set_acl(path, acl, *version).map(|stat| TxnResult::AclSet { stat }),
         Txn::Check { .. } => Ok(TxnResult::Checked),
         Txn::CreateSession { .. } => Ok(TxnResult::SessionCreated),
         Txn::CloseSession { session, paths } => {
             // The listed paths first, in order; then anything of the session prep could not see.
             let mut deleted = Vec::new();
             let leftovers: Vec<String> =
-                tree.ephemerals(session).filter(|p| !paths.iter().any(|q| q == p)).map(String::from).collect();
-            for path in paths.into_iter().chain(leftovers) {
+                tree.ephemerals(*session).filter(|p| !paths.iter().any(|q| q == p)).map(String::from).collect();
+            for path in paths.iter().cloned().chain(leftovers) {
                 if tree.delete_node(&path, zxid).is_ok() {
                     deleted.push(path);
                 }
             }
             Ok(TxnResult::SessionClosed { deleted })
         }
-        Txn::Error(code) => Ok(TxnResult::Failed(code)),
+        Txn::Error(code) => Ok(TxnResult::Failed(*code)),
         Txn::Multi(_) | Txn::MultiError(_) => Err(ErrorCode::MarshallingError),
     };
     outcome.unwrap_or_else(TxnResult::Failed)

@@ -5,6 +5,7 @@
 //! (expanded at set time), `digest` and `ip`. A session authenticated as `super` passes every
 //! check.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::IpAddr;
 
@@ -17,16 +18,17 @@ use crate::tree::{Acl, Id};
 pub struct AuthContext {
     pub session: SessionId,
     /// Every id the connection has authenticated as, including its automatic `ip:<address>`.
-    pub ids: Vec<Id>,
+    /// Shared with the connection and its queued requests (it changes only on addAuth).
+    pub ids: Arc<Vec<Id>>,
 }
 
 impl AuthContext {
     pub fn new(session: SessionId) -> AuthContext {
-        AuthContext { session, ids: Vec::new() }
+        AuthContext { session, ids: Arc::default() }
     }
 
     pub fn with_id(mut self, scheme: &str, id: &str) -> AuthContext {
-        self.ids.push(Id::new(scheme, id));
+        Arc::make_mut(&mut self.ids).push(Id::new(scheme, id));
         self
     }
 

@@ -333,7 +333,7 @@ fn run(ops: Vec<(usize, WriteOp)>, batch: usize) {
         }
         for ((z, txn), (who, op)) in prepared.into_iter().zip(chunk) {
             let time = z.as_i64() * 10;
-            let got = apply(&mut tree, z, time, txn);
+            let got = apply(&mut tree, z, time, &txn);
             pending.committed(z);
             let want = model.write(op, SESSIONS[*who], z.as_i64(), time).unwrap_or_else(TxnResult::Failed);
             assert_eq!(got, want, "op {op:?} by session {who}");
@@ -427,7 +427,7 @@ fn apply_refuses_a_multi_that_does_not_fit_without_touching_the_tree() {
         })
     };
     let bad = Txn::Multi(vec![create("/ok"), create("/missing/child")]);
-    assert_eq!(apply(&mut tree, Zxid::new(1, 1), 0, bad), TxnResult::Failed(ErrorCode::NoNode));
+    assert_eq!(apply(&mut tree, Zxid::new(1, 1), 0, &bad), TxnResult::Failed(ErrorCode::NoNode));
     assert_eq!(tree.digest(), digest);
     assert!(tree.get("/ok").is_none());
 }

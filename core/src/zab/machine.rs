@@ -40,7 +40,7 @@ impl TreeMachine {
 
 impl StateMachine for TreeMachine {
     fn apply(&mut self, entry: &Entry) {
-        txn::apply(&mut self.tree, entry.zxid, entry.time_ms, entry.txn.clone());
+        txn::apply(&mut self.tree, entry.zxid, entry.time_ms, &entry.txn);
     }
 
     fn applied(&self) -> Zxid {
