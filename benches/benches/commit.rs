@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use zabkeeper_core::encode::append_postcard;
 use zabkeeper_core::ids::ServerId;
 use zabkeeper_core::server::{Database, PeerMessage, Server, ServerConfig, ServerInput, ServerOutput, coalesce};
 use zabkeeper_core::tree::Acl;
@@ -94,9 +95,8 @@ impl Cluster {
                         ServerOutput::Peer { to, msg } => {
                             // The wire format the native host uses between servers.
                             self.wire.clear();
-                            let bytes = postcard::to_extend(&msg, std::mem::take(&mut self.wire)).expect("encodes");
-                            let msg: PeerMessage = postcard::from_bytes(&bytes).expect("decodes");
-                            self.wire = bytes;
+                            append_postcard(&msg, &mut self.wire).expect("encodes");
+                            let msg: PeerMessage = postcard::from_bytes(&self.wire).expect("decodes");
                             self.inbox[(to.0 - 1) as usize].push_back(ServerInput::Peer { from, msg });
                         }
                         ServerOutput::Persist { seq, .. } => persisted = Some(seq),

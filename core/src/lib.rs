@@ -26,6 +26,7 @@ extern crate alloc;
 extern crate std;
 
 mod bytes_serde;
+pub mod encode;
 pub mod error;
 pub mod ids;
 pub mod rng;

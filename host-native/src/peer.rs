@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
+use zabkeeper_core::encode::append_postcard;
 use zabkeeper_core::ids::ServerId;
 use zabkeeper_core::server::PeerMessage;
 
@@ -57,16 +58,9 @@ impl Links {
 
 /// Appends one frame (length, CRC32C, postcard payload) to `out`, encoding in place.
 pub fn encode(msg: &PeerMessage, out: &mut Vec<u8>) -> bool {
-    /// Postcard writes into anything that can be extended with bytes.
-    struct Tail<'a>(&'a mut Vec<u8>);
-    impl Extend<u8> for Tail<'_> {
-        fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
-            self.0.extend(bytes);
-        }
-    }
     let start = out.len();
     out.extend_from_slice(&[0; 8]);
-    if postcard::to_extend(msg, Tail(out)).is_err() || out.len() - start - 8 > MAX_FRAME {
+    if append_postcard(msg, out).is_err() || out.len() - start - 8 > MAX_FRAME {
         out.truncate(start);
         return false;
     }

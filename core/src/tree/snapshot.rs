@@ -117,8 +117,7 @@ pub fn checksum(body: &[u8]) -> u64 {
 
 fn append<T: Serialize>(out: &mut Vec<u8>, value: &T) {
     // Serializing plain data into a Vec cannot fail.
-    let grown = postcard::to_extend(value, core::mem::take(out)).expect("postcard into a Vec");
-    *out = grown;
+    crate::encode::append_postcard(value, out).expect("postcard into a Vec");
 }
 
 /// Restores a snapshot written by [`write`], checking everything.

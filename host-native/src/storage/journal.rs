@@ -20,6 +20,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use zabkeeper_core::Zxid;
+use zabkeeper_core::encode::append_postcard;
 use zabkeeper_core::zab::LogOp;
 
 use super::checkpointer::Job;
@@ -94,6 +95,8 @@ pub(super) struct Journal {
     /// Written to the current segment since its last sync.
     unsynced: bool,
     faults: Faults,
+    /// The record being encoded (kept to reuse its allocation).
+    scratch: Vec<u8>,
 }
 
 impl Journal {
@@ -114,6 +117,7 @@ impl Journal {
             pending: Vec::new(),
             unsynced: false,
             faults,
+            scratch: Vec::new(),
         }
     }
 
@@ -133,13 +137,24 @@ impl Journal {
     /// Adds one write to the batch being built. It reaches the disk with [`Journal::commit`]
     /// (or earlier, when a roll-over needs the segment finished).
     pub fn append(&mut self, op: &LogOp) -> Result<(), StorageError> {
-        let payload = postcard::to_allocvec(op).map_err(|e| StorageError::Encode { what: e.to_string() })?;
+        let mut payload = std::mem::take(&mut self.scratch);
+        payload.clear();
+        let result = self.append_encoded(op, &mut payload);
+        // A snapshot install's record is large: do not hold on to its buffer.
+        if payload.capacity() <= 1 << 20 {
+            self.scratch = payload;
+        }
+        result
+    }
+
+    fn append_encoded(&mut self, op: &LogOp, payload: &mut Vec<u8>) -> Result<(), StorageError> {
+        append_postcard(op, payload).map_err(|e| StorageError::Encode { what: e.to_string() })?;
         if u32::try_from(payload.len()).is_err() {
             return Err(StorageError::Encode { what: format!("a record of {} bytes is too large", payload.len()) });
         }
         self.trail.apply(op, self.next_lsn);
         match op {
-            LogOp::InstallSnapshot { .. } => return self.roll(Some(&payload)),
+            LogOp::InstallSnapshot { .. } => return self.roll(Some(payload)),
             LogOp::Epochs { accepted, current } => self.epochs = (*accepted, *current),
             LogOp::Append(_) | LogOp::Truncate { .. } => {}
         }
@@ -151,7 +166,7 @@ impl Journal {
         if self.current.is_none() || (used > HEADER_BYTES as u64 && used + frame_bytes > self.options.segment_bytes) {
             self.roll(None)?;
         }
-        format::encode_frame(&mut self.pending, self.next_lsn, self.batch_first, &payload);
+        format::encode_frame(&mut self.pending, self.next_lsn, self.batch_first, payload);
         self.next_lsn += 1;
         Ok(())
     }
