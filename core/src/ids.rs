@@ -100,3 +100,45 @@ mod tests {
         assert_eq!(Zxid::new(1, 1).next(), Some(Zxid::new(1, 2)));
     }
 }
+
+/// A hash map keyed by ids (connections, sessions): the lookups on every request's path.
+/// Its hasher is fixed, so iteration order depends only on what was inserted and removed, and
+/// replayed runs (the simulator, the browser's scrubbing) stay deterministic.
+pub type IdMap<K, V> = hashbrown::HashMap<K, V, IdHash>;
+
+/// [`IdMap`]'s hasher: a multiply-xorshift mix of the id's integer (ids are small counters or
+/// time-based values, never chosen by an attacker to collide: clients cannot pick them).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdHash;
+
+impl core::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdHasher(u64);
+
+impl core::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        let h = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h ^ (h >> 29)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(32) ^ n).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    }
+
+    fn write_i64(&mut self, n: i64) {
+        self.write_u64(n as u64);
+    }
+}

@@ -24,7 +24,7 @@ mod db;
 mod reply;
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -37,7 +37,7 @@ pub use db::{Applied, Change, Database, Frozen, ServerMachine};
 pub use reply::Shape;
 
 use crate::error::ErrorCode;
-use crate::ids::{ServerId, SessionId, Zxid};
+use crate::ids::{IdMap, ServerId, SessionId, Zxid};
 use crate::session::{SessionConfig, SessionIds, SessionTracker, password};
 use crate::tree::Id;
 use crate::txn::{self, AuthContext, PendingChanges, PrepConfig, Txn, TxnResult, WriteOp};
@@ -259,9 +259,9 @@ enum SyncState {
 pub struct Server<M = Database> {
     config: ServerConfig,
     peer: Peer<M>,
-    conns: BTreeMap<ConnId, Conn>,
+    conns: IdMap<ConnId, Conn>,
     /// Which local connection holds each session.
-    owners: BTreeMap<SessionId, ConnId>,
+    owners: IdMap<SessionId, ConnId>,
     watches: WatchManager,
     /// Session expiry (used while this server is the established leader).
     tracker: SessionTracker,
@@ -270,11 +270,11 @@ pub struct Server<M = Database> {
     pending: PendingChanges,
     /// Which server each session is connected through (leader only): requests that arrive
     /// through another server fail with SessionMoved.
-    session_owner: BTreeMap<SessionId, ServerId>,
+    session_owner: IdMap<SessionId, ServerId>,
     /// The highest request number proposed per session this epoch (leader only): a request
     /// that arrives twice, or after a later one of its session, is dropped, so a session's
     /// writes are proposed once and in its order whatever the network does.
-    last_cxid: BTreeMap<SessionId, i32>,
+    last_cxid: IdMap<SessionId, i32>,
     /// Sessions heard from since the last report to the leader.
     touched: BTreeSet<SessionId>,
     /// Connections with a sync that knows its target and waits for this server to get there.
@@ -295,14 +295,14 @@ impl<M: ServerMachine> Server<M> {
         Server {
             config,
             peer,
-            conns: BTreeMap::new(),
-            owners: BTreeMap::new(),
+            conns: IdMap::default(),
+            owners: IdMap::default(),
             watches: WatchManager::default(),
             tracker,
             ids,
             pending: PendingChanges::default(),
-            last_cxid: BTreeMap::new(),
-            session_owner: BTreeMap::new(),
+            last_cxid: IdMap::default(),
+            session_owner: IdMap::default(),
             touched: BTreeSet::new(),
             syncing: BTreeSet::new(),
             next_report_ms: 0,
@@ -413,7 +413,8 @@ impl<M: ServerMachine> Server<M> {
             if !serving {
                 // Like ZooKeeper when it goes back to LOOKING: drop every client; they
                 // reconnect (here or elsewhere) and keep their sessions.
-                let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+                let mut conns: Vec<ConnId> = self.conns.keys().copied().collect();
+                conns.sort_unstable();
                 for conn in conns {
                     self.close(conn, out);
                 }

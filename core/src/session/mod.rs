@@ -10,7 +10,7 @@
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
-use crate::ids::{ServerId, SessionId};
+use crate::ids::{IdMap, ServerId, SessionId};
 
 /// `minSessionTimeout` / `maxSessionTimeout`, and the tick that rounds expiry times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,13 +90,13 @@ pub struct Tracked {
 #[derive(Clone, Debug)]
 pub struct SessionTracker {
     tick_ms: u64,
-    sessions: BTreeMap<SessionId, Tracked>,
+    sessions: IdMap<SessionId, Tracked>,
     buckets: BTreeMap<u64, BTreeSet<SessionId>>,
 }
 
 impl SessionTracker {
     pub fn new(tick_ms: u64) -> SessionTracker {
-        SessionTracker { tick_ms: tick_ms.max(1), sessions: BTreeMap::new(), buckets: BTreeMap::new() }
+        SessionTracker { tick_ms: tick_ms.max(1), sessions: IdMap::default(), buckets: BTreeMap::new() }
     }
 
     fn bucket_of(&self, now_ms: u64, timeout_ms: i32) -> u64 {
@@ -201,8 +201,11 @@ impl SessionTracker {
         self.sessions.is_empty()
     }
 
+    /// Every tracked session, by id.
     pub fn iter(&self) -> impl Iterator<Item = (SessionId, &Tracked)> {
-        self.sessions.iter().map(|(id, t)| (*id, t))
+        let mut all: Vec<(SessionId, &Tracked)> = self.sessions.iter().map(|(id, t)| (*id, t)).collect();
+        all.sort_unstable_by_key(|(id, _)| *id);
+        all.into_iter()
     }
 }
 

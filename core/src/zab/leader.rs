@@ -444,10 +444,8 @@ impl Leader {
         self.next_counter += 1;
         let entry = Arc::new(Entry { zxid, time_ms: r.now_ms as i64, session, cxid, txn });
         r.append(out, Arc::clone(&entry));
-        let followers: Vec<ServerId> =
-            self.learners.iter().filter(|(_, l)| !l.observer && l.stage >= Stage::Synced).map(|(id, _)| *id).collect();
-        for id in followers {
-            r.send(out, id, Message::Proposal { epoch: self.epoch, entries: alloc::vec![Arc::clone(&entry)] });
+        for (id, _) in self.learners.iter().filter(|(_, l)| !l.observer && l.stage >= Stage::Synced) {
+            r.send(out, *id, Message::Proposal { epoch: self.epoch, entries: alloc::vec![Arc::clone(&entry)] });
         }
         Ok(zxid)
     }
@@ -484,7 +482,12 @@ impl Leader {
             .min()
             .unwrap_or(committed);
         r.compact(needed);
-        let informs: Vec<Arc<Entry>> = r.log.after(before).take_while(|e| e.zxid <= committed).cloned().collect();
+        let observing = self.learners.values().any(|l| l.observer && l.stage >= Stage::Synced);
+        let informs: Vec<Arc<Entry>> = if observing {
+            r.log.after(before).take_while(|e| e.zxid <= committed).cloned().collect()
+        } else {
+            Vec::new()
+        };
         let ids: Vec<(ServerId, bool, Stage)> =
             self.learners.iter().map(|(id, l)| (*id, l.observer, l.stage)).collect();
         for (id, observer, stage) in ids {
