@@ -3,7 +3,7 @@
 //! behind another sees its effects: versions, existence, child counts, sequence numbers.
 
 use alloc::collections::{BTreeMap, VecDeque};
-use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::ids::Zxid;
@@ -38,11 +38,12 @@ pub struct Mark {
 /// The pending-change overlay on top of the committed tree.
 #[derive(Debug, Default)]
 pub struct PendingChanges {
-    records: BTreeMap<String, Pending>,
+    /// By path; a put's one copy of the path is shared by its record, `order` and `journal`.
+    records: BTreeMap<Arc<str>, Pending>,
     /// (zxid, path) in proposal order, to drop records as their txns commit.
-    order: VecDeque<(Zxid, String)>,
+    order: VecDeque<(Zxid, Arc<str>)>,
     /// Previous records of paths changed since the oldest open mark, for rollback.
-    journal: Vec<(String, Option<Pending>)>,
+    journal: Vec<(Arc<str>, Option<Pending>)>,
 }
 
 impl PendingChanges {
@@ -68,14 +69,15 @@ impl PendingChanges {
     /// Records the state `path` will have once the txn `zxid` is applied.
     pub fn put(&mut self, path: &str, zxid: Zxid, node: Option<NodeRecord>) {
         let path = if path.is_empty() { "/" } else { path };
-        let previous = self.records.insert(path.into(), Pending { zxid, node });
-        self.journal.push((path.into(), previous));
-        self.order.push_back((zxid, path.into()));
+        let key: Arc<str> = Arc::from(path);
+        let previous = self.records.insert(Arc::clone(&key), Pending { zxid, node });
+        self.journal.push((Arc::clone(&key), previous));
+        self.order.push_back((zxid, key));
     }
 
     /// Paths with a pending record, and that record (for closeSession's ephemeral scan).
     pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&NodeRecord>)> {
-        self.records.iter().map(|(path, p)| (path.as_str(), p.node.as_ref()))
+        self.records.iter().map(|(path, p)| (&**path, p.node.as_ref()))
     }
 
     /// Remembers the current state so a failing multi can undo its partial changes.

@@ -405,6 +405,9 @@ impl Table {
     /// watches among them are dropped.
     fn trigger(&mut self, path: &str, event: EventType) -> Vec<Watcher> {
         let mut fired = Vec::new();
+        if self.by_path.is_empty() {
+            return fired;
+        }
         let children_changed = event == EventType::NodeChildrenChanged;
         if let Some(watchers) = self.by_path.get_mut(path) {
             let by_watcher = &mut self.by_watcher;
