@@ -87,15 +87,26 @@ async fn connection(
     let returned = permits.clone();
     let write_half = tokio::spawn(async move {
         let _done = done;
+        let mut closing = false;
         while let Some(out) = out_rx.recv().await {
-            match out {
-                Outbound::Bytes(bytes) => {
-                    if writer.write_all(&bytes).await.is_err() {
+            let Outbound::Bytes(mut bytes) = out else { break };
+            // Whatever else is queued goes out in the same write.
+            while bytes.len() < 1 << 20 {
+                match out_rx.try_recv() {
+                    Ok(Outbound::Bytes(more)) => bytes.extend_from_slice(&more),
+                    Ok(Outbound::Close) => {
+                        closing = true;
                         break;
                     }
-                    returned.add_permits(replies_in(&bytes));
+                    Err(_) => break,
                 }
-                Outbound::Close => break,
+            }
+            if writer.write_all(&bytes).await.is_err() {
+                break;
+            }
+            returned.add_permits(replies_in(&bytes));
+            if closing {
+                break;
             }
         }
         let _ = writer.shutdown().await;
