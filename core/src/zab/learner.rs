@@ -46,6 +46,10 @@ pub enum Abandon {
     /// The leader sent something that cannot be right (a TRUNC of committed txns, a sync
     /// that does not fit our log): never apply it, look for another leader.
     BadSync(&'static str),
+    /// The leader still talks to us but has sent nothing to fill our gap behind its commit
+    /// point for syncLimit: it no longer serves this attempt (it dropped us, or a late copy of
+    /// an old FOLLOWERINFO replaced our attempt in its table). Join again.
+    Stalled,
 }
 
 #[derive(Debug)]
@@ -68,6 +72,9 @@ pub(crate) struct Learner {
     last_nack: (Zxid, u64),
     /// Entries that arrived ahead of a gap, waiting for it to fill.
     early: BTreeMap<Zxid, Arc<Entry>>,
+    /// Our log's end when last looked at in broadcast, and since when it has not moved while
+    /// behind the leader's commit point.
+    progress: (Zxid, u64),
 }
 
 /// How many out-of-order entries a learner keeps while waiting for a gap to fill.
@@ -97,6 +104,7 @@ impl Learner {
             acked: Zxid::ZERO,
             last_nack: (Zxid::ZERO, 0),
             early: BTreeMap::new(),
+            progress: (Zxid::ZERO, r.now_ms),
         };
         learner.send_info(r, out);
         learner
@@ -377,6 +385,14 @@ impl Learner {
             if self.stage == LearnerStage::Broadcast { r.config.sync_timeout_ms() } else { r.config.init_timeout_ms() };
         if r.now_ms.saturating_sub(self.last_heard_ms) > limit {
             return Err(Abandon::Timeout);
+        }
+        if self.stage == LearnerStage::Broadcast {
+            let last = r.log.last();
+            if last != self.progress.0 || self.leader_committed <= last {
+                self.progress = (last, r.now_ms);
+            } else if r.now_ms.saturating_sub(self.progress.1) > limit {
+                return Err(Abandon::Stalled);
+            }
         }
         if r.now_ms >= self.next_resend_ms {
             self.resend_ms = (self.resend_ms * 2).min(r.config.tick_ms * 4);

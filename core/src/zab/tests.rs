@@ -340,6 +340,70 @@ fn follower_broadcast_acks_durable_entries_and_commits_in_order() {
     assert_eq!(peer.committed(), Zxid::new(2, 2), "a PING carries the commit point");
 }
 
+/// Seed 1635 of the Zab sweep: the leader dropped a lagging follower (its gap was no longer in
+/// the leader's memory), then a late copy of the follower's FOLLOWERINFO put it back in the
+/// leader's table as a fresh attempt. The follower, long past discovery, ignored the new
+/// LEADERINFO; the leader kept pinging it and ignored its NACKs, so it stayed a follower that
+/// never caught up. A follower whose gap behind the leader's commit point stays unfilled for
+/// syncLimit, though the leader still talks to it, gives up and joins again.
+#[test]
+fn follower_whose_gap_the_leader_never_fills_joins_again() {
+    let mut peer = voter(1, 2);
+    let nonce = following_s3(&mut peer);
+    receive(&mut peer, 30, 3, Message::LeaderInfo { epoch: 2, nonce });
+    step(&mut peer, 31, Input::Persisted { seq: 1 });
+    let sync = Message::NewLeader {
+        epoch: 2,
+        nonce,
+        mode: Box::new(SyncMode::Diff { base: Zxid::new(1, 2), entries: vec![] }),
+        last_zxid: Zxid::new(1, 2),
+        committed: Zxid::new(1, 2),
+    };
+    receive(&mut peer, 40, 3, sync);
+    step(&mut peer, 41, Input::Persisted { seq: 2 });
+    receive(&mut peer, 50, 3, Message::UpToDate { epoch: 2, nonce, committed: Zxid::new(1, 2) });
+    assert!(peer.is_serving());
+
+    // The leader is at (2, 9); we hold nothing of epoch 2. Pings keep coming, nothing else.
+    let mut now = 60;
+    let sync_limit_ms = 5 * 100;
+    while now <= 60 + sync_limit_ms {
+        let out = receive(&mut peer, now, 3, Message::Ping { epoch: 2, committed: Zxid::new(2, 9) });
+        assert!(sends(&out).contains(&(3, Message::Pong { epoch: 2 })), "{out:?}");
+        let out = step(&mut peer, now + 1, Input::Tick);
+        assert!(events(&out).is_empty(), "not before syncLimit: {out:?}");
+        now += 50;
+    }
+    receive(&mut peer, now, 3, Message::Ping { epoch: 2, committed: Zxid::new(2, 9) });
+    let out = step(&mut peer, now + 1, Input::Tick);
+    assert!(events(&out).contains(&Event::LearnerAbandon { why: Abandon::Stalled }), "{out:?}");
+    assert!(!peer.is_serving());
+
+    // A follower that keeps receiving what it lacks, however far behind, stays.
+    let mut peer = voter(1, 2);
+    let nonce = following_s3(&mut peer);
+    receive(&mut peer, 30, 3, Message::LeaderInfo { epoch: 2, nonce });
+    step(&mut peer, 31, Input::Persisted { seq: 1 });
+    let sync = Message::NewLeader {
+        epoch: 2,
+        nonce,
+        mode: Box::new(SyncMode::Diff { base: Zxid::new(1, 2), entries: vec![] }),
+        last_zxid: Zxid::new(1, 2),
+        committed: Zxid::new(1, 2),
+    };
+    receive(&mut peer, 40, 3, sync);
+    step(&mut peer, 41, Input::Persisted { seq: 2 });
+    receive(&mut peer, 50, 3, Message::UpToDate { epoch: 2, nonce, committed: Zxid::new(1, 2) });
+    for (i, now) in (60..60 + 3 * sync_limit_ms).step_by(50).enumerate() {
+        let counter = i as u32 + 1;
+        receive(&mut peer, now, 3, Message::Proposal { epoch: 2, entries: vec![Arc::new(entry(2, counter))] });
+        receive(&mut peer, now, 3, Message::Ping { epoch: 2, committed: Zxid::new(2, 1000) });
+        let out = step(&mut peer, now + 1, Input::Tick);
+        assert!(events(&out).is_empty(), "{out:?}");
+    }
+    assert!(peer.is_serving());
+}
+
 /// A DIFF that does not start at our last zxid cannot be applied: the follower abandons the
 /// leader and looks again rather than build a history with a hole.
 #[test]
