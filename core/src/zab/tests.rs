@@ -287,10 +287,9 @@ fn follower_discovery_and_sync_act_only_on_durable_state() {
     assert!(peer.is_serving());
 }
 
-/// Broadcast on the follower side: PROPOSAL -> append; ACK only once durable (cumulative);
-/// COMMIT applies in order; PING is answered with PONG; a message of another epoch is ignored.
-#[test]
-fn follower_broadcast_acks_durable_entries_and_commits_in_order() {
+/// A voter with a log up to (1, 2), synced by an empty DIFF to leader s3 of epoch 2 and in
+/// broadcast at time 50; its next durable write is seq 3.
+fn broadcasting_follower() -> Peer<TreeMachine> {
     let mut peer = voter(1, 2);
     let nonce = following_s3(&mut peer);
     receive(&mut peer, 30, 3, Message::LeaderInfo { epoch: 2, nonce });
@@ -305,6 +304,14 @@ fn follower_broadcast_acks_durable_entries_and_commits_in_order() {
     receive(&mut peer, 40, 3, sync);
     step(&mut peer, 41, Input::Persisted { seq: 2 });
     receive(&mut peer, 50, 3, Message::UpToDate { epoch: 2, nonce, committed: Zxid::new(1, 2) });
+    peer
+}
+
+/// Broadcast on the follower side: PROPOSAL -> append; ACK only once durable (cumulative);
+/// COMMIT applies in order; PING is answered with PONG; a message of another epoch is ignored.
+#[test]
+fn follower_broadcast_acks_durable_entries_and_commits_in_order() {
+    let mut peer = broadcasting_follower();
 
     let out = receive(&mut peer, 60, 3, Message::Proposal { epoch: 2, entries: vec![Arc::new(entry(2, 1))] });
     assert_eq!(persists(&out), vec![(3, LogOp::Append(Arc::new(entry(2, 1))))]);
@@ -348,20 +355,7 @@ fn follower_broadcast_acks_durable_entries_and_commits_in_order() {
 /// syncLimit, though the leader still talks to it, gives up and joins again.
 #[test]
 fn follower_whose_gap_the_leader_never_fills_joins_again() {
-    let mut peer = voter(1, 2);
-    let nonce = following_s3(&mut peer);
-    receive(&mut peer, 30, 3, Message::LeaderInfo { epoch: 2, nonce });
-    step(&mut peer, 31, Input::Persisted { seq: 1 });
-    let sync = Message::NewLeader {
-        epoch: 2,
-        nonce,
-        mode: Box::new(SyncMode::Diff { base: Zxid::new(1, 2), entries: vec![] }),
-        last_zxid: Zxid::new(1, 2),
-        committed: Zxid::new(1, 2),
-    };
-    receive(&mut peer, 40, 3, sync);
-    step(&mut peer, 41, Input::Persisted { seq: 2 });
-    receive(&mut peer, 50, 3, Message::UpToDate { epoch: 2, nonce, committed: Zxid::new(1, 2) });
+    let mut peer = broadcasting_follower();
     assert!(peer.is_serving());
 
     // The leader is at (2, 9); we hold nothing of epoch 2. Pings keep coming, nothing else.
@@ -380,20 +374,7 @@ fn follower_whose_gap_the_leader_never_fills_joins_again() {
     assert!(!peer.is_serving());
 
     // A follower that keeps receiving what it lacks, however far behind, stays.
-    let mut peer = voter(1, 2);
-    let nonce = following_s3(&mut peer);
-    receive(&mut peer, 30, 3, Message::LeaderInfo { epoch: 2, nonce });
-    step(&mut peer, 31, Input::Persisted { seq: 1 });
-    let sync = Message::NewLeader {
-        epoch: 2,
-        nonce,
-        mode: Box::new(SyncMode::Diff { base: Zxid::new(1, 2), entries: vec![] }),
-        last_zxid: Zxid::new(1, 2),
-        committed: Zxid::new(1, 2),
-    };
-    receive(&mut peer, 40, 3, sync);
-    step(&mut peer, 41, Input::Persisted { seq: 2 });
-    receive(&mut peer, 50, 3, Message::UpToDate { epoch: 2, nonce, committed: Zxid::new(1, 2) });
+    let mut peer = broadcasting_follower();
     for (i, now) in (60..60 + 3 * sync_limit_ms).step_by(50).enumerate() {
         let counter = i as u32 + 1;
         receive(&mut peer, now, 3, Message::Proposal { epoch: 2, entries: vec![Arc::new(entry(2, counter))] });
