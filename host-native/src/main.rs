@@ -119,7 +119,7 @@ fn start(path: Option<&std::path::Path>) -> Result<(), String> {
                     .ok_or_else(|| format!("cannot resolve server.{} host {}", m.id, m.host))?;
                 peers.push((zabkeeper_core::ids::ServerId(m.id), addr));
             }
-            node.set_links(peer::Links::start(zabkeeper_core::ids::ServerId(settings.my_id), peers));
+            node.set_links(peer::Links::start(zabkeeper_core::ids::ServerId(settings.my_id), peers, events.clone()));
             tracing::info!(peers = %quorum, members = settings.members.len(), "ensemble member");
         }
         let listener = tokio::net::TcpListener::bind(settings.client_addr)

@@ -62,6 +62,10 @@ pub enum Event {
         from: ServerId,
         msg: zabkeeper_core::server::PeerMessage,
     },
+    /// A link to or from `peer` broke.
+    LinkDown {
+        peer: ServerId,
+    },
     Word {
         word: FourLetterWord,
         reply: oneshot::Sender<String>,
@@ -226,7 +230,19 @@ impl Node {
         let mut timer = tokio::time::interval(period);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // An election's decision or notifications may be due before the next tick.
+            let wake = self.server.wake_at_ms().map(|at| {
+                let wait = at.saturating_sub(self.now_ms()).min(self.settings.tick_ms);
+                tokio::time::Instant::now() + std::time::Duration::from_millis(wait)
+            });
             tokio::select! {
+                _ = async { tokio::time::sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)).await }, if wake.is_some() => {
+                    if self.storage_failed() {
+                        return self.stop_on_storage_failure();
+                    }
+                    self.step(ServerInput::Tick);
+                    self.carry_out();
+                }
                 event = events.recv() => {
                     let Some(event) = event else { break };
                     // Step whatever else is already queued, then carry the outputs out
@@ -325,6 +341,7 @@ impl Node {
             }
             Event::Persisted(seq) => self.step(ServerInput::Persisted { seq }),
             Event::Peer { from, msg } => self.step(ServerInput::Peer { from, msg }),
+            Event::LinkDown { peer } => self.step(ServerInput::LinkDown { peer }),
             Event::Word { word, reply } => {
                 let _ = reply.send(self.four_letter_word(word));
             }

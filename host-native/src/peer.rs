@@ -6,9 +6,15 @@
 //! postcard(PeerMessage)`. Zab copes with lost, repeated and reordered messages, so a broken
 //! link simply drops what was queued and redials with back-off; a peer that sends anything
 //! malformed is disconnected and nothing else is harmed.
+//!
+//! A link that breaks (end of stream or an error on the newest connection accepted from a
+//! peer, a failed write or a refused dial towards it) is reported to the node as
+//! [`Event::LinkDown`]: a follower whose leader's process is gone learns it at once instead of
+//! after syncLimit.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,12 +42,12 @@ pub struct Links {
 
 impl Links {
     /// Starts a dialer per peer. `me` is this server's id.
-    pub fn start(me: ServerId, peers: Vec<(ServerId, SocketAddr)>) -> Links {
+    pub fn start(me: ServerId, peers: Vec<(ServerId, SocketAddr)>, events: mpsc::UnboundedSender<Event>) -> Links {
         let mut queues = BTreeMap::new();
         for (id, addr) in peers {
             let (tx, rx) = mpsc::channel(QUEUE_MAX);
             queues.insert(id, tx);
-            tokio::spawn(dialer(me, id, addr, rx));
+            tokio::spawn(dialer(me, id, addr, rx, events.clone()));
         }
         Links { queues }
     }
@@ -71,12 +77,19 @@ pub fn encode(msg: &PeerMessage, out: &mut Vec<u8>) -> bool {
     true
 }
 
-async fn dialer(me: ServerId, peer: ServerId, addr: SocketAddr, mut rx: mpsc::Receiver<PeerMessage>) {
+async fn dialer(
+    me: ServerId,
+    peer: ServerId,
+    addr: SocketAddr,
+    mut rx: mpsc::Receiver<PeerMessage>,
+    events: mpsc::UnboundedSender<Event>,
+) {
     let mut backoff = Duration::from_millis(50);
     loop {
         let mut stream = match TcpStream::connect(addr).await {
             Ok(s) => s,
             Err(_) => {
+                let _ = events.send(Event::LinkDown { peer });
                 // Drop what piled up while the peer is unreachable: Zab resends what matters.
                 while rx.try_recv().is_ok() {}
                 tokio::time::sleep(backoff).await;
@@ -113,6 +126,7 @@ async fn dialer(me: ServerId, peer: ServerId, addr: SocketAddr, mut rx: mpsc::Re
             }
             if stream.write_all(&buf).await.is_err() {
                 info!(%peer, "peer link down");
+                let _ = events.send(Event::LinkDown { peer });
                 break;
             }
         }
@@ -121,22 +135,37 @@ async fn dialer(me: ServerId, peer: ServerId, addr: SocketAddr, mut rx: mpsc::Re
 
 /// Accepts peers' connections on the quorum port and feeds their messages to the node.
 pub async fn listen(listener: TcpListener, members: Vec<ServerId>, events: mpsc::UnboundedSender<Event>) {
+    // The newest connection accepted from each peer: only its end says the link broke (an
+    // older one ending after the peer reconnected says nothing about the peer now).
+    let newest: Arc<Mutex<BTreeMap<ServerId, u64>>> = Arc::default();
     loop {
         let Ok((stream, addr)) = listener.accept().await else { continue };
         let events = events.clone();
         let members = members.clone();
+        let newest = Arc::clone(&newest);
         tokio::spawn(async move {
-            if let Err(why) = receive(stream, &members, events).await {
+            let mut from = None;
+            if let Err(why) = receive(stream, &members, &events, &newest, &mut from).await {
                 debug!(%addr, why, "peer connection dropped");
+            }
+            if let Some((peer, generation)) = from {
+                let current = newest.lock().map(|n| n.get(&peer) == Some(&generation)).unwrap_or(false);
+                if current {
+                    let _ = events.send(Event::LinkDown { peer });
+                }
             }
         });
     }
 }
 
+/// Reads one accepted connection; `from` is set to the peer and its connection number once the
+/// handshake checks out.
 async fn receive(
     mut stream: TcpStream,
     members: &[ServerId],
-    events: mpsc::UnboundedSender<Event>,
+    events: &mpsc::UnboundedSender<Event>,
+    newest: &Mutex<BTreeMap<ServerId, u64>>,
+    from_out: &mut Option<(ServerId, u64)>,
 ) -> Result<(), &'static str> {
     let mut hello = [0u8; 13];
     tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut hello))
@@ -155,6 +184,13 @@ async fn receive(
     if !members.contains(&from) {
         return Err("unknown server id");
     }
+    let generation = {
+        let mut newest = newest.lock().map_err(|_| "link table poisoned")?;
+        let n = newest.entry(from).or_insert(0);
+        *n += 1;
+        *n
+    };
+    *from_out = Some((from, generation));
     // Many small frames arrive back to back: read them from a buffer, not a syscall each.
     let mut stream = tokio::io::BufReader::with_capacity(64 * 1024, stream);
     let mut header = [0u8; 8];

@@ -55,7 +55,7 @@ const KIND_COLOURS = {
   'NEWLEADER(DIFF)': '#16a085', 'NEWLEADER(TRUNC)': '#c0392b', 'NEWLEADER(SNAP)': '#d35400', 'ACK(NEWLEADER)': '#16a085', UPTODATE: '#16a085',
   PROPOSAL: '#2471a3', ACK: '#27ae60', COMMIT: '#145a32', INFORM: '#5dade2', NACK: '#922b21',
   PING: '#b3b6b7', PONG: '#b3b6b7',
-  FORWARD: '#a04000', SYNC: '#7d6608', SYNCED: '#7d6608', TOUCH: '#cacfd2', REVALIDATE: '#a04000', REVALIDATED: '#a04000',
+  FORWARD: '#a04000', SYNC: '#7d6608', SYNCED: '#7d6608', TOUCH: '#cacfd2', REVALIDATE: '#a04000', REVALIDATED: '#a04000', REFUSED: '#a04000',
 };
 const LEGEND = [
   ['votes', '#8e44ad'], ['discovery', '#e67e22'], ['sync', '#16a085'], ['proposal', '#2471a3'], ['ack', '#27ae60'],

@@ -93,9 +93,14 @@ impl ServerConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PeerMessage {
     Zab(Message),
-    /// Learner to leader of `epoch`: a client write to prep and propose.
+    /// Learner to leader of `epoch`: a client write to prep and propose. `nonce` is the
+    /// learner's attempt to join (its FOLLOWERINFO's) and `seq` numbers what it forwards on
+    /// that attempt, so the leader takes each forwarded request once and in order whatever the
+    /// network does, without looking at client xids (clients restart or reuse them freely).
     Forward {
         epoch: u32,
+        nonce: u64,
+        seq: u64,
         session: SessionId,
         cxid: i32,
         op: Box<WriteOp>,
@@ -105,8 +110,11 @@ pub enum PeerMessage {
     Touch {
         sessions: Vec<SessionId>,
     },
-    /// Learner to leader: how far does your history reach?
+    /// Learner to leader: how far does your history reach? (Numbered with the forwarded
+    /// writes, see [`PeerMessage::Forward`].)
     Sync {
+        nonce: u64,
+        seq: u64,
         session: SessionId,
         cxid: i32,
     },
@@ -115,10 +123,21 @@ pub enum PeerMessage {
     Revalidate {
         session: SessionId,
     },
-    /// Leader to learner: the answer to [`PeerMessage::Revalidate`].
+    /// Leader to learner: the answer to [`PeerMessage::Revalidate`]. `zxid` is the end of the
+    /// leader's history then: the learner opens the session once it has applied that far, so
+    /// every write the session made through its earlier connections is behind it.
     Revalidated {
         session: SessionId,
         alive: bool,
+        zxid: Zxid,
+    },
+    /// Leader to learner: the forwarded write `cxid` of `session` is refused before it became a
+    /// txn (SessionMoved, SessionExpired). Refusals stay out of the log: they are meant for the
+    /// server that forwarded the write, and no other server could tell them from its own.
+    Refused {
+        session: SessionId,
+        cxid: i32,
+        code: ErrorCode,
     },
     /// Leader to learner: this far (answer to [`PeerMessage::Sync`]).
     Synced {
@@ -138,6 +157,10 @@ pub enum ServerInput {
     },
     Persisted {
         seq: u64,
+    },
+    /// The link to peer `peer` broke (see [`zab::Input::LinkDown`]).
+    LinkDown {
+        peer: ServerId,
     },
     /// A client connected from `addr`.
     Connected {
@@ -190,6 +213,11 @@ enum Phase {
     /// Reconnecting to an existing session: waiting for the leader to say it is alive.
     Revalidating {
         old_form: bool,
+    },
+    /// Alive: waiting to have applied the leader's history as it was at revalidation.
+    Reopening {
+        old_form: bool,
+        until: Zxid,
     },
     Open,
 }
@@ -271,10 +299,14 @@ pub struct Server<M = Database> {
     /// Which server each session is connected through (leader only): requests that arrive
     /// through another server fail with SessionMoved.
     session_owner: IdMap<SessionId, ServerId>,
-    /// The highest request number proposed per session this epoch (leader only): a request
-    /// that arrives twice, or after a later one of its session, is dropped, so a session's
-    /// writes are proposed once and in its order whatever the network does.
-    last_cxid: IdMap<SessionId, i32>,
+    /// Per learner, the attempt it joined under and the highest request `seq` taken from it
+    /// (leader only): a forwarded request that arrives twice, after a later one, or from an
+    /// earlier attempt is dropped, so each is proposed once and in its session's order.
+    forwarded: IdMap<ServerId, (u64, u64)>,
+    /// The join attempt this learner numbers its forwarded requests for, and the last number.
+    forward_seq: (u64, u64),
+    /// Connections reopening a session, waiting to catch up (see [`Phase::Reopening`]).
+    reopening: BTreeSet<ConnId>,
     /// Sessions heard from since the last report to the leader.
     touched: BTreeSet<SessionId>,
     /// Connections with a sync that knows its target and waits for this server to get there.
@@ -301,7 +333,9 @@ impl<M: ServerMachine> Server<M> {
             tracker,
             ids,
             pending: PendingChanges::default(),
-            last_cxid: IdMap::default(),
+            forwarded: IdMap::default(),
+            forward_seq: (0, 0),
+            reopening: BTreeSet::new(),
             session_owner: IdMap::default(),
             touched: BTreeSet::new(),
             syncing: BTreeSet::new(),
@@ -336,6 +370,12 @@ impl<M: ServerMachine> Server<M> {
         &self.tracker
     }
 
+    /// When the server next wants a [`ServerInput::Tick`] before the regular one (see
+    /// [`Peer::wake_at_ms`]).
+    pub fn wake_at_ms(&self) -> Option<u64> {
+        self.peer.wake_at_ms()
+    }
+
     pub fn connection_count(&self) -> usize {
         self.conns.len()
     }
@@ -349,6 +389,7 @@ impl<M: ServerMachine> Server<M> {
                 self.on_tick(out);
             }
             ServerInput::Persisted { seq } => self.zab(zab::Input::Persisted { seq }, out),
+            ServerInput::LinkDown { peer } => self.zab(zab::Input::LinkDown { peer }, out),
             ServerInput::Peer { from, msg } => self.on_peer(from, msg, out),
             ServerInput::Connected { conn, addr } => {
                 if !self.serving {
@@ -396,7 +437,7 @@ impl<M: ServerMachine> Server<M> {
         if leading != self.leading {
             self.leading = leading;
             self.pending.clear();
-            self.last_cxid.clear();
+            self.forwarded.clear();
             self.session_owner.clear();
             self.tracker = SessionTracker::new(self.config.zab.tick_ms);
             if leading {
@@ -452,8 +493,8 @@ impl<M: ServerMachine> Server<M> {
     fn on_peer(&mut self, from: ServerId, msg: PeerMessage, out: &mut Vec<ServerOutput>) {
         match msg {
             PeerMessage::Zab(msg) => self.zab(zab::Input::Receive { from, msg }, out),
-            PeerMessage::Forward { epoch, session, cxid, op, auth }
-                if self.leading && Some(epoch) == self.leading_epoch() =>
+            PeerMessage::Forward { epoch, nonce, seq, session, cxid, op, auth }
+                if self.leading && Some(epoch) == self.leading_epoch() && self.take_forwarded(from, nonce, seq) =>
             {
                 self.propose_op(from, session, cxid, *op, auth, out);
             }
@@ -462,12 +503,11 @@ impl<M: ServerMachine> Server<M> {
                     self.tracker.touch(s, self.now_ms);
                 }
             }
-            PeerMessage::Sync { session, cxid } if self.leading => {
-                // In the session's order with its writes, like them (see `last_cxid`).
-                if self.last_cxid.get(&session).is_some_and(|last| cxid <= *last) {
+            PeerMessage::Sync { nonce, seq, session, cxid } if self.leading => {
+                // In the session's order with its writes, like them.
+                if !self.take_forwarded(from, nonce, seq) {
                     return;
                 }
-                self.last_cxid.insert(session, cxid);
                 let zxid = self.peer.last_zxid();
                 out.push(ServerOutput::Peer { to: from, msg: PeerMessage::Synced { session, cxid, zxid } });
             }
@@ -477,13 +517,15 @@ impl<M: ServerMachine> Server<M> {
                     self.tracker.touch(session, self.now_ms);
                     self.session_owner.insert(session, from);
                 }
-                out.push(ServerOutput::Peer { to: from, msg: PeerMessage::Revalidated { session, alive } });
+                let zxid = self.peer.last_zxid();
+                out.push(ServerOutput::Peer { to: from, msg: PeerMessage::Revalidated { session, alive, zxid } });
             }
-            PeerMessage::Revalidated { session, alive } => {
+            PeerMessage::Revalidated { session, alive, zxid } => {
                 if let Some(&conn) = self.owners.get(&session) {
-                    self.reopened(conn, session, alive, out);
+                    self.reopened(conn, session, alive, zxid, out);
                 }
             }
+            PeerMessage::Refused { session, cxid, code } => self.refused(session, cxid, code, out),
             PeerMessage::Synced { session, cxid, zxid } => {
                 if let Some(&conn) = self.owners.get(&session) {
                     if let Some(c) = self.conns.get_mut(&conn) {
@@ -527,16 +569,8 @@ impl<M: ServerMachine> Server<M> {
         let Some(zxid) = self.peer.next_zxid() else { return };
         let is_create = matches!(op, WriteOp::CreateSession { .. });
         let housekeeping = matches!(op, WriteOp::DeleteContainer { .. });
-        if is_create {
-            if self.db().sessions.contains_key(&session) || self.tracker.get(session).is_some() {
-                return;
-            }
-        } else if cxid != 0 {
-            // Expiry's closeSession (cxid 0) comes from the leader itself.
-            if self.last_cxid.get(&session).is_some_and(|last| cxid <= *last) {
-                return;
-            }
-            self.last_cxid.insert(session, cxid);
+        if is_create && (self.db().sessions.contains_key(&session) || self.tracker.get(session).is_some()) {
+            return;
         }
         let from_expiry = cxid == 0 && origin == self.peer.id() && matches!(op, WriteOp::CloseSession);
         let moved = !is_create
@@ -546,11 +580,21 @@ impl<M: ServerMachine> Server<M> {
         if is_create {
             self.session_owner.insert(session, origin);
         }
-        let txn = if !is_create && !housekeeping && !self.tracker.is_alive(session) && !self.closing_now(session, &op) {
-            Txn::Error(ErrorCode::SessionExpired)
-        } else if moved {
-            Txn::Error(ErrorCode::SessionMoved)
-        } else {
+        let refusal =
+            if !is_create && !housekeeping && !self.tracker.is_alive(session) && !self.closing_now(session, &op) {
+                Some(ErrorCode::SessionExpired)
+            } else {
+                moved.then_some(ErrorCode::SessionMoved)
+            };
+        if let Some(code) = refusal {
+            if origin == self.peer.id() {
+                self.refused(session, cxid, code, out);
+            } else {
+                out.push(ServerOutput::Peer { to: origin, msg: PeerMessage::Refused { session, cxid, code } });
+            }
+            return;
+        }
+        let txn = {
             if !is_create && !housekeeping {
                 self.tracker.touch(session, self.now_ms);
             }
@@ -566,6 +610,48 @@ impl<M: ServerMachine> Server<M> {
         }
         self.after_zab(&mut zab_out, out);
         self.zab_out = zab_out;
+    }
+
+    /// Leader: whether to take request `seq` forwarded by `from` on its join attempt `nonce`:
+    /// only from the learner's current attempt, once, and in the order it was sent.
+    fn take_forwarded(&mut self, from: ServerId, nonce: u64, seq: u64) -> bool {
+        if self.peer.learner_nonce(from) != Some(nonce) {
+            return false;
+        }
+        let last = self.forwarded.entry(from).or_insert((nonce, 0));
+        if last.0 != nonce {
+            *last = (nonce, 0);
+        }
+        if seq <= last.1 {
+            return false;
+        }
+        last.1 = seq;
+        true
+    }
+
+    /// The next number for a request this learner forwards on its current join attempt.
+    fn next_forward_seq(&mut self) -> (u64, u64) {
+        let nonce = self.peer.join_nonce().unwrap_or(0);
+        if self.forward_seq.0 != nonce {
+            self.forward_seq = (nonce, 0);
+        }
+        self.forward_seq.1 += 1;
+        self.forward_seq
+    }
+
+    /// A write of `session` refused before it became a txn: its place in the owning
+    /// connection's queue is answered with `code`.
+    fn refused(&mut self, session: SessionId, cxid: i32, code: ErrorCode, out: &mut Vec<ServerOutput>) {
+        let Some(&conn) = self.owners.get(&session) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let found = c
+            .queue
+            .iter_mut()
+            .find(|item| matches!(item, Item::Write { xid, state: WriteState::Sent, .. } if *xid == cxid));
+        if let Some(item) = found {
+            *item = Item::Refused { xid: cxid, code };
+            self.drain(conn, out);
+        }
     }
 
     /// The leader's own expiry closes sessions it already marked closing.
@@ -601,7 +687,8 @@ impl<M: ServerMachine> Server<M> {
             (self.peer.leader(), self.peer.status())
         {
             self.touched.insert(session);
-            let msg = PeerMessage::Forward { epoch, session, cxid, op: Box::new(op), auth };
+            let (nonce, seq) = self.next_forward_seq();
+            let msg = PeerMessage::Forward { epoch, nonce, seq, session, cxid, op: Box::new(op), auth };
             out.push(ServerOutput::Peer { to: leader, msg });
         }
     }
@@ -662,6 +749,7 @@ impl<M: ServerMachine> Server<M> {
         for n in late {
             self.notify(n, out);
         }
+        self.reopen_caught_up(out);
     }
 
     fn notify(&mut self, n: Notification, out: &mut Vec<ServerOutput>) {
@@ -721,7 +809,7 @@ impl<M: ServerMachine> Server<M> {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         match c.phase {
             Phase::Handshake => self.on_connect(conn, &payload, out),
-            Phase::Creating { .. } | Phase::Revalidating { .. } => {
+            Phase::Creating { .. } | Phase::Revalidating { .. } | Phase::Reopening { .. } => {
                 if c.early.len() >= 1000 {
                     self.close(conn, out);
                 } else {
@@ -780,20 +868,56 @@ impl<M: ServerMachine> Server<M> {
             if alive {
                 self.session_owner.insert(session, self.peer.id());
             }
-            self.reopened(conn, session, alive, out);
+            let until = self.peer.last_zxid();
+            self.reopened(conn, session, alive, until, out);
         } else if let Some(leader) = self.peer.leader() {
             out.push(ServerOutput::Peer { to: leader, msg: PeerMessage::Revalidate { session } });
         }
     }
 
-    /// The leader's verdict on a reconnecting session.
-    fn reopened(&mut self, conn: ConnId, session: SessionId, alive: bool, out: &mut Vec<ServerOutput>) {
+    /// The leader's verdict on a reconnecting session, and the end of its history then: the
+    /// session opens here once this server has applied that far (at once if it has).
+    fn reopened(&mut self, conn: ConnId, session: SessionId, alive: bool, until: Zxid, out: &mut Vec<ServerOutput>) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         let Phase::Revalidating { old_form } = c.phase else { return };
         if !alive {
             self.refuse(conn, old_form, out);
             return;
         }
+        if self.peer.committed() < until {
+            c.phase = Phase::Reopening { old_form, until };
+            self.reopening.insert(conn);
+            return;
+        }
+        self.open_reconnected(conn, session, old_form, out);
+    }
+
+    /// Connections whose reopening session has caught up open now.
+    fn reopen_caught_up(&mut self, out: &mut Vec<ServerOutput>) {
+        if self.reopening.is_empty() {
+            return;
+        }
+        let committed = self.peer.committed();
+        let ready: Vec<(ConnId, SessionId, bool)> = self
+            .reopening
+            .iter()
+            .filter_map(|conn| match self.conns.get(conn) {
+                Some(Conn { phase: Phase::Reopening { old_form, until }, session, .. }) if committed >= *until => {
+                    Some((*conn, *session, *old_form))
+                }
+                _ => None,
+            })
+            .collect();
+        for (conn, session, old_form) in ready {
+            self.reopening.remove(&conn);
+            self.open_reconnected(conn, session, old_form, out);
+        }
+        let conns = &self.conns;
+        self.reopening.retain(|conn| conns.get(conn).is_some_and(|c| matches!(c.phase, Phase::Reopening { .. })));
+    }
+
+    fn open_reconnected(&mut self, conn: ConnId, session: SessionId, old_form: bool, out: &mut Vec<ServerOutput>) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
         c.phase = Phase::Open;
         let timeout = c.timeout_ms;
         self.touch(session);
@@ -955,12 +1079,12 @@ impl<M: ServerMachine> Server<M> {
         for (xid, op, auth) in to_send {
             self.submit(session, xid, op, auth, out);
         }
-        if let Some(xid) = sync {
-            if self.leading {
-                self.last_cxid.insert(session, xid);
-            } else if let Some(leader) = self.peer.leader() {
-                out.push(ServerOutput::Peer { to: leader, msg: PeerMessage::Sync { session, cxid: xid } });
-            }
+        if let Some(xid) = sync
+            && !self.leading
+            && let Some(leader) = self.peer.leader()
+        {
+            let (nonce, seq) = self.next_forward_seq();
+            out.push(ServerOutput::Peer { to: leader, msg: PeerMessage::Sync { nonce, seq, session, cxid: xid } });
         }
     }
 
@@ -1000,6 +1124,12 @@ impl<M: ServerMachine> Server<M> {
                 }
                 Item::Refused { xid, code } => {
                     let header = ReplyHeader { xid, zxid: committed.as_i64(), err: code.code() };
+                    if code == ErrorCode::SessionMoved {
+                        // As ZooKeeper: the stale connection of a moved session is closed.
+                        self.send_reply(conn, &header, &Response::Empty, out);
+                        self.close(conn, out);
+                        return;
+                    }
                     self.send_reply(conn, &header, &Response::Empty, out);
                 }
                 Item::Read { xid, request } => self.answer_read(conn, xid, request, out),
@@ -1234,6 +1364,7 @@ impl<M: ServerMachine> Server<M> {
             self.owners.remove(&c.session);
         }
         self.watches.remove_watcher(Watcher(conn));
+        self.reopening.remove(&conn);
     }
 }
 

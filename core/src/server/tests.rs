@@ -516,3 +516,80 @@ fn set_watches_after_a_reconnect_fires_what_was_missed_before_its_reply() {
     net.run(50);
     assert_eq!(net.received(2), vec![Got::Event(3, "/quiet".into())]);
 }
+
+/// Kazoo and many other clients number their requests from 1 again on every connection: a
+/// session resumed after a reconnect, on a follower or on the leader, on the same server or
+/// another, gets an answer to every write, sync and close, whatever xids it used before.
+#[test]
+fn a_session_resumed_with_xids_from_1_again_gets_every_reply() {
+    let mut net = Net::new(3);
+    let leader = net.leader();
+    let follower = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    let hello = net.open(follower, 1);
+    let passwd = hello.passwd.clone().unwrap();
+    for xid in 1..=5 {
+        assert_eq!(net.call(1, xid, create(&alloc::format!("/a{xid}"), b"", 0)).0.err, 0);
+    }
+    // Same server, new connection, xids from 1.
+    net.servers[follower].step(net.now, ServerInput::Disconnected { conn: 1 }, &mut Vec::new());
+    assert_eq!(net.connect(follower, 2, hello.session_id, passwd.clone()).session_id, hello.session_id);
+    assert_eq!(net.call(2, 1, create("/b1", b"", 0)).0.err, 0, "a write with an xid seen before");
+    assert_eq!(net.call(2, 2, Request::Sync(PathRecord { path: "/".into() })).0.err, 0);
+    // Another follower, then the leader itself, each from 1 again.
+    assert_eq!(net.connect(other, 3, hello.session_id, passwd.clone()).session_id, hello.session_id);
+    assert_eq!(net.call(3, 1, create("/c1", b"", 0)).0.err, 0);
+    assert_eq!(net.connect(leader, 4, hello.session_id, passwd).session_id, hello.session_id);
+    assert_eq!(net.call(4, 1, create("/d1", b"", 0)).0.err, 0);
+    assert_eq!(net.call(4, 2, Request::Sync(PathRecord { path: "/".into() })).0.err, 0);
+    for path in ["/a5", "/b1", "/c1", "/d1"] {
+        assert_eq!(net.call(4, 3, get(path, false)).0.err, 0, "{path} is there");
+    }
+    let (h, _) = net.call(4, 4, Request::CloseSession);
+    assert_eq!(h.err, 0, "closeSession is answered");
+}
+
+/// A client may use one xid for several requests on one connection: each still gets its own
+/// reply, in order.
+#[test]
+fn requests_sharing_an_xid_on_one_connection_each_get_a_reply() {
+    let mut net = Net::new(3);
+    let follower = (net.leader() + 1) % 3;
+    net.open(follower, 1);
+    for path in ["/x", "/y", "/z"] {
+        net.send(1, 7, create(path, b"", 0));
+    }
+    net.run(100);
+    let replies: Vec<i32> = net
+        .received(1)
+        .into_iter()
+        .filter_map(|g| match g {
+            Got::Reply(h, _) => Some(h.err),
+            Got::Event(..) => None,
+        })
+        .collect();
+    assert_eq!(replies, vec![0, 0, 0]);
+    for path in ["/x", "/y", "/z"] {
+        assert_eq!(net.call(1, 8, get(path, false)).0.err, 0, "{path} is there");
+    }
+}
+
+/// A write that the old connection of a session left in flight is applied before the session
+/// opens on its new connection, so its result is never taken for a new request's.
+#[test]
+fn a_write_left_in_flight_by_an_old_connection_never_answers_a_new_request() {
+    let mut net = Net::new(3);
+    let leader = net.leader();
+    let (a, b) = ((leader + 1) % 3, (leader + 2) % 3);
+    let hello = net.open(a, 1);
+    // xid 1 is forwarded by a; the connection goes before its reply, and the client resumes
+    // on b at once, numbering from 1 again.
+    net.send(1, 1, create("/old", b"", 0));
+    net.servers[a].step(net.now, ServerInput::Disconnected { conn: 1 }, &mut Vec::new());
+    let moved = net.connect(b, 2, hello.session_id, hello.passwd.clone().unwrap());
+    assert_eq!(moved.session_id, hello.session_id);
+    let (h, body) = net.call(2, 1, create("/new", b"", 0));
+    assert_eq!(h.err, 0);
+    assert_eq!(body, Response::Create(CreateResponse { path: "/new".into() }), "its own result");
+    assert_eq!(net.call(2, 2, get("/old", false)).0.err, 0, "the old write happened, once");
+}

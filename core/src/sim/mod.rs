@@ -225,6 +225,11 @@ enum Scheduled {
     ClientClosed {
         conn: u64,
     },
+    /// Server `server`'s host sees its link with `peer` break (the peer's process died).
+    LinkDown {
+        server: usize,
+        peer: ServerId,
+    },
 }
 
 /// A client connection: which client, which server (and which incarnation of it).
@@ -263,11 +268,12 @@ fn kind_of(msg: &PeerMessage) -> &'static str {
         PeerMessage::Synced { .. } => "SYNCED",
         PeerMessage::Revalidate { .. } => "REVALIDATE",
         PeerMessage::Revalidated { .. } => "REVALIDATED",
+        PeerMessage::Refused { .. } => "REFUSED",
     }
 }
 
 /// Every name [`kind_of`] gives.
-pub const MESSAGE_KINDS: [&str; 23] = [
+pub const MESSAGE_KINDS: [&str; 24] = [
     "VOTE",
     "FOLLOWERINFO",
     "OBSERVERINFO",
@@ -291,6 +297,7 @@ pub const MESSAGE_KINDS: [&str; 23] = [
     "SYNCED",
     "REVALIDATE",
     "REVALIDATED",
+    "REFUSED",
 ];
 
 /// A message the next matching send should suffer (single untimely message faults).
@@ -521,6 +528,11 @@ impl Sim {
             Scheduled::ClientTick { client } => self.client_tick(client),
             Scheduled::ToServer { conn, input } => self.deliver_to_server(conn, input),
             Scheduled::ToClient { conn, bytes } => self.deliver_to_client(conn, bytes),
+            Scheduled::LinkDown { server, peer } => {
+                if self.nodes[server].server.is_some() {
+                    self.step(server, ServerInput::LinkDown { peer });
+                }
+            }
             Scheduled::ClientClosed { conn } => {
                 if let Some(info) = self.conns.remove(&conn) {
                     let now = self.now_ms;
@@ -1063,6 +1075,15 @@ impl Sim {
         node.server = None;
         node.incarnation += 1;
         node.disk.crash(kept);
+        // Its peers' hosts see their links to it end (as TCP does when a process dies), unless
+        // a partition stands between them.
+        for other in 0..self.nodes.len() {
+            let to = self.nodes[other].id;
+            if other != index && self.nodes[other].server.is_some() && !self.blocked.contains(&(id, to)) {
+                let delay = self.rng.between(self.config.faults.latency_ms.0, self.config.faults.latency_ms.1);
+                self.schedule(delay, Scheduled::LinkDown { server: other, peer: id });
+            }
+        }
         // The crashed server's client connections reset.
         let dropped: Vec<u64> =
             self.conns.iter().filter(|(_, c)| c.server == index && !c.dead).map(|(id, _)| *id).collect();

@@ -74,8 +74,9 @@ impl Election {
         if voting {
             election.received.insert(r.id(), vote);
             if election.quorum_agrees(r) {
-                // A one-server ensemble is its own quorum.
-                election.decide_at_ms = Some(r.now_ms + r.config.finalize_wait_ms);
+                // A one-server ensemble is its own quorum, and has nobody to wait for.
+                let wait = if election.nothing_to_wait_for(r) { 0 } else { r.config.finalize_wait_ms };
+                election.decide_at_ms = Some(r.now_ms + wait);
             }
         }
         election.notify_all(r, out);
@@ -113,6 +114,11 @@ impl Election {
         r.send(out, to, Message::Vote(self.outgoing(r)));
     }
 
+    /// When the election next wants a tick: its decision or its next notifications.
+    pub fn wake_at_ms(&self) -> u64 {
+        self.decide_at_ms.unwrap_or(u64::MAX).min(self.next_notify_ms)
+    }
+
     /// Re-sends notifications with back-off, and decides once the finalize wait is over.
     pub fn on_tick<M: StateMachine>(&mut self, r: &mut Replica<M>, out: &mut Vec<Output>) -> Option<Outcome> {
         if let Some(at) = self.decide_at_ms
@@ -120,11 +126,7 @@ impl Election {
         {
             self.decide_at_ms = None;
             if self.quorum_agrees(r) {
-                return Some(if self.vote.leader == r.id() {
-                    Outcome::Lead
-                } else {
-                    Outcome::Follow(self.vote.leader)
-                });
+                return Some(self.outcome(r));
             }
         }
         if r.now_ms >= self.next_notify_ms {
@@ -132,6 +134,34 @@ impl Election {
             self.notify_all(r, out);
         }
         None
+    }
+
+    /// Every voter has either voted our proposal in this round or is known to be down (its
+    /// link broke and it has said nothing since): no better vote can come, so the finalize
+    /// wait would only delay the decision.
+    fn nothing_to_wait_for<M: StateMachine>(&self, r: &Replica<M>) -> bool {
+        r.config
+            .voters
+            .iter()
+            .all(|id| r.down.contains(id) || self.received.get(id).is_some_and(|v| v.same_proposal(&self.vote)))
+    }
+
+    fn outcome<M: StateMachine>(&self, r: &Replica<M>) -> Outcome {
+        if self.vote.leader == r.id() { Outcome::Lead } else { Outcome::Follow(self.vote.leader) }
+    }
+
+    /// A decision due now: the quorum agrees and nobody is left to wait for.
+    fn decide_now<M: StateMachine>(&mut self, r: &Replica<M>) -> Option<Outcome> {
+        if self.voting && self.quorum_agrees(r) && self.nothing_to_wait_for(r) {
+            self.decide_at_ms = None;
+            return Some(self.outcome(r));
+        }
+        None
+    }
+
+    /// The host lost its link to a peer: it may have been the last one to wait for.
+    pub fn on_link_down<M: StateMachine>(&mut self, r: &mut Replica<M>) -> Option<Outcome> {
+        self.decide_now(r)
     }
 
     fn quorum_agrees<M: StateMachine>(&self, r: &Replica<M>) -> bool {
@@ -189,6 +219,9 @@ impl Election {
                     self.notify_all(r, out);
                 }
                 self.received.insert(from, v);
+                if let Some(outcome) = self.decide_now(r) {
+                    return Some(outcome);
+                }
                 if self.voting && self.decide_at_ms.is_none() && self.quorum_agrees(r) {
                     self.decide_at_ms = Some(r.now_ms + r.config.finalize_wait_ms);
                 }

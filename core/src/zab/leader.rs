@@ -135,6 +135,19 @@ impl Leader {
         Zxid::new(self.epoch, self.next_counter)
     }
 
+    /// The host lost its link to `learner`: it counts as silent from now on (towards the
+    /// quorum check of the next tick) until it is heard from again.
+    pub fn link_down(&mut self, learner: ServerId) {
+        if let Some(l) = self.learners.get_mut(&learner) {
+            l.last_heard_ms = 0;
+        }
+    }
+
+    /// The attempt under which `learner` is in this leader's table, if it is.
+    pub fn learner_nonce(&self, learner: ServerId) -> Option<u64> {
+        self.learners.get(&learner).map(|l| l.nonce)
+    }
+
     pub fn is_established(&self) -> bool {
         self.phase == LeaderPhase::Broadcast
     }

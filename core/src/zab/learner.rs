@@ -50,6 +50,8 @@ pub enum Abandon {
     /// point for syncLimit: it no longer serves this attempt (it dropped us, or a late copy of
     /// an old FOLLOWERINFO replaced our attempt in its table). Join again.
     Stalled,
+    /// The host reported the link to the leader broken.
+    LinkLost,
 }
 
 #[derive(Debug)]
@@ -122,6 +124,11 @@ impl Learner {
         self.epoch
     }
 
+    /// This attempt to join the leader (the nonce of its FOLLOWERINFO).
+    pub fn nonce(&self) -> u64 {
+        self.nonce
+    }
+
     pub fn is_observer(&self) -> bool {
         self.observer
     }
@@ -166,6 +173,9 @@ impl Learner {
                 if self.stage == LearnerStage::AwaitUpToDate {
                     self.stage = LearnerStage::Broadcast;
                     out.push(Output::Event(Event::UpToDate { leader: self.leader, epoch }));
+                    // ACK again what is durable: an ACK that overtook our ACK(NEWLEADER) was
+                    // ignored by the leader, and nothing else would repeat it.
+                    self.acked = Zxid::ZERO;
                 }
                 self.learn_committed(r, out, committed);
                 self.send_acks(r, out);

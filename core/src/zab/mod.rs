@@ -43,6 +43,10 @@ pub enum Input {
     Receive { from: ServerId, msg: Message },
     /// Every [`Output::Persist`] up to `seq` is on stable storage.
     Persisted { seq: u64 },
+    /// The host's connection to `peer` broke (end of stream, reset, refused): the peer's
+    /// process is gone or unreachable. A learner abandons a leader it hears this of at once,
+    /// and an election stops waiting for that peer; anything later from the peer undoes it.
+    LinkDown { peer: ServerId },
 }
 
 /// What a [`Peer`] asks of its host.

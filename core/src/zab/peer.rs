@@ -92,6 +92,7 @@ impl<M: StateMachine> Peer<M> {
                 self.r.on_persisted(seq);
                 self.on_durable(out);
             }
+            Input::LinkDown { peer } => self.on_link_down(out, peer),
         }
     }
 
@@ -184,11 +185,29 @@ impl<M: StateMachine> Peer<M> {
         }
     }
 
+    fn on_link_down(&mut self, out: &mut Vec<Output>, peer: ServerId) {
+        if !self.r.config.is_member(peer) || peer == self.r.id() {
+            return;
+        }
+        self.r.down.insert(peer);
+        match &mut self.role {
+            Role::Following(learner) if learner.leader() == peer => self.abandon(out, Abandon::LinkLost),
+            Role::Leading(leader) => leader.link_down(peer),
+            Role::Looking(election) => {
+                if let Some(outcome) = election.on_link_down(&mut self.r) {
+                    self.decide(out, outcome);
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn on_message(&mut self, out: &mut Vec<Output>, from: ServerId, msg: Message) {
         if !self.r.config.is_member(from) || from == self.r.id() {
             out.push(Output::Event(Event::Violation { peer: from, what: "message from a non-member" }));
             return;
         }
+        self.r.down.remove(&from);
         if let Message::Vote(vote) = msg {
             self.on_vote(out, from, vote);
             return;
@@ -260,6 +279,16 @@ impl<M: StateMachine> Peer<M> {
         }
     }
 
+    /// When this peer next needs a [`Input::Tick`] sooner than the regular ticks bring it (an
+    /// election's decision or notifications are due): a host may sleep until then.
+    pub fn wake_at_ms(&self) -> Option<u64> {
+        match &self.role {
+            Role::Idle => Some(0),
+            Role::Looking(election) => Some(election.wake_at_ms()),
+            _ => None,
+        }
+    }
+
     /// An established leader, ready for proposals.
     pub fn is_established_leader(&self) -> bool {
         matches!(&self.role, Role::Leading(l) if l.is_established())
@@ -321,6 +350,23 @@ impl<M: StateMachine> Peer<M> {
         match &self.role {
             Role::Leading(_) => Some(self.r.id()),
             Role::Following(l) => Some(l.leader()),
+            _ => None,
+        }
+    }
+
+    /// A learner's current attempt to join its leader (the nonce of its FOLLOWERINFO): what
+    /// it sends on this attempt is told apart from what it sent on earlier ones.
+    pub fn join_nonce(&self) -> Option<u64> {
+        match &self.role {
+            Role::Following(l) => Some(l.nonce()),
+            _ => None,
+        }
+    }
+
+    /// A leader's record of the attempt under which `learner` joined it.
+    pub fn learner_nonce(&self, learner: ServerId) -> Option<u64> {
+        match &self.role {
+            Role::Leading(l) => l.learner_nonce(learner),
             _ => None,
         }
     }

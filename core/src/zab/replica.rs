@@ -6,7 +6,7 @@
 //! [`Input::Persisted`]`{ seq }` once everything up to `seq` is on stable storage. The host
 //! must carry the writes out in `seq` order; after a crash a prefix of them survives.
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeSet, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -101,6 +101,9 @@ pub(crate) struct Replica<M> {
     /// A blank server found the whole ensemble blank (a brand-new one) and may take part as
     /// if it had history. See [`super::election`].
     pub blank_released: bool,
+    /// Peers whose link the host reported broken and that have sent nothing since: nothing
+    /// better can come from them, so an election need not wait for them.
+    pub down: BTreeSet<ServerId>,
 }
 
 impl<M: StateMachine> Replica<M> {
@@ -131,6 +134,7 @@ impl<M: StateMachine> Replica<M> {
             durable_zxid,
             round: 0,
             blank_released: false,
+            down: BTreeSet::new(),
         }
     }
 

@@ -42,10 +42,8 @@ fn a_standalone_server_acts_on_epochs_only_once_durable() {
     let mut peer = standalone();
     let mut out = Vec::new();
     peer.step(0, Input::Tick, &mut out);
-    assert_eq!(peer.status(), Status::Looking);
-    out.clear();
-    peer.step(20, Input::Tick, &mut out);
-    // Elected by its own quorum: it asks for acceptedEpoch 1, and waits.
+    // Elected by its own quorum on the first tick (nobody else to wait for): it asks for
+    // acceptedEpoch 1, and waits.
     assert_eq!(persists(&out), vec![(1, LogOp::Epochs { accepted: 1, current: 0 })]);
     assert!(matches!(peer.status(), Status::Leading { epoch: 1, phase: LeaderPhase::EpochPending }));
     assert_eq!(peer.propose(21, SessionId(1), 1, create("/a"), &mut out), Err(ProposeError::NotLeader));
@@ -280,7 +278,8 @@ fn follower_discovery_and_sync_act_only_on_durable_state() {
     assert!(peer.machine().tree.get("/e1c3").is_none(), "not committed yet");
 
     let out = receive(&mut peer, 50, 3, Message::UpToDate { epoch: 2, nonce, committed: Zxid::new(1, 3) });
-    assert!(sends(&out).is_empty(), "{out:?}");
+    // The ACK once more: the first may have overtaken ACK(NEWLEADER) and been ignored.
+    assert_eq!(sends(&out), vec![(3, Message::Ack { epoch: 2, zxid: Zxid::new(1, 3) })]);
     assert!(events(&out).contains(&Event::UpToDate { leader: ServerId(3), epoch: 2 }), "{out:?}");
     assert_eq!(peer.committed(), Zxid::new(1, 3));
     assert!(peer.machine().tree.get("/e1c3").is_some());
@@ -508,4 +507,39 @@ fn leader_takes_back_a_follower_of_its_epoch_and_steps_down_for_a_later_promise(
         receive(&mut peer, 31, 2, Message::FollowerInfo { accepted_epoch: 3, observer: false, blank: false, nonce: 9 });
     assert!(events(&out).contains(&Event::LeaderStepDown { why: StepDown::LearnerAhead }), "{out:?}");
     assert_eq!(peer.status(), Status::Looking);
+}
+
+/// A follower whose host reports the link to its leader broken looks for a leader at once
+/// (not after syncLimit); a broken link to another server changes nothing.
+#[test]
+fn follower_abandons_its_leader_as_soon_as_the_link_breaks() {
+    let mut peer = broadcasting_follower();
+    let out = step(&mut peer, 60, Input::LinkDown { peer: ServerId(2) });
+    assert!(out.is_empty(), "{out:?}");
+    assert!(peer.is_serving());
+    let out = step(&mut peer, 61, Input::LinkDown { peer: ServerId(3) });
+    assert!(events(&out).contains(&Event::LearnerAbandon { why: Abandon::LinkLost }), "{out:?}");
+    assert_eq!(peer.status(), Status::Looking);
+    // The new round's votes go to both others.
+    assert_eq!(sends(&out).len(), 2, "{out:?}");
+}
+
+/// With the old leader known down, the two survivors decide as soon as they agree: no
+/// finalize wait, since no better vote can come.
+#[test]
+fn election_decides_at_once_when_every_other_voter_agrees_or_is_down() {
+    let mut peer = voter(1, 2);
+    step(&mut peer, 0, Input::Tick);
+    step(&mut peer, 1, Input::LinkDown { peer: ServerId(3) });
+    let out = receive(&mut peer, 2, 2, Message::Vote(vote(2, 3, 1, ServerState::Looking)));
+    assert_eq!(events(&out), vec![Event::Elected { leader: ServerId(2), round: 1 }], "{out:?}");
+    assert!(matches!(peer.status(), Status::Following { leader: ServerId(2), .. }));
+
+    // Without the link report, the same votes wait finalize_wait (10 ms) for s3.
+    let mut peer = voter(1, 2);
+    step(&mut peer, 0, Input::Tick);
+    let out = receive(&mut peer, 2, 2, Message::Vote(vote(2, 3, 1, ServerState::Looking)));
+    assert!(!events(&out).iter().any(|e| matches!(e, Event::Elected { .. })), "{out:?}");
+    let out = step(&mut peer, 13, Input::Tick);
+    assert_eq!(events(&out), vec![Event::Elected { leader: ServerId(2), round: 1 }], "{out:?}");
 }
