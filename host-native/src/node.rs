@@ -40,6 +40,9 @@ pub enum Outbound {
     Close,
 }
 
+/// What ZooKeeper answers to srvr, stat, mntr, conf, cons and wchs until it serves.
+pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
+
 /// What the node task hears.
 #[derive(Debug)]
 pub enum Event {
@@ -453,6 +456,23 @@ impl Node {
         let name = word.as_str();
         if !self.settings.four_letter_words.contains(name) {
             return format!("{name} is not executed because it is not in the whitelist.\n");
+        }
+        // As ZooKeeper: the words that describe the serving server say so until it serves
+        // (readiness probes and scripts rely on it).
+        let serving = self.server.peer().is_serving();
+        match word {
+            FourLetterWord::Isro if !serving => return "null".into(),
+            FourLetterWord::Srvr
+            | FourLetterWord::Stat
+            | FourLetterWord::Mntr
+            | FourLetterWord::Conf
+            | FourLetterWord::Cons
+            | FourLetterWord::Wchs
+                if !serving =>
+            {
+                return NOT_SERVING.into();
+            }
+            _ => {}
         }
         let db = self.server.peer().machine().db();
         let nodes = db.tree.node_count();

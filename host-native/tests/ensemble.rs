@@ -71,3 +71,32 @@ fn a_three_process_ensemble_replicates_and_survives_its_leader() {
     drop(members);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// Readiness as ZooKeeper reports it: a member without a quorum answers srvr, stat, mntr,
+/// conf, cons and wchs with "not currently serving" (isro with "null", ruok still "imok") and
+/// refuses clients; once a quorum forms it serves.
+#[test]
+fn a_member_without_a_quorum_says_it_is_not_serving_until_it_is() {
+    let base = common::scratch("readiness");
+    let mut members = ensemble(&base, 3);
+    members[0].spawn();
+    let alone = members[0].client;
+    wait_for("the lone member to answer", || common::word(alone, "ruok").as_deref() == Some("imok"));
+    for w in ["srvr", "stat", "mntr", "conf", "cons", "wchs"] {
+        assert_eq!(
+            common::word(alone, w).as_deref(),
+            Some("This ZooKeeper instance is not currently serving requests\n"),
+            "{w} of a lone member"
+        );
+    }
+    assert_eq!(common::word(alone, "isro").as_deref(), Some("null"));
+    assert!(Client::open(alone).is_none(), "no session without a quorum");
+
+    members[1].spawn();
+    members[2].spawn();
+    wait_for_leader_and_followers(&members);
+    assert!(common::word(alone, "srvr").is_some_and(|s| s.contains("Mode: ")));
+    assert_eq!(common::word(alone, "isro").as_deref(), Some("rw"));
+    drop(members);
+    let _ = std::fs::remove_dir_all(&base);
+}
