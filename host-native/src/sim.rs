@@ -34,7 +34,7 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 15_000)]
     calm_ms: u64,
     /// Switch on a deliberate protocol bug (to see the checker catch it): commit-without-quorum,
-    /// skip-trunc, ack-before-durable, ack-new-leader-early, no-blank-defence, eager-reads, late-watch-events (with --clients).
+    /// skip-trunc, ack-before-durable, ack-new-leader-early, no-blank-defence, eager-reads, late-watch-events, xid-dedupe (the last three with --clients).
     #[arg(long)]
     bug: Option<String>,
     /// Stop each run after this many simulated events (0: run to the end). Runs stopped early

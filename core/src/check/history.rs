@@ -12,10 +12,10 @@
 //! | linearizable writes | a write with a reply is committed exactly once under its (session, cxid), at the zxid of its reply; what the log did is what the call does at that place (sequential name, version, error); the reply says what the log did; a write invoked after another completed is committed after it |
 //! | lost acknowledged write | a write with an ok reply is in the log |
 //! | sequentially consistent reads | a read equals the state after every committed write with zxid <= its reply zxid, which is no later than the log's last |
-//! | FIFO client order | replies of a session come in cxid order (completion times never fall); its committed writes take effect in cxid order, except txns that only refuse the session (SessionMoved and the like) |
+//! | FIFO client order | replies of a session come in call order (completion times never fall); its committed writes take effect in call order, except txns that only refuse the session (SessionMoved and the like) |
 //! | read your writes | a read's zxid >= that of every write of its session that completed before the read was invoked |
 //! | sync | a read sent after a sync completed, by the sync's session, has zxid >= that of every write, of any session, that completed before the sync was invoked |
-//! | single system image | the reply zxids of a session never fall in cxid order, reconnects to other servers included |
+//! | single system image | the reply zxids of a session never fall in call order, reconnects to other servers included |
 //! | multi atomicity | a multi is one step: all of it applied, or nothing with ZooKeeper's per-op codes (ok before the failing op, its code, then RuntimeInconsistency) |
 //! | ephemerals | no ephemeral is created for a closed session; a close deletes only nodes the session owns |
 //! | committed log | each committed write fits the tree it lands on; dataVersion rises by 1; sequential counters agree |
@@ -416,7 +416,7 @@ struct Run<'a> {
     matched: Vec<Option<usize>>,
     /// Committed index -> the op that issued it.
     issuer: Vec<Option<usize>>,
-    /// Session -> its op indices in cxid order.
+    /// Session -> its op indices in the order they were invoked.
     sessions: BTreeMap<i64, Vec<usize>>,
     /// Acknowledged writes as (completed_ms, zxid, op), by completion; and the running maximum
     /// of their zxids as (zxid, op).
@@ -459,8 +459,13 @@ impl<'a> Run<'a> {
                 return Err(run.fail(Guarantee::WellFormedHistory, detail, &[other, index], &[]));
             }
         }
-        for (&(session, _), &index) in &keys {
-            run.sessions.entry(session).or_default().push(index);
+        // A session's calls in the order they were made (clients that number requests anew
+        // on each connection make cxid order differ from it).
+        for (index, op) in ops.iter().enumerate() {
+            run.sessions.entry(op.session).or_default().push(index);
+        }
+        for indices in run.sessions.values_mut() {
+            indices.sort_by_key(|&i| (ops[i].invoked_ms, ops[i].cxid));
         }
         run.match_writes(&keys)?;
         run.done = (0..ops.len())
@@ -602,7 +607,7 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Replies come back in cxid order; a session's committed writes take effect in cxid order.
+    /// Replies come back in call order; a session's committed writes take effect in call order.
     fn fifo_client_order(&self) -> Result<(), Failure> {
         for ops in self.sessions.values() {
             let mut last_reply: Option<(u64, usize)> = None;
@@ -639,7 +644,7 @@ impl<'a> Run<'a> {
     /// A read sees every write of its session that completed before the read was invoked.
     fn read_your_writes(&self) -> Result<(), Failure> {
         for ops in self.sessions.values() {
-            // (completed_ms, zxid, op) in cxid order: completions and zxids both rise (FIFO).
+            // (completed_ms, zxid, op) in call order: completions and zxids both rise (FIFO).
             let mut writes: Vec<(u64, i64, usize)> = Vec::new();
             for &i in ops {
                 let op = &self.ops[i];
@@ -668,7 +673,7 @@ impl<'a> Run<'a> {
     /// sync was invoked.
     fn sync(&self) -> Result<(), Failure> {
         for ops in self.sessions.values() {
-            // (completed_ms, floor zxid, sync op, write op) in cxid order, floors as running maxima.
+            // (completed_ms, floor zxid, sync op, write op) in call order, floors as running maxima.
             let mut syncs: Vec<(u64, i64, usize, usize)> = Vec::new();
             for &i in ops {
                 let op = &self.ops[i];

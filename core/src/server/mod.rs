@@ -21,6 +21,7 @@
 
 mod coalesce;
 mod db;
+mod forwarded;
 mod reply;
 
 use alloc::boxed::Box;
@@ -35,6 +36,8 @@ use serde::{Deserialize, Serialize};
 pub use coalesce::coalesce;
 pub use db::{Applied, Change, Database, Frozen, ServerMachine};
 pub use reply::Shape;
+
+use forwarded::{Forwarded, Inbound};
 
 use crate::error::ErrorCode;
 use crate::ids::{IdMap, ServerId, SessionId, Zxid};
@@ -299,14 +302,16 @@ pub struct Server<M = Database> {
     /// Which server each session is connected through (leader only): requests that arrive
     /// through another server fail with SessionMoved.
     session_owner: IdMap<SessionId, ServerId>,
-    /// Per learner, the attempt it joined under and the highest request `seq` taken from it
-    /// (leader only): a forwarded request that arrives twice, after a later one, or from an
-    /// earlier attempt is dropped, so each is proposed once and in its session's order.
-    forwarded: IdMap<ServerId, (u64, u64)>,
+    /// What each learner forwarded on its current attempt (leader only): each request is
+    /// taken once and in the order sent (see [`forwarded`]).
+    forwarded: IdMap<ServerId, Inbound>,
     /// The join attempt this learner numbers its forwarded requests for, and the last number.
     forward_seq: (u64, u64),
     /// Connections reopening a session, waiting to catch up (see [`Phase::Reopening`]).
     reopening: BTreeSet<ConnId>,
+    /// The highest xid taken per session, kept only for the `xid_dedupe` mutation.
+    #[cfg(feature = "sim")]
+    seen_xids: IdMap<SessionId, i32>,
     /// Sessions heard from since the last report to the leader.
     touched: BTreeSet<SessionId>,
     /// Connections with a sync that knows its target and waits for this server to get there.
@@ -336,6 +341,8 @@ impl<M: ServerMachine> Server<M> {
             forwarded: IdMap::default(),
             forward_seq: (0, 0),
             reopening: BTreeSet::new(),
+            #[cfg(feature = "sim")]
+            seen_xids: IdMap::default(),
             session_owner: IdMap::default(),
             touched: BTreeSet::new(),
             syncing: BTreeSet::new(),
@@ -438,6 +445,8 @@ impl<M: ServerMachine> Server<M> {
             self.leading = leading;
             self.pending.clear();
             self.forwarded.clear();
+            #[cfg(feature = "sim")]
+            self.seen_xids.clear();
             self.session_owner.clear();
             self.tracker = SessionTracker::new(self.config.zab.tick_ms);
             if leading {
@@ -465,6 +474,7 @@ impl<M: ServerMachine> Server<M> {
 
     fn on_tick(&mut self, out: &mut Vec<ServerOutput>) {
         if self.leading {
+            self.skip_forward_gaps(out);
             for session in self.tracker.expired(self.now_ms) {
                 let me = self.peer.id();
                 self.propose_op(me, session, 0, WriteOp::CloseSession, Arc::default(), out);
@@ -494,9 +504,9 @@ impl<M: ServerMachine> Server<M> {
         match msg {
             PeerMessage::Zab(msg) => self.zab(zab::Input::Receive { from, msg }, out),
             PeerMessage::Forward { epoch, nonce, seq, session, cxid, op, auth }
-                if self.leading && Some(epoch) == self.leading_epoch() && self.take_forwarded(from, nonce, seq) =>
+                if self.leading && Some(epoch) == self.leading_epoch() =>
             {
-                self.propose_op(from, session, cxid, *op, auth, out);
+                self.on_forwarded(from, nonce, seq, Forwarded::Write { session, cxid, op: *op, auth }, out);
             }
             PeerMessage::Touch { sessions } if self.leading => {
                 for s in sessions {
@@ -505,11 +515,7 @@ impl<M: ServerMachine> Server<M> {
             }
             PeerMessage::Sync { nonce, seq, session, cxid } if self.leading => {
                 // In the session's order with its writes, like them.
-                if !self.take_forwarded(from, nonce, seq) {
-                    return;
-                }
-                let zxid = self.peer.last_zxid();
-                out.push(ServerOutput::Peer { to: from, msg: PeerMessage::Synced { session, cxid, zxid } });
+                self.on_forwarded(from, nonce, seq, Forwarded::Sync { session, cxid }, out);
             }
             PeerMessage::Revalidate { session } if self.leading => {
                 let alive = self.tracker.is_alive(session);
@@ -572,6 +578,13 @@ impl<M: ServerMachine> Server<M> {
         if is_create && (self.db().sessions.contains_key(&session) || self.tracker.get(session).is_some()) {
             return;
         }
+        #[cfg(feature = "sim")]
+        if self.config.zab.bugs.xid_dedupe && !is_create && cxid != 0 {
+            if self.seen_xids.get(&session).is_some_and(|last| cxid <= *last) {
+                return;
+            }
+            self.seen_xids.insert(session, cxid);
+        }
         let from_expiry = cxid == 0 && origin == self.peer.id() && matches!(op, WriteOp::CloseSession);
         let moved = !is_create
             && !housekeeping
@@ -612,21 +625,50 @@ impl<M: ServerMachine> Server<M> {
         self.zab_out = zab_out;
     }
 
-    /// Leader: whether to take request `seq` forwarded by `from` on its join attempt `nonce`:
-    /// only from the learner's current attempt, once, and in the order it was sent.
-    fn take_forwarded(&mut self, from: ServerId, nonce: u64, seq: u64) -> bool {
+    /// Leader: request `seq` forwarded by `from` on its join attempt `nonce`, taken only from
+    /// the learner's current attempt, once, and in the order it was sent.
+    fn on_forwarded(&mut self, from: ServerId, nonce: u64, seq: u64, request: Forwarded, out: &mut Vec<ServerOutput>) {
         if self.peer.learner_nonce(from) != Some(nonce) {
-            return false;
+            return;
         }
-        let last = self.forwarded.entry(from).or_insert((nonce, 0));
-        if last.0 != nonce {
-            *last = (nonce, 0);
+        let inbound = self.forwarded.entry(from).or_insert_with(|| Inbound::new(nonce));
+        if inbound.nonce() != nonce {
+            *inbound = Inbound::new(nonce);
         }
-        if seq <= last.1 {
-            return false;
+        inbound.accept(self.now_ms, seq, request);
+        self.release_forwarded(from, out);
+    }
+
+    /// Carries out `from`'s forwarded requests that are next in order.
+    fn release_forwarded(&mut self, from: ServerId, out: &mut Vec<ServerOutput>) {
+        while let Some(request) = self.forwarded.get_mut(&from).and_then(Inbound::release) {
+            match request {
+                Forwarded::Write { session, cxid, op, auth } => self.propose_op(from, session, cxid, op, auth, out),
+                Forwarded::Sync { session, cxid } => {
+                    let zxid = self.peer.last_zxid();
+                    out.push(ServerOutput::Peer { to: from, msg: PeerMessage::Synced { session, cxid, zxid } });
+                }
+            }
+            if !self.leading {
+                return;
+            }
         }
-        last.1 = seq;
-        true
+    }
+
+    /// Leader, on a tick: a forwarded request that never came (lost on a network that can lose
+    /// single messages) holds up its learner's later ones for at most syncLimit.
+    fn skip_forward_gaps(&mut self, out: &mut Vec<ServerOutput>) {
+        let wait = self.config.zab.sync_timeout_ms();
+        let now = self.now_ms;
+        let ready: Vec<ServerId> = self
+            .forwarded
+            .iter_mut()
+            .filter(|(_, inbound)| inbound.is_waiting())
+            .filter_map(|(id, inbound)| inbound.skip_gap(now, wait).then_some(*id))
+            .collect();
+        for from in ready {
+            self.release_forwarded(from, out);
+        }
     }
 
     /// The next number for a request this learner forwards on its current join attempt.

@@ -1,8 +1,16 @@
 //! Simulated ZooKeeper clients: each one speaks the real wire protocol to the simulated
-//! servers, keeps one session across reconnects (as the Java client does: same session id and
-//! password, `lastZxidSeen`, pings at a third of the timeout, a read timeout of two thirds),
+//! servers, keeps one session across reconnects (as real clients do: same session id and
+//! password, `lastZxidSeen`, pings at a third of the timeout, a read timeout of two thirds, a
+//! server picked at random from the list each time, calls in flight failed on disconnect),
 //! issues a random mix of calls, and records every call and what it saw in a history for
 //! [`crate::check::history`].
+//!
+//! Half of them number their requests as the Java client does (one count for the whole
+//! session), the other half as Kazoo and most other clients do, anew on every connection: a
+//! server that remembers a session's xids across its connections sees them fall. (Those
+//! clients start each connection's count below the last one's rather than at 1, so that every
+//! call of the history keeps its own (session, cxid), which the checker matches the log by;
+//! the server tests cover xids that repeat exactly.)
 
 use alloc::collections::VecDeque;
 use alloc::format;
@@ -156,6 +164,23 @@ pub struct Client {
     pub home: Option<usize>,
     /// Calls queued by hand ([`Role::Manual`]).
     queue: VecDeque<(Call, Request)>,
+    /// How this client numbers requests.
+    pub xids: Xids,
+    /// Connections opened so far (numbers each connection's xid block, see [`Xids`]).
+    connections: u32,
+    /// Times this client gave up on a silent server with calls in flight: (when, the oldest
+    /// such call's history index).
+    pub stalls: Vec<(u64, usize)>,
+}
+
+/// How a client numbers its requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Xids {
+    /// One count for the whole session, across reconnects (the Java client).
+    Session,
+    /// A new count on every connection, lower than the last connection's (Kazoo and others
+    /// restart at 1).
+    Connection,
 }
 
 const KEYS: [&str; 4] = ["/w/a", "/w/b", "/w/c", "/w/d"];
@@ -192,7 +217,23 @@ impl Client {
             seen: Vec::new(),
             home: None,
             queue: VecDeque::new(),
+            xids: Xids::Session,
+            connections: 0,
+            stalls: Vec::new(),
         }
+    }
+
+    /// The calls still waiting for their reply on an open connection, invoked in
+    /// `[from_ms, to_ms]`.
+    pub fn unanswered(&self, from_ms: u64, to_ms: u64) -> Vec<usize> {
+        if !matches!(self.link, Link::Connected { .. }) {
+            return Vec::new();
+        }
+        self.outstanding
+            .iter()
+            .filter_map(|o| o.op)
+            .filter(|&op| (from_ms..=to_ms).contains(&self.history[op].invoked_ms))
+            .collect()
     }
 
     /// The session the client holds (0: none yet).
@@ -350,6 +391,14 @@ impl Client {
             Link::Connected { conn, .. } => {
                 let read_timeout = self.timeout_ms * 2 / 3;
                 if now_ms > self.last_heard_ms + read_timeout {
+                    if let Some(op) = self.outstanding.iter().find_map(|o| o.op) {
+                        self.stalls.push((now_ms, op));
+                    }
+                    actions.push(ClientAction::Drop { conn });
+                    self.lost(now_ms);
+                } else if active && self.role != Role::Manual && self.rng.chance(1, 200) {
+                    // Now and then a client moves to another server on its own, calls in
+                    // flight or not (as real clients do to balance load or after a hiccup).
                     actions.push(ClientAction::Drop { conn });
                     self.lost(now_ms);
                 } else if let Some((call, request)) = self.next_for_role(now_ms, active) {
@@ -473,6 +522,12 @@ impl Client {
             self.passwd = response.passwd.unwrap_or_default();
             self.timeout_ms = u64::try_from(response.timeout_ms).unwrap_or(0);
             self.link = Link::Connected { conn, server };
+            self.connections += 1;
+            if self.xids == Xids::Connection {
+                // Blocks of 2^20 xids, each connection's below the one before.
+                let block = 2047 - (self.connections % 2048) as i32;
+                self.next_xid = (block << 20) | 1;
+            }
             self.last_sent_ms = now_ms;
             return actions;
         }

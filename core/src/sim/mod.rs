@@ -300,6 +300,10 @@ pub const MESSAGE_KINDS: [&str; 24] = [
     "REFUSED",
 ];
 
+/// How long a call made in the calm phase may wait for its reply (or for its connection to
+/// close) before the run counts it as dropped.
+const ANSWER_MS: u64 = 5_000;
+
 /// A message the next matching send should suffer (single untimely message faults).
 #[derive(Clone, Debug)]
 pub struct Rule {
@@ -388,7 +392,10 @@ impl Sim {
             } else {
                 client::Role::Random
             };
-            sim.clients.push(Client::with_role(id as u32 + 1, rng, role));
+            let mut c = Client::with_role(id as u32 + 1, rng, role);
+            // Every other client numbers its requests anew on each connection, as Kazoo does.
+            c.xids = if id % 2 == 1 { client::Xids::Connection } else { client::Xids::Session };
+            sim.clients.push(c);
             let delay = sim.rng.between(1, sim.config.tick_ms * 5);
             sim.schedule(delay, Scheduled::ClientTick { client: id });
         }
@@ -1180,6 +1187,9 @@ impl Sim {
         if !self.clients.is_empty() && self.checker.ok() {
             self.check_history();
         }
+        if !self.clients.is_empty() && self.checker.ok() {
+            self.check_requests_answered();
+        }
         self.report.violations = core::mem::take(&mut self.checker.violations);
         self.report.committed = self.checker.committed_len() as u64;
         self.report.epochs = self.checker.epochs();
@@ -1202,6 +1212,50 @@ impl Sim {
             }
         }
         self.report
+    }
+
+    /// Every call made once the calm phase has settled (a leader established, and syncLimit
+    /// for any server still attached to a deposed one to notice) is answered, or its
+    /// connection closed by the server, within [`ANSWER_MS`]: a client that had to give up on a
+    /// silent server, or a call still waiting at the end, means a request the servers dropped.
+    fn check_requests_answered(&mut self) {
+        let Some(election_ms) = self.report.election_ms else { return };
+        let settled = self.zab_config(ServerId(1)).sync_timeout_ms();
+        let calm_ms = self.config.chaos_ms + election_ms + settled;
+        let now = self.now_ms;
+        let mut problems = Vec::new();
+        for c in &self.clients {
+            for &(at_ms, op) in &c.stalls {
+                let invoked = c.history[op].invoked_ms;
+                if invoked >= calm_ms {
+                    problems.push((
+                        at_ms,
+                        format!(
+                            "client {} gave up at {at_ms} ms waiting for op {} ({}, sent at {invoked} ms)",
+                            c.id, op, c.history[op].call
+                        ),
+                    ));
+                }
+            }
+            for op in c.unanswered(calm_ms, now.saturating_sub(ANSWER_MS)) {
+                let invoked = c.history[op].invoked_ms;
+                problems.push((
+                    now,
+                    format!(
+                        "client {}: op {} ({}, sent at {invoked} ms) unanswered at the end",
+                        c.id, op, c.history[op].call
+                    ),
+                ));
+            }
+        }
+        if let Some((at_ms, detail)) = problems.into_iter().next() {
+            self.checker.violations.push(Violation {
+                at_ms,
+                server: ServerId(0),
+                invariant: "RequestAnswered",
+                detail,
+            });
+        }
     }
 
     /// After the calm phase: one established leader, every server serving it at the same

@@ -717,3 +717,14 @@ fn mutation_watch_events_after_the_replies_that_reveal_them_is_caught() {
     let (seed, violation) = found.expect("the watch check missed events sent after revealing replies");
     assert_eq!(violation.invariant, "WatchOrder", "seed {seed}: {violation:?}");
 }
+
+/// The bug real clients found: a leader that drops writes whose xid is not above the highest
+/// it saw for the session hangs every client that numbers its requests anew after a
+/// reconnect (Kazoo). The simulated clients of that habit, moving between servers in the calm
+/// phase, must make the request check catch it.
+#[test]
+fn mutation_dropping_writes_by_xid_after_a_reconnect_is_caught() {
+    let found = sweep_with_clients(Bugs { xid_dedupe: true, ..Bugs::default() }, true, 5, 100);
+    let (seed, violation) = found.expect("the request check missed writes dropped after a reconnect");
+    assert_eq!(violation.invariant, "RequestAnswered", "seed {seed}: {violation:?}");
+}

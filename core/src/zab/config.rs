@@ -59,18 +59,24 @@ pub struct Bugs {
     /// The server sends watch events after the replies of the same batch of commits, so a
     /// client can see a change before its event.
     pub late_watch_events: bool,
+    /// The leader drops, without a reply, a write or sync whose xid is not above the highest it
+    /// took from that session this epoch (what this server once did to catch repeats): clients
+    /// that number their requests anew on each connection, as Kazoo does, hang after a
+    /// reconnect.
+    pub xid_dedupe: bool,
 }
 
 #[cfg(feature = "sim")]
 impl Bugs {
     /// The names the command line and the page know them by.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "commit-without-quorum",
         "skip-trunc",
         "ack-before-durable",
         "ack-new-leader-early",
         "eager-reads",
         "late-watch-events",
+        "xid-dedupe",
     ];
 
     /// The one bug called `name` switched on (`None` for an unknown name).
@@ -83,6 +89,7 @@ impl Bugs {
             "ack-new-leader-early" => bugs.ack_new_leader_early = true,
             "eager-reads" => bugs.eager_reads = true,
             "late-watch-events" => bugs.late_watch_events = true,
+            "xid-dedupe" => bugs.xid_dedupe = true,
             _ => return None,
         }
         Some(bugs)

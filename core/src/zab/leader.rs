@@ -519,7 +519,8 @@ impl Leader {
 
     fn resend_after<M: StateMachine>(&mut self, r: &mut Replica<M>, out: &mut Vec<Output>, id: ServerId, last: Zxid) {
         let Some(learner) = self.learners.get(&id) else { return };
-        if learner.stage < Stage::Synced {
+        if learner.stage < Stage::Synced || last < learner.acked {
+            // A NACK overtaken by the learner's own later ACK asks for nothing it lacks now.
             return;
         }
         if !r.log.contains(last) || last < r.log.floor() {
