@@ -28,8 +28,9 @@ use zabkeeper_core::server::PeerMessage;
 use crate::node::Event;
 
 const MAGIC: &[u8; 4] = b"ZBKP";
-/// 2: a PROPOSAL carries a list of entries.
-const VERSION: u8 = 2;
+/// 2: a PROPOSAL carries a list of entries. 3: forwarded requests are numbered per join
+/// attempt, REVALIDATED carries a zxid, REFUSED, ACKEPOCH says whether it repeats a promise.
+const VERSION: u8 = 3;
 /// Large enough for a SNAP of a big tree.
 const MAX_FRAME: usize = 512 * 1024 * 1024;
 /// Messages queued for a peer that is down before new ones are dropped.

@@ -101,6 +101,9 @@ pub(crate) struct Leader {
     learners: BTreeMap<ServerId, LearnerState>,
     /// Highest accepted epoch reported in FOLLOWERINFOs (ours included).
     max_accepted: u32,
+    /// Voters that promised this epoch to this leader with a fresh ACKEPOCH (kept across their
+    /// attempts): only they count toward the discovery quorum.
+    promised: BTreeSet<ServerId>,
     /// The history to be committed when the epoch is established.
     initial_last: Zxid,
     next_counter: u32,
@@ -115,6 +118,7 @@ impl Leader {
             started_ms: r.now_ms,
             learners: BTreeMap::new(),
             max_accepted: r.accepted_epoch,
+            promised: BTreeSet::new(),
             initial_last: Zxid::ZERO,
             next_counter: 1,
             next_ping_ms: r.now_ms,
@@ -162,6 +166,7 @@ impl Leader {
             .iter()
             .filter(|(_, l)| !l.observer && l.stage >= stage && !(discovery && l.blank))
             .map(|(id, _)| *id)
+            .filter(|id| stage != Stage::AckedEpoch || self.promised.contains(id))
             .collect();
         ids.insert(r_id);
         ids
@@ -218,9 +223,12 @@ impl Leader {
             Message::FollowerInfo { accepted_epoch, observer, blank, nonce } => {
                 self.on_follower_info(r, out, from, Joining { accepted_epoch, observer, blank, nonce })
             }
-            Message::AckEpoch { epoch, nonce, current_epoch, last_zxid }
+            Message::AckEpoch { epoch, nonce, current_epoch, last_zxid, repeat }
                 if epoch == self.epoch && self.nonce_matches(from, nonce) =>
             {
+                if !repeat {
+                    self.promised.insert(from);
+                }
                 self.on_ack_epoch(r, out, from, current_epoch, last_zxid)
             }
             Message::AckNewLeader { epoch, nonce } if epoch == self.epoch && self.nonce_matches(from, nonce) => {

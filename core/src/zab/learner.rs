@@ -60,6 +60,8 @@ pub(crate) struct Learner {
     observer: bool,
     nonce: u64,
     epoch: u32,
+    /// The LEADERINFO's epoch was already our accepted epoch (see [`Message::AckEpoch`]).
+    repeat_promise: bool,
     stage: LearnerStage,
     last_heard_ms: u64,
     next_resend_ms: u64,
@@ -97,6 +99,7 @@ impl Learner {
             observer,
             nonce,
             epoch: 0,
+            repeat_promise: false,
             stage: LearnerStage::Info,
             last_heard_ms: r.now_ms,
             next_resend_ms: r.now_ms + r.config.tick_ms,
@@ -149,6 +152,7 @@ impl Learner {
             nonce: self.nonce,
             current_epoch: r.current_epoch,
             last_zxid: r.log.last(),
+            repeat: self.repeat_promise,
         };
         r.send(out, self.leader, msg);
     }
@@ -235,6 +239,9 @@ impl Learner {
             r.save_epochs(out, epoch, r.current_epoch);
             self.stage = LearnerStage::EpochPending;
         } else {
+            // Accepted before (from this leader on an earlier attempt, or from another one
+            // that picked the same epoch): no new promise to give.
+            self.repeat_promise = true;
             self.stage = LearnerStage::AckedEpoch;
             self.send_ack_epoch(r, out);
         }

@@ -140,7 +140,10 @@ pub enum Message {
     /// Leader to learner: the new epoch (discovery, step 2).
     LeaderInfo { epoch: u32, nonce: u64 },
     /// Learner to leader: it accepted `epoch`; its current epoch and last zxid (step 3).
-    AckEpoch { epoch: u32, nonce: u64, current_epoch: u32, last_zxid: Zxid },
+    /// `repeat`: it had accepted this very epoch before (from some leader), so this is no new
+    /// promise and must not count toward the leader's discovery quorum (ZooKeeper sends -1 as
+    /// the epoch then); the leader still syncs it once discovery is over.
+    AckEpoch { epoch: u32, nonce: u64, current_epoch: u32, last_zxid: Zxid, repeat: bool },
     /// Leader to learner: the synchronization (DIFF, TRUNC or SNAP) and NEWLEADER in one
     /// message, so NEWLEADER can never overtake its sync (ZK-3104): after applying `mode` the
     /// learner's history ends at `last_zxid`, and it adopts `epoch` once that is durable.

@@ -213,9 +213,9 @@ impl<M: StateMachine> Replica<M> {
             match effect {
                 Effect::Entry { zxid, generation } if generation == self.generation => self.durable_zxid = zxid,
                 Effect::Entry { .. } => {}
-                Effect::Truncated { to, generation } if generation == self.generation => {
-                    self.durable_zxid = self.durable_zxid.min(to)
-                }
+                // Writes are durable in order: with the truncation, every append before it is
+                // on disk, so the whole log up to the truncation point is.
+                Effect::Truncated { to, generation } if generation == self.generation => self.durable_zxid = to,
                 Effect::Truncated { .. } => {}
                 Effect::Installed { zxid, generation } if generation == self.generation => self.durable_zxid = zxid,
                 Effect::Installed { .. } => {}

@@ -248,7 +248,7 @@ fn follower_discovery_and_sync_act_only_on_durable_state() {
     assert_eq!(persists(&out), vec![(1, LogOp::Epochs { accepted: 2, current: 1 })]);
     assert!(sends(&out).is_empty(), "no ACKEPOCH before acceptedEpoch is durable: {out:?}");
     let out = step(&mut peer, 31, Input::Persisted { seq: 1 });
-    let ack_epoch = Message::AckEpoch { epoch: 2, nonce, current_epoch: 1, last_zxid: Zxid::new(1, 2) };
+    let ack_epoch = Message::AckEpoch { epoch: 2, nonce, current_epoch: 1, last_zxid: Zxid::new(1, 2), repeat: false };
     assert_eq!(sends(&out), vec![(3, ack_epoch)]);
 
     let sync = Message::NewLeader {
@@ -434,7 +434,7 @@ fn leader_discovery_sync_and_broadcast() {
     let out = step(&mut peer, 22, Input::Persisted { seq: 1 });
     assert_eq!(sends(&out), vec![(1, Message::LeaderInfo { epoch: 2, nonce: 77 })]);
 
-    let ack = Message::AckEpoch { epoch: 2, nonce: 77, current_epoch: 1, last_zxid: Zxid::new(1, 2) };
+    let ack = Message::AckEpoch { epoch: 2, nonce: 77, current_epoch: 1, last_zxid: Zxid::new(1, 2), repeat: false };
     let out = receive(&mut peer, 23, 1, ack);
     assert_eq!(persists(&out), vec![(2, LogOp::Epochs { accepted: 2, current: 2 })]);
     let sync = Message::NewLeader {
@@ -473,7 +473,7 @@ fn leader_discovery_sync_and_broadcast() {
     let out =
         receive(&mut peer, 40, 2, Message::FollowerInfo { accepted_epoch: 1, observer: false, blank: false, nonce: 5 });
     assert_eq!(sends(&out), vec![(2, Message::LeaderInfo { epoch: 2, nonce: 5 })]);
-    let ack = Message::AckEpoch { epoch: 2, nonce: 5, current_epoch: 1, last_zxid: Zxid::new(1, 3) };
+    let ack = Message::AckEpoch { epoch: 2, nonce: 5, current_epoch: 1, last_zxid: Zxid::new(1, 3), repeat: false };
     let out = receive(&mut peer, 41, 2, ack);
     let [(2, Message::NewLeader { ref mode, last_zxid, committed, .. })] = sends(&out)[..] else {
         panic!("a DIFF for s2: {out:?}");
@@ -493,7 +493,12 @@ fn leader_takes_back_a_follower_of_its_epoch_and_steps_down_for_a_later_promise(
     step(&mut peer, 20, Input::Tick);
     receive(&mut peer, 21, 1, Message::FollowerInfo { accepted_epoch: 1, observer: false, blank: false, nonce: 1 });
     step(&mut peer, 22, Input::Persisted { seq: 1 });
-    receive(&mut peer, 23, 1, Message::AckEpoch { epoch: 2, nonce: 1, current_epoch: 1, last_zxid: Zxid::new(1, 3) });
+    receive(
+        &mut peer,
+        23,
+        1,
+        Message::AckEpoch { epoch: 2, nonce: 1, current_epoch: 1, last_zxid: Zxid::new(1, 3), repeat: false },
+    );
     receive(&mut peer, 24, 1, Message::AckNewLeader { epoch: 2, nonce: 1 });
     step(&mut peer, 25, Input::Persisted { seq: 2 });
     assert!(peer.is_established_leader());
@@ -542,4 +547,86 @@ fn election_decides_at_once_when_every_other_voter_agrees_or_is_down() {
     assert!(!events(&out).iter().any(|e| matches!(e, Event::Elected { .. })), "{out:?}");
     let out = step(&mut peer, 13, Input::Tick);
     assert_eq!(events(&out), vec![Event::Elected { leader: ServerId(2), round: 1 }], "{out:?}");
+}
+
+/// A learner told of an epoch it has already accepted makes no new promise: its ACKEPOCH says
+/// so, and the leader does not count it toward the discovery quorum (ZooKeeper's -1). Two
+/// leaders that picked the same epoch could otherwise both count the same promise. A fresh
+/// promise from the same server (on any attempt) counts.
+#[test]
+fn a_repeated_epoch_promise_does_not_count_toward_discovery() {
+    // The learner side: LEADERINFO(1) with acceptedEpoch 1 already.
+    let mut learner = voter(1, 2);
+    let nonce = following_s3(&mut learner);
+    let out = receive(&mut learner, 30, 3, Message::LeaderInfo { epoch: 1, nonce });
+    assert!(persists(&out).is_empty(), "nothing new to promise: {out:?}");
+    assert_eq!(
+        sends(&out),
+        vec![(3, Message::AckEpoch { epoch: 1, nonce, current_epoch: 1, last_zxid: Zxid::new(1, 2), repeat: true })]
+    );
+
+    // The leader side: s3 leads epoch 2; s1's repeated ACKEPOCH does not start the sync.
+    let mut leader = voter(3, 3);
+    step(&mut leader, 0, Input::Tick);
+    receive(&mut leader, 1, 1, Message::Vote(vote(3, 3, 1, ServerState::Looking)));
+    step(&mut leader, 20, Input::Tick);
+    let info = Message::FollowerInfo { accepted_epoch: 1, observer: false, blank: false, nonce: 77 };
+    receive(&mut leader, 21, 1, info);
+    step(&mut leader, 22, Input::Persisted { seq: 1 });
+    let repeat = Message::AckEpoch { epoch: 2, nonce: 77, current_epoch: 1, last_zxid: Zxid::new(1, 2), repeat: true };
+    let out = receive(&mut leader, 23, 1, repeat);
+    assert!(sends(&out).is_empty() && persists(&out).is_empty(), "no quorum yet: {out:?}");
+    // s1 joins again (a new attempt) and promises afresh: now the quorum is there.
+    let info = Message::FollowerInfo { accepted_epoch: 1, observer: false, blank: false, nonce: 78 };
+    receive(&mut leader, 24, 1, info);
+    let fresh = Message::AckEpoch { epoch: 2, nonce: 78, current_epoch: 1, last_zxid: Zxid::new(1, 2), repeat: false };
+    let out = receive(&mut leader, 25, 1, fresh);
+    assert_eq!(persists(&out), vec![(2, LogOp::Epochs { accepted: 2, current: 2 })]);
+    assert!(matches!(sends(&out)[..], [(1, Message::NewLeader { epoch: 2, nonce: 78, .. })]), "{out:?}");
+}
+
+/// A follower with appends not yet durable is told to TRUNC, with no entries after, by a
+/// leader of an epoch it has already accepted (so nothing needs writing before its ACKEPOCH):
+/// once the host has written everything, the truncation included, its history up to the
+/// truncation point is durable and ACK(NEWLEADER) leaves. (Its durable point used to stay
+/// below the truncation point: the appends belonged to the log before the truncation, and
+/// ACK(NEWLEADER) never left.)
+#[test]
+fn a_trunc_over_unsynced_appends_still_lets_ack_newleader_leave() {
+    let mut peer = broadcasting_follower();
+    let proposal = Message::Proposal { epoch: 2, entries: vec![Arc::new(entry(2, 1)), Arc::new(entry(2, 2))] };
+    let out = receive(&mut peer, 60, 3, proposal);
+    assert_eq!(persists(&out).len(), 2, "seq 3 and 4, not yet durable: {out:?}");
+    // The leader is gone; s2 wins the next election and leads epoch 2 again.
+    step(&mut peer, 61, Input::LinkDown { peer: ServerId(3) });
+    let s2 = Vote {
+        leader: ServerId(2),
+        zxid: Zxid::new(2, 2),
+        epoch: 2,
+        round: peer.round(),
+        state: ServerState::Looking,
+        non_voting: false,
+        no_txn: false,
+        accepted_epoch: 2,
+    };
+    let out = receive(&mut peer, 62, 2, Message::Vote(s2));
+    let nonce = match sends(&out).last() {
+        Some((2, Message::FollowerInfo { nonce, .. })) => *nonce,
+        _ => panic!("no FOLLOWERINFO to s2: {out:?}"),
+    };
+    let out = receive(&mut peer, 63, 2, Message::LeaderInfo { epoch: 2, nonce });
+    assert!(persists(&out).is_empty(), "{out:?}");
+    assert!(matches!(sends(&out)[..], [(2, Message::AckEpoch { repeat: true, .. })]), "{out:?}");
+    let trunc = Message::NewLeader {
+        epoch: 2,
+        nonce,
+        mode: Box::new(SyncMode::Trunc { to: Zxid::new(2, 1), entries: vec![] }),
+        last_zxid: Zxid::new(2, 1),
+        committed: Zxid::new(1, 2),
+    };
+    let out = receive(&mut peer, 64, 2, trunc);
+    let [(5, LogOp::Truncate { .. })] = persists(&out)[..] else { panic!("one truncation, seq 5: {out:?}") };
+    let out = step(&mut peer, 65, Input::Persisted { seq: 5 });
+    assert_eq!(peer.durable_zxid(), Zxid::new(2, 1));
+    assert!(sends(&out).contains(&(2, Message::AckNewLeader { epoch: 2, nonce })), "{out:?}");
 }

@@ -117,6 +117,8 @@ pub enum StorageError {
     Encode { what: String },
     /// The writer thread stopped without reporting (the `durable` callback panicked).
     WriterLost,
+    /// The checkpoint thread died (a panic) with a checkpoint in hand.
+    CheckpointerLost,
 }
 
 impl StorageError {
@@ -139,6 +141,7 @@ impl fmt::Display for StorageError {
             }
             StorageError::Encode { what } => write!(f, "cannot encode a write: {what}"),
             StorageError::WriterLost => write!(f, "the storage writer thread stopped unexpectedly"),
+            StorageError::CheckpointerLost => write!(f, "the checkpoint thread stopped unexpectedly"),
         }
     }
 }

@@ -103,9 +103,10 @@ impl Writer {
         self.checkpointing.load(Ordering::Acquire)
     }
 
-    /// Whether the writer stopped on an error.
+    /// Whether the writer stopped on an error, or its thread is gone (a panic) while it should
+    /// still be running: either way nothing more will be reported durable.
     pub fn failed(&self) -> bool {
-        self.failed.load(Ordering::Acquire)
+        self.failed.load(Ordering::Acquire) || self.thread.as_ref().is_some_and(JoinHandle::is_finished)
     }
 
     /// Flushes and syncs everything queued, stops the thread.
@@ -165,6 +166,11 @@ fn run(
                 Message::Checkpointed(result) => checkpointed(&mut journal, &mut checkpoints, result)?,
             }
             checkpointing.store(checkpoints.busy(), Ordering::Release);
+            if checkpoints.lost() {
+                // A checkpoint that never reports would keep the log from ever being trimmed:
+                // stop as on any storage failure.
+                return Err(StorageError::CheckpointerLost);
+            }
             if journal.pending_bytes() < BATCH_BYTES_MAX {
                 next = rx.try_recv().ok();
             }
@@ -179,7 +185,7 @@ fn run(
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Message::Checkpointed(result)) => checkpointed(&mut journal, &mut checkpoints, result)?,
             Ok(_) | Err(RecvTimeoutError::Timeout) if !checkpoints.lost() => {}
-            Ok(_) | Err(_) => return Err(StorageError::WriterLost),
+            Ok(_) | Err(_) => return Err(StorageError::CheckpointerLost),
         }
     }
     journal.close()

@@ -641,3 +641,45 @@ fn a_snapshot_built_on_the_checkpoint_thread_recovers_the_same() {
     assert_eq!(checkpoints(dir.path()).len(), 1);
     assert_same(&open(dir.path(), options()).1, &model_all(&all));
 }
+
+/// Waits (bounded) until the writer says it failed.
+fn wait_failed(writer: &crate::storage::Writer) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !writer.failed() {
+        assert!(std::time::Instant::now() < deadline, "the writer never said it failed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A panic on the writer thread (here in the `durable` report) is a storage failure the node
+/// sees, never a writer that silently stops reporting writes durable.
+#[test]
+fn a_panic_on_the_writer_thread_counts_as_a_storage_failure() {
+    let dir = tempdir();
+    let (storage, _) = open(dir.path(), StorageOptions::default());
+    let writer = storage.start(|_| panic!("deliberate: the durable report panics"), |_| {});
+    writer.persist(1, LogOp::Epochs { accepted: 1, current: 1 });
+    wait_failed(&writer);
+    assert!(matches!(writer.close(), Err(StorageError::WriterLost)));
+}
+
+/// A panic on the checkpoint thread stops the writer at the next write: a checkpoint that never
+/// reports would keep the log from ever being trimmed.
+#[test]
+fn a_panic_on_the_checkpoint_thread_stops_the_writer() {
+    let dir = tempdir();
+    let (storage, _) = open(dir.path(), StorageOptions::default());
+    let writer = storage.start_with_hook(|_| {}, |_| panic!("deliberate: the checkpoint thread panics"));
+    writer.persist(1, LogOp::Epochs { accepted: 1, current: 1 });
+    writer.persist(2, append(1, 1));
+    writer.checkpoint(Zxid::new(1, 1), b"state".to_vec());
+    let mut seq = 3;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !writer.failed() {
+        assert!(std::time::Instant::now() < deadline, "the writer never said it failed");
+        writer.persist(seq, append(1, seq as u32 - 1));
+        seq += 1;
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(matches!(writer.close(), Err(StorageError::CheckpointerLost)));
+}
