@@ -51,7 +51,7 @@ use crate::wire::records::{
     WhoAmIResponse,
 };
 use crate::wire::{
-    AUTH_XID, ConnectRequest, ConnectResponse, DecodeError, MultiOp, MultiResult, PING_XID, Request, Response,
+    AUTH_XID, ConnectRequest, ConnectResponse, DecodeError, MultiOp, MultiResult, OpCode, PING_XID, Request, Response,
     SET_WATCHES_XID, encode_notification, encode_reply, write_frame,
 };
 use crate::zab::{self, Durable, Event, LogOp, Message, Peer};
@@ -998,14 +998,37 @@ impl<M: ServerMachine> Server<M> {
     fn on_request(&mut self, conn: ConnId, payload: &[u8], out: &mut Vec<ServerOutput>) {
         let (xid, request) = match Request::decode(payload) {
             Ok(r) => r,
-            Err(DecodeError::UnknownOpcode { xid, .. }) => {
-                let header = ReplyHeader { xid, zxid: -1, err: ErrorCode::Unimplemented.code() };
-                self.send_reply(conn, &header, &Response::Empty, out);
-                self.close(conn, out);
-                return;
-            }
-            Err(_) => {
-                self.close(conn, out);
+            Err(e) => {
+                // As ZooKeeper 3.8: an opcode it does not know gets Unimplemented and the
+                // connection closes; a deleteContainer from a client is always BadArguments; a
+                // body that does not decode (truncated, a createSession, a bad multi op) gets
+                // MarshallingError in its turn, and the session goes on. Only a frame too short
+                // for a request header closes at once.
+                let refusal = match e {
+                    DecodeError::UnknownOpcode { opcode, .. } if opcode == OpCode::DeleteContainer.code() => {
+                        Some(ErrorCode::BadArguments)
+                    }
+                    DecodeError::UnknownOpcode { opcode, .. } if opcode == OpCode::CreateSession.code() => {
+                        Some(ErrorCode::MarshallingError)
+                    }
+                    DecodeError::UnknownOpcode { xid, .. } => {
+                        let header = ReplyHeader { xid, zxid: -1, err: ErrorCode::Unimplemented.code() };
+                        self.send_reply(conn, &header, &Response::Empty, out);
+                        self.close(conn, out);
+                        return;
+                    }
+                    _ => Some(ErrorCode::MarshallingError),
+                };
+                match (refusal, payload.get(..4)) {
+                    (Some(code), Some(&[a, b, c, d])) if payload.len() >= 8 => {
+                        let xid = i32::from_be_bytes([a, b, c, d]);
+                        if let Some(c) = self.conns.get_mut(&conn) {
+                            c.queue.push_back(Item::Refused { xid, code });
+                        }
+                        self.drain(conn, out);
+                    }
+                    _ => self.close(conn, out),
+                }
                 return;
             }
         };

@@ -101,6 +101,13 @@ pub fn classify(request: Request) -> Kind {
             }
             Kind::Write(WriteOp::Multi(writes), Shape::Multi(shapes))
         }
+        // ZooKeeper 3.8 refuses a multiRead holding a write whole ("Mixing different kind of
+        // ops"), with no per-op results.
+        Request::MultiRead(ops)
+            if ops.iter().any(|op| !matches!(op, MultiOp::GetData(_) | MultiOp::GetChildren(_))) =>
+        {
+            Kind::Refused(ErrorCode::MarshallingError)
+        }
         request => Kind::Read(request),
     }
 }

@@ -386,7 +386,8 @@ fn bad_bytes_close_that_client_only() {
     let mut net = Net::new(1);
     net.open(0, 1);
     net.open(0, 2);
-    net.frame(1, vec![0, 0, 0, 5, 0, 0, 0, 4, 0xff]);
+    // Too short for a request header: closed.
+    net.frame(1, vec![0, 0, 0, 5, 0, 0]);
     assert!(net.closed.contains(&1));
     // An unknown opcode is answered with Unimplemented, then closed.
     let mut payload = Vec::new();
@@ -592,4 +593,57 @@ fn a_write_left_in_flight_by_an_old_connection_never_answers_a_new_request() {
     assert_eq!(h.err, 0);
     assert_eq!(body, Response::Create(CreateResponse { path: "/new".into() }), "its own result");
     assert_eq!(net.call(2, 2, get("/old", false)).0.err, 0, "the old write happened, once");
+}
+
+/// What ZooKeeper 3.8.0 answers to requests that do not decode, captured from a live server
+/// (standalone and on a 3-server ensemble alike): MarshallingError in the request's turn with
+/// no body, and the connection and session go on; a deleteContainer from a client is always
+/// BadArguments; a multiRead holding a write is refused whole.
+#[test]
+fn undecodable_requests_are_answered_as_zookeeper_answers_them() {
+    let mut net = Net::new(3);
+    let follower = (net.leader() + 1) % 3;
+    net.open(follower, 1);
+    let header = |xid: i32, opcode: i32| {
+        let mut p = Vec::new();
+        p.extend_from_slice(&xid.to_be_bytes());
+        p.extend_from_slice(&opcode.to_be_bytes());
+        p
+    };
+    let err_of = |net: &mut Net, conn: ConnId, xid: i32, payload: Vec<u8>| {
+        net.asked.insert((conn, xid), OpCode::Ping);
+        net.frame(conn, payload);
+        net.run(50);
+        let got = net.received(conn);
+        match &got[..] {
+            [Got::Reply(h, Response::Empty)] if h.xid == xid => h.err,
+            _ => panic!("one empty reply to xid {xid}: {got:?}"),
+        }
+    };
+    // getData whose path says 10 bytes and holds 3.
+    let mut p = header(5, 4);
+    p.extend_from_slice(&10i32.to_be_bytes());
+    p.extend_from_slice(b"/ab");
+    assert_eq!(err_of(&mut net, 1, 5, p), ErrorCode::MarshallingError.code());
+    // setData with no body at all.
+    assert_eq!(err_of(&mut net, 1, 6, header(6, 5)), ErrorCode::MarshallingError.code());
+    // createSession from a client.
+    assert_eq!(err_of(&mut net, 1, 7, header(7, -10)), ErrorCode::MarshallingError.code());
+    // deleteContainer from a client, on a real path.
+    let mut p = header(8, 20);
+    p.extend_from_slice(&2i32.to_be_bytes());
+    p.extend_from_slice(b"/x");
+    assert_eq!(err_of(&mut net, 1, 8, p), ErrorCode::BadArguments.code());
+    // multiRead of a getData and a create.
+    let multi_read = Request::MultiRead(vec![
+        MultiOp::GetData(PathWatch { path: "/".into(), watch: false }),
+        MultiOp::Create(CreateRequest { path: "/m".into(), data: None, acl: Acl::open_unsafe(), flags: 0 }),
+    ]);
+    let mut p = Vec::new();
+    multi_read.encode(9, &mut p);
+    assert_eq!(err_of(&mut net, 1, 9, p), ErrorCode::MarshallingError.code());
+    // Nothing was closed, nothing was created, and the session goes on.
+    assert!(!net.closed.contains(&1));
+    assert_eq!(net.call(1, 10, get("/m", false)).0.err, ErrorCode::NoNode.code());
+    assert_eq!(net.call(1, 11, create("/after", b"", 0)).0.err, 0);
 }
