@@ -112,3 +112,72 @@ async fn the_rust_client_runs_the_lock_and_election_recipes_across_the_ensemble(
     drop(members);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// The Rust client keeps its session while each member in turn, the leader included, is
+/// killed with -9 and restarted: its writes go on (through whichever member it reconnects
+/// to), every acknowledged write is there, and its ephemeral survives.
+#[tokio::test(flavor = "current_thread")]
+async fn the_rust_client_keeps_its_session_while_each_member_is_killed_in_turn() {
+    let base = common::scratch("rust-client-kills");
+    let mut members = ensemble(&base, 3);
+    for m in &mut members {
+        m.spawn();
+    }
+    common::wait_for_leader_and_followers(&members);
+    let hosts: Vec<String> = members.iter().map(|m| format!("127.0.0.1:{}", m.client.port())).collect();
+    let client = within(
+        "connect",
+        10,
+        Client::connector().with_session_timeout(Duration::from_secs(10)).connect(&hosts.join(",")),
+    )
+    .await
+    .expect("connect");
+    let session = client.session_id();
+    let ephemeral = CreateMode::Ephemeral.with_acls(Acls::anyone_all());
+    let persistent = CreateMode::Persistent.with_acls(Acls::anyone_all());
+    within("create", 10, client.create("/mine", b"", &ephemeral)).await.expect("ephemeral");
+    let mut acknowledged = Vec::new();
+    for round in 0..members.len() {
+        let victim = if round == 0 { modes_leader(&members) } else { round };
+        members[victim].kill();
+        // Writes resume within a bound, whichever member the client ends up on.
+        let path = format!("/after-kill-{round}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), client.create(&path, b"v", &persistent)).await {
+                Ok(Ok(_)) | Ok(Err(zookeeper_client::Error::NodeExists)) => break,
+                _ if std::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+                other => panic!("no write after killing member {victim}: {other:?}"),
+            }
+        }
+        acknowledged.push(path);
+        members[victim].spawn();
+        settle(&members).await;
+    }
+    assert_eq!(client.session_id(), session, "the same session throughout");
+    within("sync", 10, client.sync("/")).await.expect("sync");
+    within("read", 10, client.get_data("/mine")).await.expect("the ephemeral survived");
+    for path in &acknowledged {
+        within("read", 10, client.get_data(path)).await.expect("an acknowledged write");
+    }
+    drop(client);
+    drop(members);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// Waits (bounded, without blocking the client's runtime) for a leader and two followers.
+async fn settle(members: &[common::Member]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = common::modes(members);
+        if m.iter().filter(|s| *s == "leader").count() == 1 && m.iter().filter(|s| *s == "follower").count() == 2 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no leader with two followers: {m:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn modes_leader(members: &[common::Member]) -> usize {
+    common::modes(members).iter().position(|m| m == "leader").expect("a leader")
+}
