@@ -9,8 +9,11 @@ use core::net::{IpAddr, Ipv4Addr};
 use super::*;
 use crate::tree::Acl;
 use crate::wire::records::CreateResponse;
+use crate::wire::records::{AddWatchRequest, PathRecord, ReplyHeader, WatcherEvent};
 use crate::wire::records::{AuthPacket, CreateRequest, PathVersion, PathWatch, SetDataRequest, WatchesRequest};
-use crate::wire::{Jute, OpCode, Reader};
+use crate::wire::{
+    AUTH_XID, ConnectRequest, ConnectResponse, Jute, MultiOp, OpCode, Reader, Request, Response, SET_WATCHES_XID,
+};
 
 struct Net {
     servers: Vec<Server>,

@@ -1,0 +1,221 @@
+//! A connection's way in: the ConnectRequest, a new session's createSession, a reconnecting
+//! session's revalidation by the leader (opened once this server has applied what the leader
+//! had then), refusals, and addAuth.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::{Conn, ConnId, PeerMessage, Phase, Server, ServerMachine, ServerOutput};
+
+use crate::error::ErrorCode;
+use crate::ids::{SessionId, Zxid};
+use crate::session::password;
+use crate::tree::Id;
+use crate::txn::WriteOp;
+use crate::wire::records::ReplyHeader;
+use crate::wire::{AUTH_XID, ConnectRequest, ConnectResponse, Response, write_frame};
+
+impl<M: ServerMachine> Server<M> {
+    pub(super) fn on_frame(&mut self, conn: ConnId, payload: Vec<u8>, out: &mut Vec<ServerOutput>) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        match c.phase {
+            Phase::Handshake => self.on_connect(conn, &payload, out),
+            Phase::Creating { .. } | Phase::Revalidating { .. } | Phase::Reopening { .. } => {
+                if c.early.len() >= 1000 {
+                    self.close(conn, out);
+                } else {
+                    c.early.push_back(payload);
+                }
+            }
+            Phase::Open => self.on_request(conn, &payload, out),
+        }
+    }
+
+    pub(super) fn on_connect(&mut self, conn: ConnId, payload: &[u8], out: &mut Vec<ServerOutput>) {
+        let Ok(request) = ConnectRequest::decode(payload) else {
+            self.close(conn, out);
+            return;
+        };
+        let committed = self.peer.committed();
+        if request.last_zxid_seen > committed.as_i64() {
+            // The client has seen more than this server holds: it must try another one.
+            self.close(conn, out);
+            return;
+        }
+        let old_form = request.read_only.is_none();
+        let timeout = self.config.sessions.negotiate(request.timeout_ms);
+        if request.session_id == 0 {
+            let session = self.ids.next_id();
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.phase = Phase::Creating { old_form };
+                c.session = session;
+                c.timeout_ms = timeout;
+            }
+            self.owners.insert(session, conn);
+            self.submit(session, 0, WriteOp::CreateSession { timeout_ms: timeout }, Arc::default(), out);
+            return;
+        }
+        let session = SessionId(request.session_id);
+        // Another connection of this session on this server is replaced (or, with a wrong
+        // password, closed too, as ZooKeeper does).
+        if let Some(&other) = self.owners.get(&session)
+            && other != conn
+        {
+            self.close(other, out);
+        }
+        let good = request.passwd.as_deref() == Some(&password(self.config.secret, session)[..]);
+        if !good {
+            self.refuse(conn, old_form, out);
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.phase = Phase::Revalidating { old_form };
+            c.session = session;
+            c.timeout_ms = timeout;
+        }
+        self.owners.insert(session, conn);
+        if self.leading {
+            let alive = self.tracker.is_alive(session);
+            if alive {
+                self.session_owner.insert(session, self.peer.id());
+            }
+            let until = self.peer.last_zxid();
+            self.reopened(conn, session, alive, until, out);
+        } else if let Some(leader) = self.peer.leader() {
+            out.push(ServerOutput::Peer { to: leader, msg: PeerMessage::Revalidate { session } });
+        }
+    }
+
+    /// The leader's verdict on a reconnecting session, and the end of its history then: the
+    /// session opens here once this server has applied that far (at once if it has).
+    pub(super) fn reopened(
+        &mut self,
+        conn: ConnId,
+        session: SessionId,
+        alive: bool,
+        until: Zxid,
+        out: &mut Vec<ServerOutput>,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Phase::Revalidating { old_form } = c.phase else { return };
+        if !alive {
+            self.refuse(conn, old_form, out);
+            return;
+        }
+        if self.peer.committed() < until {
+            c.phase = Phase::Reopening { old_form, until };
+            self.reopening.insert(conn);
+            return;
+        }
+        self.open_reconnected(conn, session, old_form, out);
+    }
+
+    /// Connections whose reopening session has caught up open now.
+    pub(super) fn reopen_caught_up(&mut self, out: &mut Vec<ServerOutput>) {
+        if self.reopening.is_empty() {
+            return;
+        }
+        let committed = self.peer.committed();
+        let ready: Vec<(ConnId, SessionId, bool)> = self
+            .reopening
+            .iter()
+            .filter_map(|conn| match self.conns.get(conn) {
+                Some(Conn { phase: Phase::Reopening { old_form, until }, session, .. }) if committed >= *until => {
+                    Some((*conn, *session, *old_form))
+                }
+                _ => None,
+            })
+            .collect();
+        for (conn, session, old_form) in ready {
+            self.reopening.remove(&conn);
+            self.open_reconnected(conn, session, old_form, out);
+        }
+        let conns = &self.conns;
+        self.reopening.retain(|conn| conns.get(conn).is_some_and(|c| matches!(c.phase, Phase::Reopening { .. })));
+    }
+
+    pub(super) fn open_reconnected(
+        &mut self,
+        conn: ConnId,
+        session: SessionId,
+        old_form: bool,
+        out: &mut Vec<ServerOutput>,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.phase = Phase::Open;
+        let timeout = c.timeout_ms;
+        self.touch(session);
+        let response = ConnectResponse {
+            protocol_version: 0,
+            timeout_ms: timeout,
+            session_id: session.0,
+            passwd: Some(password(self.config.secret, session).to_vec()),
+            read_only: if old_form { None } else { Some(false) },
+        };
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, |b| response.encode(b));
+        out.push(ServerOutput::Send { conn, bytes });
+        let early: Vec<Vec<u8>> = self.conns.get_mut(&conn).map(|c| c.early.drain(..).collect()).unwrap_or_default();
+        for payload in early {
+            self.on_frame(conn, payload, out);
+        }
+    }
+
+    /// Expired, unknown or a wrong password: ZooKeeper's all-zero answer, then close.
+    pub(super) fn refuse(&mut self, conn: ConnId, old_form: bool, out: &mut Vec<ServerOutput>) {
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, |b| ConnectResponse::expired(old_form).encode(b));
+        out.push(ServerOutput::Send { conn, bytes });
+        self.close(conn, out);
+    }
+
+    pub(super) fn touch(&mut self, session: SessionId) {
+        if self.leading {
+            self.tracker.touch(session, self.now_ms);
+        } else {
+            self.touched.insert(session);
+        }
+    }
+
+    /// addAuth: `digest` (user:password) and `ip`; anything else fails the connection.
+    pub(super) fn on_auth(&mut self, conn: ConnId, scheme: String, auth: Vec<u8>, out: &mut Vec<ServerOutput>) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let ok = match scheme.as_str() {
+            "digest" => match core::str::from_utf8(&auth) {
+                Ok(user_password) => {
+                    let id = digest_id(user_password);
+                    if self.config.super_digest.as_deref() == Some(id.as_str()) {
+                        Arc::make_mut(&mut c.auth).push(Id::new("super", ""));
+                    }
+                    let id = Id::new("digest", &id);
+                    if !c.auth.contains(&id) {
+                        Arc::make_mut(&mut c.auth).push(id);
+                    }
+                    true
+                }
+                Err(_) => false,
+            },
+            "ip" => true,
+            _ => false,
+        };
+        let err = if ok { ErrorCode::Ok } else { ErrorCode::AuthFailed };
+        let header = ReplyHeader { xid: AUTH_XID, zxid: 0, err: err.code() };
+        self.send_reply(conn, &header, &Response::Empty, out);
+        if !ok {
+            self.close(conn, out);
+        }
+    }
+}
+
+/// The digest scheme's id for `user:password`: `user:base64(sha1(user:password))`.
+pub fn digest_id(user_password: &str) -> String {
+    use base64::Engine;
+    use sha1::Digest;
+    let user = user_password.split(':').next().unwrap_or("");
+    let hash = sha1::Sha1::digest(user_password.as_bytes());
+    let mut id = String::from(user);
+    id.push(':');
+    id.push_str(&base64::engine::general_purpose::STANDARD.encode(hash));
+    id
+}
