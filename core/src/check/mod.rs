@@ -24,10 +24,11 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::ids::{ServerId, Zxid};
-use crate::sim::disk::Image;
-use crate::sim::machine::{SimMachine, entry_hash};
+use crate::zab::Image;
 use crate::zab::{Entry, LearnerStage, LogOp, Message, Peer, Status};
+use machine::{SimMachine, entry_hash};
 pub mod history;
+pub mod machine;
 
 /// A broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]

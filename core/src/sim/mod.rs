@@ -14,10 +14,10 @@ mod control;
 pub mod disk;
 mod faults;
 pub mod interactive;
-pub mod machine;
 mod network;
 pub mod trace;
 
+pub use crate::check::machine;
 pub use network::MESSAGE_KINDS;
 use network::kind_of;
 

@@ -1,5 +1,6 @@
 //! The state machine the simulator replicates: the data tree, plus a ghost record of what was
-//! applied, for the checker.
+//! applied. It lives with the checker, which defines what each replica must record for it to
+//! read; the simulator only runs it.
 
 use alloc::vec::Vec;
 
