@@ -11,11 +11,21 @@
 //!                     └── reads the tree + pending changes               └── digest, snapshot
 //! ```
 //!
-//! What is here today:
+//! The rooms, and which way the arrows point (hosts -> core; inside: server -> {zab, session,
+//! watch, txn, wire}; txn -> tree; sim -> server and check; check reads histories and what each
+//! replica recorded, nothing else):
 //! - [`tree`]: the data tree with ZooKeeper 3.8's exact Stat rules, node kinds, ACL store,
 //!   ephemeral index, incremental digest and checksummed snapshots.
 //! - [`txn`]: ZooKeeper's prep step (validation against the tree plus pending changes, turning a
 //!   request into a deterministic transaction) and the application of transactions to the tree.
+//! - [`wire`]: ZooKeeper's client protocol (jute) with bounded decoders.
+//! - [`zab`]: fast leader election, discovery, DIFF/TRUNC/SNAP synchronization, broadcast and
+//!   observers, as a deterministic [`zab::Peer`].
+//! - [`session`] and [`watch`]: session ids, timeouts and expiry; watch registrations and events.
+//! - [`server`]: one ZooKeeper server as a state machine: a Zab peer, the tree, client
+//!   connections and the request pipeline ([`server::Server`]).
+//! - `sim` and `check` (feature `sim`): the deterministic cluster simulator and the checkers of
+//!   the Zab invariants and of client histories.
 //!
 //! The crate is `#![no_std]` with `alloc`: CI builds it for a bare-metal target to prove that no
 //! `std` sneaks in through a dependency.

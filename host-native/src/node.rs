@@ -107,23 +107,24 @@ struct SnapSchedule {
     snap_count: u64,
     committed: u64,
     threshold: u64,
-    rng: u64,
+    rng: zabkeeper_core::rng::Rng,
 }
 
 impl SnapSchedule {
     fn new(snap_count: u64, seed: u64) -> SnapSchedule {
-        let mut schedule = SnapSchedule { snap_count: snap_count.max(2), committed: 0, threshold: 0, rng: seed | 1 };
+        let mut schedule = SnapSchedule {
+            snap_count: snap_count.max(2),
+            committed: 0,
+            threshold: 0,
+            rng: zabkeeper_core::rng::Rng::new(seed),
+        };
         schedule.reset();
         schedule
     }
 
     fn reset(&mut self) {
-        // xorshift64: only spreads the servers apart, nothing depends on its quality.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
         let half = self.snap_count / 2;
-        self.threshold = half + self.rng % half;
+        self.threshold = half + self.rng.below(half);
         self.committed = 0;
     }
 

@@ -283,7 +283,29 @@ enum SyncState {
     Target(Zxid),
 }
 
-/// One server.
+/// One ZooKeeper server.
+///
+/// The host owns the clock, the sockets and the disk. It feeds one [`ServerInput`] at a time
+/// through [`Server::step`] with a monotonic `now_ms`, and then carries out every
+/// [`ServerOutput`] left in `out`, in order:
+///
+/// ```text
+///   Tick ─────────────┐                         ┌──► Peer { to, msg }    (per peer in order)
+///   Peer { from, msg }┤                         ├──► Persist { seq, op } (strictly in seq order;
+///   Persisted { seq } ┼──► Server::step ──► out ┤                         report Persisted after)
+///   LinkDown { peer } ┤                         ├──► Send { conn, bytes } (per connection in order)
+///   Connected / Frame ┤                         ├──► Close { conn }       (after what was sent)
+///   Disconnected ─────┘                         └──► Event                (traces)
+/// ```
+///
+/// A host may step a burst of inputs before it carries out their outputs, and may merge
+/// consecutive outputs to one destination ([`coalesce`]), but it must keep their order per
+/// destination, and must send a reply only after every `Persist` before it in `out` is on the
+/// way to disk: replies to writes are only ever emitted after the `Persisted` report that made
+/// their quorum, so a client hears "ok" only for what a quorum holds durably (DESIGN.md's
+/// durability rule). Ticks should come at least every `tick_ms / 4`, and sooner when
+/// [`Server::wake_at_ms`] asks. Report a peer link broken ([`ServerInput::LinkDown`]) as soon as
+/// the host sees it: that is how a follower leaves a dead leader at once.
 #[derive(Debug)]
 pub struct Server<M = Database> {
     config: ServerConfig,
