@@ -2,8 +2,8 @@
 """Kazoo (which numbers its requests from 1 again on every connection) across reconnects.
 
 Usage: kazoo_reconnect.py PATH_TO_ZABKEEPER [--ensemble]
-Standalone: the server under a client is killed with -9 and restarted on the same data; the
-client resumes its session, its ephemeral is still there, its writes, syncs and reads are
+Standalone: the connection under a client breaks while the server runs on, and then the server
+is killed with -9 and restarted on the same data; each time the client resumes its session, its ephemeral is still there, its writes, syncs and reads are
 answered, and the watches it had set fire on the resumed session. `client.restart()` starts a
 new session that writes at once. A lock held across a reconnect still excludes the other
 contender. Ensemble (3 processes): the member under a client is killed and the client goes on
@@ -180,6 +180,13 @@ def standalone(binary, tmp):
         call("create /rc/w", zk.create_async("/rc/w", b"0"))
         call("watch data", zk.get_async("/rc/w", watch=lambda e: fired["data"].set()))
         call("watch children", zk.get_children_async("/rc/w", watch=lambda e: fired["child"].set()))
+
+        # A network blip: the connection breaks under the client while the server runs on; it
+        # resumes the session on the same server, numbering from 1 again.
+        zk._connection._socket.shutdown(socket.SHUT_RDWR)
+        reconnected(zk)
+        assert zk.client_id == session, (zk.client_id, session)
+        writes_go_on(zk, "after-blip")
 
         # kill -9 and restart the server on the same data: same session, everything answered.
         s.kill(0)
