@@ -213,8 +213,13 @@ def measure(args):
         time.sleep(2)
         for round_ in range(args.kills):
             modes = ens.wait_serving()
-            want = "leader" if args.target == "leader" else "follower"
-            victim = modes.index(want)
+            if args.target == "leader":
+                victim = modes.index("leader")
+            else:
+                # The follower with the most clients on it (clients that moved away from an
+                # earlier victim do not come back by themselves).
+                on = {i: sum(1 for w in writers if w.port() == ens.client_ports[i]) for i, m in enumerate(modes)}
+                victim = max((i for i, m in enumerate(modes) if m == "follower"), key=lambda i: on[i])
             port = ens.client_ports[victim]
             on_victim = [w for w in writers if w.port() == port]
             t_kill = time.monotonic()
@@ -273,7 +278,8 @@ def main():
         args.binary = os.path.abspath(args.binary)
     results = measure(args)
     firsts = [r[0] for r in results]
-    alls = [r[1] for r in results]
+    # For a follower kill, "all" only means something when clients were on it.
+    alls = [r[1] for r in results if args.target == "leader" or r[2] > 0] or [0.0]
     print(
         f"{args.server} n={args.nodes} {args.target} kills={len(results)}: first write median "
         f"{statistics.median(firsts) * 1000:.0f} ms max {max(firsts) * 1000:.0f} ms; all writing median "
