@@ -8,6 +8,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
+use zabkeeper_core::wire::FourLetterWord;
+
 /// One `server.N=host:quorumPort:electionPort[:participant|:observer][;[addr:]clientPort]` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
@@ -57,12 +59,6 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-/// Every four-letter word the server knows.
-pub const ALL_WORDS: [&str; 18] = [
-    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "isro", "mntr", "ruok", "srst", "srvr", "stat", "stmk",
-    "wchc", "wchp", "wchs", "hash",
-];
 
 impl Default for Settings {
     /// The embedded defaults: a standalone server on 127.0.0.1:2181, data in ./zabkeeper-data,
@@ -215,8 +211,8 @@ impl Settings {
                     let mut words = BTreeSet::new();
                     for w in value.split(',').map(str::trim).filter(|w| !w.is_empty()) {
                         if w == "*" {
-                            words.extend(ALL_WORDS.iter().map(|w| w.to_string()));
-                        } else if ALL_WORDS.contains(&w) {
+                            words.extend(FourLetterWord::ALL.iter().map(|w| w.as_str().to_string()));
+                        } else if FourLetterWord::ALL.iter().any(|known| known.as_str() == w) {
                             words.insert(w.to_string());
                         } else {
                             return Err(ConfigError(format!("{key}: unknown four-letter word {w:?}")));
@@ -327,6 +323,6 @@ mod tests {
     #[test]
     fn star_allows_every_word() {
         let s = Settings::from_text("4lw.commands.whitelist=*").unwrap();
-        assert_eq!(s.four_letter_words.len(), ALL_WORDS.len());
+        assert_eq!(s.four_letter_words.len(), FourLetterWord::ALL.len());
     }
 }
