@@ -69,10 +69,6 @@ pub enum Event {
     LinkDown {
         peer: ServerId,
     },
-    /// `peer` dialed this server and its handshake checked out.
-    LinkUp {
-        peer: ServerId,
-    },
     Word {
         word: FourLetterWord,
         reply: oneshot::Sender<String>,
@@ -350,7 +346,6 @@ impl Node {
             Event::Persisted(seq) => self.step(ServerInput::Persisted { seq }),
             Event::Peer { from, msg } => self.step(ServerInput::Peer { from, msg }),
             Event::LinkDown { peer } => self.step(ServerInput::LinkDown { peer }),
-            Event::LinkUp { peer } => self.step(ServerInput::LinkUp { peer }),
             Event::Word { word, reply } => {
                 let _ = reply.send(self.four_letter_word(word));
             }

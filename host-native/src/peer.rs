@@ -10,7 +10,7 @@
 //! A link that breaks (end of stream or an error on the newest connection accepted from a
 //! peer, a failed write or a refused dial towards it) is reported to the node as
 //! [`Event::LinkDown`]: a follower whose leader's process is gone learns it at once instead of
-//! after syncLimit. A peer is back ([`Event::LinkUp`]) once it has dialed in again.
+//! after syncLimit.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -192,9 +192,6 @@ async fn receive(
         *n
     };
     *from_out = Some((from, generation));
-    // Only a connection the peer itself opened says it is back: a dial of ours can still reach
-    // a dying process's socket for a moment.
-    let _ = events.send(Event::LinkUp { peer: from });
     // Many small frames arrive back to back: read them from a buffer, not a syscall each.
     let mut stream = tokio::io::BufReader::with_capacity(64 * 1024, stream);
     let mut header = [0u8; 8];

@@ -163,10 +163,6 @@ pub enum ServerInput {
     LinkDown {
         peer: ServerId,
     },
-    /// Peer `peer` opened a new link to this server (see [`zab::Input::LinkUp`]).
-    LinkUp {
-        peer: ServerId,
-    },
     /// A client connected from `addr`.
     Connected {
         conn: ConnId,
@@ -421,7 +417,6 @@ impl<M: ServerMachine> Server<M> {
             }
             ServerInput::Persisted { seq } => self.zab(zab::Input::Persisted { seq }, out),
             ServerInput::LinkDown { peer } => self.zab(zab::Input::LinkDown { peer }, out),
-            ServerInput::LinkUp { peer } => self.zab(zab::Input::LinkUp { peer }, out),
             ServerInput::Peer { from, msg } => self.on_peer(from, msg, out),
             ServerInput::Connected { conn, addr } => {
                 if !self.serving {

@@ -43,7 +43,13 @@ impl Sim {
         node.disk.crash(kept);
         // Its peers' hosts see their links to it end (as TCP does when a process dies), unless
         // a partition stands between them.
-        self.links_changed(index, false);
+        for other in 0..self.nodes.len() {
+            let to = self.nodes[other].id;
+            if other != index && self.nodes[other].server.is_some() && !self.blocked.contains(&(id, to)) {
+                let delay = self.rng.between(self.config.faults.latency_ms.0, self.config.faults.latency_ms.1);
+                self.schedule(delay, Scheduled::LinkDown { server: other, peer: id });
+            }
+        }
         // The crashed server's client connections reset.
         let dropped: Vec<u64> =
             self.conns.iter().filter(|(_, c)| c.server == index && !c.dead).map(|(id, _)| *id).collect();

@@ -233,12 +233,10 @@ enum Scheduled {
     ClientClosed {
         conn: u64,
     },
-    /// Server `server`'s host sees its link with `peer` break (the peer's process died), or
-    /// `peer` dial in again (it started again).
-    Link {
+    /// Server `server`'s host sees its link with `peer` break (the peer's process died).
+    LinkDown {
         server: usize,
         peer: ServerId,
-        up: bool,
     },
 }
 
@@ -433,20 +431,6 @@ impl Sim {
         self.schedule(delay, Scheduled::Tick { server: index, incarnation });
         let snapshot_in = self.rng.between(self.config.tick_ms * 10, self.config.tick_ms * 40);
         self.schedule(snapshot_in, Scheduled::Snapshot { server: index });
-        self.links_changed(index, true);
-    }
-
-    /// Server `index`'s peers' hosts see its links go (it crashed) or come (it started), after
-    /// a network delay and not across a partition.
-    fn links_changed(&mut self, index: usize, up: bool) {
-        let id = self.nodes[index].id;
-        for other in 0..self.nodes.len() {
-            let to = self.nodes[other].id;
-            if other != index && self.nodes[other].server.is_some() && !self.blocked.contains(&(id, to)) {
-                let delay = self.rng.between(self.config.faults.latency_ms.0, self.config.faults.latency_ms.1);
-                self.schedule(delay, Scheduled::Link { server: other, peer: id, up });
-            }
-        }
     }
 
     /// Runs to the end (or the first violation) and reports.
@@ -513,9 +497,9 @@ impl Sim {
             Scheduled::ClientTick { client } => self.client_tick(client),
             Scheduled::ToServer { conn, input } => self.deliver_to_server(conn, input),
             Scheduled::ToClient { conn, bytes } => self.deliver_to_client(conn, bytes),
-            Scheduled::Link { server, peer, up } => {
+            Scheduled::LinkDown { server, peer } => {
                 if self.nodes[server].server.is_some() {
-                    self.step(server, if up { ServerInput::LinkUp { peer } } else { ServerInput::LinkDown { peer } });
+                    self.step(server, ServerInput::LinkDown { peer });
                 }
             }
             Scheduled::ClientClosed { conn } => {

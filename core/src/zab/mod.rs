@@ -45,12 +45,8 @@ pub enum Input {
     Persisted { seq: u64 },
     /// The host's connection to `peer` broke (end of stream, reset, refused): the peer's
     /// process is gone or unreachable. A learner abandons a leader it hears this of at once,
-    /// and an election stops waiting for that peer until [`Input::LinkUp`].
+    /// and an election stops waiting for that peer; anything later from the peer undoes it.
     LinkDown { peer: ServerId },
-    /// `peer` opened a new connection to this server (a process that started again, or a link
-    /// that came back): elections wait for its vote again. Messages alone do not say so: a
-    /// dead peer's last messages may still be read after its link was reported broken.
-    LinkUp { peer: ServerId },
 }
 
 /// What a [`Peer`] asks of its host.

@@ -93,9 +93,6 @@ impl<M: StateMachine> Peer<M> {
                 self.on_durable(out);
             }
             Input::LinkDown { peer } => self.on_link_down(out, peer),
-            Input::LinkUp { peer } => {
-                self.r.down.remove(&peer);
-            }
         }
     }
 
@@ -210,6 +207,7 @@ impl<M: StateMachine> Peer<M> {
             out.push(Output::Event(Event::Violation { peer: from, what: "message from a non-member" }));
             return;
         }
+        self.r.down.remove(&from);
         if let Message::Vote(vote) = msg {
             self.on_vote(out, from, vote);
             return;

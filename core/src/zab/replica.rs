@@ -101,8 +101,8 @@ pub(crate) struct Replica<M> {
     /// A blank server found the whole ensemble blank (a brand-new one) and may take part as
     /// if it had history. See [`super::election`].
     pub blank_released: bool,
-    /// Peers whose link the host reported broken and not back since: nothing better can come
-    /// from them, so an election need not wait for them.
+    /// Peers whose link the host reported broken and that have sent nothing since: nothing
+    /// better can come from them, so an election need not wait for them.
     pub down: BTreeSet<ServerId>,
 }
 
