@@ -112,14 +112,20 @@ fn start(path: Option<&std::path::Path>) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot listen for peers on {quorum}: {e}"))?;
             let ids = settings.members.iter().map(|m| zabkeeper_core::ids::ServerId(m.id)).collect();
-            tokio::spawn(peer::listen(listener, ids, events.clone()));
+            let liveness = peer::Liveness::from_limits(settings.tick_ms, settings.sync_limit);
+            tokio::spawn(peer::listen(listener, ids, liveness, events.clone()));
             let mut peers = Vec::new();
             for m in settings.members.iter().filter(|m| m.id != settings.my_id) {
                 let addr = config::Settings::resolve(m, m.quorum_port)
                     .ok_or_else(|| format!("cannot resolve server.{} host {}", m.id, m.host))?;
                 peers.push((zabkeeper_core::ids::ServerId(m.id), addr));
             }
-            node.set_links(peer::Links::start(zabkeeper_core::ids::ServerId(settings.my_id), peers, events.clone()));
+            node.set_links(peer::Links::start(
+                zabkeeper_core::ids::ServerId(settings.my_id),
+                peers,
+                liveness,
+                events.clone(),
+            ));
             tracing::info!(peers = %quorum, members = settings.members.len(), "ensemble member");
         }
         let listener = tokio::net::TcpListener::bind(settings.client_addr)

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
-use tracing::debug;
+use tracing::{debug, warn};
 use zabkeeper_core::wire::{FourLetterWord, FrameDecoder};
 
 use crate::node::{Event, Outbound};
@@ -39,7 +39,16 @@ fn replies_in(bytes: &[u8]) -> usize {
 /// Accepts clients until the task is dropped.
 pub async fn serve(listener: TcpListener, events: mpsc::UnboundedSender<Event>, max_frame: usize) {
     loop {
-        let Ok((stream, addr)) = listener.accept().await else { continue };
+        let (stream, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors (EMFILE, ENFILE) or a transient error: pause instead of
+                // spinning, so the connections already open keep being served.
+                warn!(error = %e, "client port cannot accept; pausing");
+                tokio::time::sleep(crate::peer::ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let events = events.clone();
         tokio::spawn(async move {

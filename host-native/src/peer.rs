@@ -11,6 +11,16 @@
 //! peer, a failed write or a refused dial towards it) is reported to the node as
 //! [`Event::LinkDown`]: a follower whose leader's process is gone learns it at once instead of
 //! after syncLimit.
+//!
+//! A link whose packets are silently dropped (a partition, a cable pulled) is noticed too:
+//! every peer socket has a TCP user timeout and keepalive probes of [`Liveness::dead_after`],
+//! so data left unacknowledged, or an idle link whose probes go unanswered, breaks the
+//! connection within about that time, and the dialer redials (each dial bounded by
+//! [`DIAL_TIMEOUT`]) until the peer answers again. Without this a link stays in TCP's
+//! retransmission back-off for about as long as the partition lasted. When a link comes up,
+//! the last vote queued for that peer is sent again (votes queued while it was down were
+//! dropped): a member still looking after a partition heals is heard at once, not at its
+//! next vote re-send, whose interval grows to a minute.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,17 +34,55 @@ use tracing::{debug, info, warn};
 use zabkeeper_core::encode::append_postcard;
 use zabkeeper_core::ids::ServerId;
 use zabkeeper_core::server::PeerMessage;
+use zabkeeper_core::zab::Message;
 
 use crate::node::Event;
 
 const MAGIC: &[u8; 4] = b"ZBKP";
 /// 2: a PROPOSAL carries a list of entries. 3: forwarded requests are numbered per join
 /// attempt, REVALIDATED carries a zxid, REFUSED, ACKEPOCH says whether it repeats a promise.
-const VERSION: u8 = 3;
+/// 4: REVALIDATE is numbered with the forwarded requests.
+const VERSION: u8 = 4;
 /// Large enough for a SNAP of a big tree.
 const MAX_FRAME: usize = 512 * 1024 * 1024;
 /// Messages queued for a peer that is down before new ones are dropped.
 const QUEUE_MAX: usize = 65_536;
+/// How long one attempt to dial a peer may take (its SYNs may be dropped by a partition).
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait between two dials of a peer that does not answer.
+const REDIAL_MAX: Duration = Duration::from_secs(2);
+/// Back-off after the quorum port fails to accept (EMFILE, ENFILE): a log line and a pause,
+/// never a spin.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// When a peer link that carries nothing through counts as broken.
+#[derive(Clone, Copy, Debug)]
+pub struct Liveness {
+    /// Data unacknowledged this long, or an idle link unanswered this long, breaks it.
+    pub dead_after: Duration,
+}
+
+impl Liveness {
+    /// syncLimit ticks (the time after which Zab gives up on a peer anyway), kept between 2 s
+    /// (so that a lossy but working network does not break links) and 30 s.
+    pub fn from_limits(tick_ms: u64, sync_limit: u64) -> Liveness {
+        let ms = tick_ms.saturating_mul(sync_limit).clamp(2_000, 30_000);
+        Liveness { dead_after: Duration::from_millis(ms) }
+    }
+
+    /// Applies the user timeout and keepalive probes to a peer socket.
+    fn apply(self, stream: &TcpStream) {
+        let sock = socket2::SockRef::from(stream);
+        let _ = stream.set_nodelay(true);
+        // Keepalive counts in whole seconds: idle a third of the time, then probe every third.
+        let third = Duration::from_secs((self.dead_after.as_secs() / 3).max(1));
+        let probes = socket2::TcpKeepalive::new().with_time(third).with_interval(third).with_retries(3);
+        if let Err(e) = sock.set_tcp_keepalive(&probes).and_then(|()| sock.set_tcp_user_timeout(Some(self.dead_after)))
+        {
+            debug!(error = %e, "peer socket options not set");
+        }
+    }
+}
 
 /// The sending side: one queue per peer, drained by a task that keeps a connection up.
 pub struct Links {
@@ -43,12 +91,17 @@ pub struct Links {
 
 impl Links {
     /// Starts a dialer per peer. `me` is this server's id.
-    pub fn start(me: ServerId, peers: Vec<(ServerId, SocketAddr)>, events: mpsc::UnboundedSender<Event>) -> Links {
+    pub fn start(
+        me: ServerId,
+        peers: Vec<(ServerId, SocketAddr)>,
+        liveness: Liveness,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Links {
         let mut queues = BTreeMap::new();
         for (id, addr) in peers {
             let (tx, rx) = mpsc::channel(QUEUE_MAX);
             queues.insert(id, tx);
-            tokio::spawn(dialer(me, id, addr, rx, events.clone()));
+            tokio::spawn(dialer(me, id, addr, liveness, rx, events.clone()));
         }
         Links { queues }
     }
@@ -78,40 +131,59 @@ pub fn encode(msg: &PeerMessage, out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// The last vote taken from a peer's queue, sent again when its link comes up.
+fn note_vote(msg: &PeerMessage, last_vote: &mut Option<PeerMessage>) {
+    if let PeerMessage::Zab(Message::Vote(_)) = msg {
+        *last_vote = Some(msg.clone());
+    }
+}
+
+async fn dial(addr: SocketAddr) -> Option<TcpStream> {
+    match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => Some(stream),
+        _ => None,
+    }
+}
+
 async fn dialer(
     me: ServerId,
     peer: ServerId,
     addr: SocketAddr,
+    liveness: Liveness,
     mut rx: mpsc::Receiver<PeerMessage>,
     events: mpsc::UnboundedSender<Event>,
 ) {
     let mut backoff = Duration::from_millis(50);
+    let mut last_vote = None;
     loop {
-        let mut stream = match TcpStream::connect(addr).await {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = events.send(Event::LinkDown { peer });
-                // Drop what piled up while the peer is unreachable: Zab resends what matters.
-                while rx.try_recv().is_ok() {}
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-                continue;
+        let Some(mut stream) = dial(addr).await else {
+            let _ = events.send(Event::LinkDown { peer });
+            // Drop what piled up while the peer is unreachable: Zab resends what matters (and
+            // the last vote goes out again once the link is up).
+            while let Ok(msg) = rx.try_recv() {
+                note_vote(&msg, &mut last_vote);
             }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(REDIAL_MAX);
+            continue;
         };
-        let _ = stream.set_nodelay(true);
-        let mut hello = Vec::with_capacity(13);
-        hello.extend_from_slice(MAGIC);
-        hello.push(VERSION);
-        hello.extend_from_slice(&me.0.to_le_bytes());
-        if stream.write_all(&hello).await.is_err() {
+        liveness.apply(&stream);
+        let mut buf = Vec::with_capacity(13);
+        buf.extend_from_slice(MAGIC);
+        buf.push(VERSION);
+        buf.extend_from_slice(&me.0.to_le_bytes());
+        if let Some(vote) = &last_vote {
+            encode(vote, &mut buf);
+        }
+        if stream.write_all(&buf).await.is_err() {
             continue;
         }
         info!(%peer, %addr, "peer link up");
         backoff = Duration::from_millis(50);
-        let mut buf = Vec::new();
         loop {
             let Some(msg) = rx.recv().await else { return };
             buf.clear();
+            note_vote(&msg, &mut last_vote);
             if !encode(&msg, &mut buf) {
                 warn!(%peer, "message too large to send; dropped");
                 continue;
@@ -120,6 +192,7 @@ async fn dialer(
             while buf.len() < 1 << 20 {
                 match rx.try_recv() {
                     Ok(more) => {
+                        note_vote(&more, &mut last_vote);
                         encode(&more, &mut buf);
                     }
                     Err(_) => break,
@@ -135,12 +208,25 @@ async fn dialer(
 }
 
 /// Accepts peers' connections on the quorum port and feeds their messages to the node.
-pub async fn listen(listener: TcpListener, members: Vec<ServerId>, events: mpsc::UnboundedSender<Event>) {
+pub async fn listen(
+    listener: TcpListener,
+    members: Vec<ServerId>,
+    liveness: Liveness,
+    events: mpsc::UnboundedSender<Event>,
+) {
     // The newest connection accepted from each peer: only its end says the link broke (an
     // older one ending after the peer reconnected says nothing about the peer now).
     let newest: Arc<Mutex<BTreeMap<ServerId, u64>>> = Arc::default();
     loop {
-        let Ok((stream, addr)) = listener.accept().await else { continue };
+        let (stream, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                warn!(error = %e, "quorum port cannot accept; pausing");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        liveness.apply(&stream);
         let events = events.clone();
         let members = members.clone();
         let newest = Arc::clone(&newest);
@@ -220,7 +306,6 @@ async fn receive(
 mod tests {
     use super::*;
     use zabkeeper_core::ids::Zxid;
-    use zabkeeper_core::zab::Message;
 
     #[test]
     fn frames_carry_length_checksum_and_message() {
