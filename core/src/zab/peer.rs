@@ -1,5 +1,6 @@
 //! [`Peer`]: one Zab server as a deterministic state machine.
 
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use super::config::Config;
@@ -70,13 +71,27 @@ pub enum ProposeError {
 pub struct Peer<M> {
     r: Replica<M>,
     role: Role,
+    /// FOLLOWERINFOs that arrived while this server was still looking: a peer that finished
+    /// the election first may already follow us. Replayed if we come out of it leading (else
+    /// the learner would wait for its resend, a tick or more). One per member at most.
+    early: BTreeMap<ServerId, Message>,
+    /// The last LOOKING vote of each peer that arrived while this server led or followed (and
+    /// when): if this server starts looking itself within a tick, the vote counts in its
+    /// election, which else would wait for that peer's re-send (the peer saw the leader die
+    /// first; its vote changes no more and it sends it again only on its back-off).
+    looking_peers: BTreeMap<ServerId, (u64, Vote)>,
 }
 
 impl<M: StateMachine> Peer<M> {
     /// A server restarting from its durable state. `machine` holds its last snapshot (or is
     /// empty); `durable` the epochs and the log entries after that snapshot.
     pub fn new(config: Config, seed: u64, durable: Durable, machine: M) -> Peer<M> {
-        Peer { r: Replica::new(config, seed, durable, machine), role: Role::Idle }
+        Peer {
+            r: Replica::new(config, seed, durable, machine),
+            role: Role::Idle,
+            early: BTreeMap::new(),
+            looking_peers: BTreeMap::new(),
+        }
     }
 
     /// Feeds one input at time `now_ms` (monotonic), appending what the host must do to `out`.
@@ -120,9 +135,17 @@ impl<M: StateMachine> Peer<M> {
     }
 
     fn look(&mut self, out: &mut Vec<Output>) {
+        self.early.clear();
+        let looking_peers = core::mem::take(&mut self.looking_peers);
         let election = Election::start(&mut self.r, out);
         self.role = Role::Looking(election);
         out.push(Output::Event(Event::Looking { round: self.r.round }));
+        let fresh_since = self.r.now_ms.saturating_sub(self.r.config.tick_ms);
+        for (from, (at, vote)) in looking_peers {
+            if at >= fresh_since && matches!(self.role, Role::Looking(_)) {
+                self.on_vote(out, from, vote);
+            }
+        }
     }
 
     fn step_down(&mut self, out: &mut Vec<Output>, why: StepDown) {
@@ -139,12 +162,20 @@ impl<M: StateMachine> Peer<M> {
         match outcome {
             Outcome::Lead => {
                 out.push(Output::Event(Event::Elected { leader: self.r.id(), round: self.r.round }));
+                let early = core::mem::take(&mut self.early);
                 match Leader::start(&mut self.r, out) {
                     Ok(leader) => self.role = Role::Leading(leader),
-                    Err(why) => self.step_down(out, why),
+                    Err(why) => return self.step_down(out, why),
+                }
+                for (from, msg) in early {
+                    if !matches!(self.role, Role::Leading(_)) {
+                        break;
+                    }
+                    self.on_message(out, from, msg);
                 }
             }
             Outcome::Follow(leader) => {
+                self.early.clear();
                 out.push(Output::Event(Event::Elected { leader, round: self.r.round }));
                 self.role = Role::Following(Learner::start(&mut self.r, out, leader));
             }
@@ -213,6 +244,9 @@ impl<M: StateMachine> Peer<M> {
             return;
         }
         match &mut self.role {
+            Role::Looking(_) if matches!(msg, Message::FollowerInfo { .. }) => {
+                self.early.insert(from, msg);
+            }
             Role::Idle | Role::Looking(_) => {}
             Role::Leading(leader) => {
                 if let Err(why) = leader.on_message(&mut self.r, out, from, msg) {
@@ -238,6 +272,7 @@ impl<M: StateMachine> Peer<M> {
             Role::Leading(_) | Role::Following(_) => {
                 // Tell a looking server where the ensemble stands: who leads, in which epoch.
                 if vote.state == ServerState::Looking {
+                    self.looking_peers.insert(from, (self.r.now_ms, vote));
                     let (state, leader, epoch) = match self.status() {
                         Status::Leading { epoch, .. } => (ServerState::Leading, self.r.id(), epoch),
                         Status::Following { leader, epoch, .. } => (ServerState::Following, leader, epoch),

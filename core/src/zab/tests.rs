@@ -630,3 +630,50 @@ fn a_trunc_over_unsynced_appends_still_lets_ack_newleader_leave() {
     assert_eq!(peer.durable_zxid(), Zxid::new(2, 1));
     assert!(sends(&out).contains(&(2, Message::AckNewLeader { epoch: 2, nonce })), "{out:?}");
 }
+
+/// A follower that finished the election first sends FOLLOWERINFO while its leader-to-be is
+/// still looking: the leader keeps it and answers once it leads, instead of leaving the
+/// learner to its resend a tick or more later (seen as 2 s failovers with tickTime 2000).
+#[test]
+fn a_followerinfo_that_arrives_during_the_election_is_answered_once_leading() {
+    let mut leader = voter(3, 3);
+    step(&mut leader, 0, Input::Tick);
+    let info = Message::FollowerInfo { accepted_epoch: 1, observer: false, blank: false, nonce: 77 };
+    let out = receive(&mut leader, 1, 1, info);
+    assert!(sends(&out).is_empty(), "still looking: {out:?}");
+    receive(&mut leader, 2, 1, Message::Vote(vote(3, 3, 1, ServerState::Looking)));
+    let mut out = step(&mut leader, 20, Input::Tick);
+    assert!(matches!(leader.status(), Status::Leading { .. }), "{:?}", leader.status());
+    out.extend(step(&mut leader, 21, Input::Persisted { seq: 1 }));
+    assert!(
+        sends(&out).contains(&(1, Message::LeaderInfo { epoch: 2, nonce: 77 })),
+        "the early FOLLOWERINFO is answered: {out:?}"
+    );
+}
+
+/// A follower that hears a peer's LOOKING vote just before it sees the leader's link break
+/// itself counts that vote in its own election (it would else wait for the peer's re-send,
+/// seen as 230-380 ms failovers): here s2 saw s3 die first and votes for itself; s1 follows it
+/// at once.
+#[test]
+fn a_looking_vote_heard_while_following_counts_when_the_leader_dies() {
+    let mut peer = broadcasting_follower();
+    let s2 = Vote {
+        leader: ServerId(2),
+        zxid: Zxid::new(1, 2),
+        epoch: 2,
+        round: 2,
+        state: ServerState::Looking,
+        non_voting: false,
+        no_txn: false,
+        accepted_epoch: 2,
+    };
+    let out = receive(&mut peer, 60, 2, Message::Vote(s2));
+    assert!(
+        matches!(sends(&out)[..], [(2, Message::Vote(Vote { state: ServerState::Following, .. }))]),
+        "told where the ensemble stands: {out:?}"
+    );
+    step(&mut peer, 61, Input::LinkDown { peer: ServerId(3) });
+    step(&mut peer, 61, Input::Tick);
+    assert!(matches!(peer.status(), Status::Following { leader: ServerId(2), .. }), "{:?}", peer.status());
+}
