@@ -1,7 +1,7 @@
 //! The leader's side of the requests its learners forward: each is taken once, in the order
 //! the learner sent it, whatever the network does to the messages.
 //!
-//! A learner numbers what it forwards (writes and syncs) from 1 on each attempt to join the
+//! A learner numbers what it forwards (writes, syncs and revalidations) from 1 on each attempt to join the
 //! leader (the nonce of its FOLLOWERINFO). The leader takes number `next`, holds any that
 //! arrive ahead of it until the gap fills, and drops repeats and anything from another
 //! attempt. Over TCP nothing arrives out of order; over the simulator's network (and any
@@ -20,8 +20,20 @@ use crate::txn::WriteOp;
 /// A forwarded request.
 #[derive(Debug)]
 pub(super) enum Forwarded {
-    Write { session: SessionId, cxid: i32, op: WriteOp, auth: Arc<Vec<Id>> },
-    Sync { session: SessionId, cxid: i32 },
+    Write {
+        session: SessionId,
+        cxid: i32,
+        op: WriteOp,
+        auth: Arc<Vec<Id>>,
+    },
+    Sync {
+        session: SessionId,
+        cxid: i32,
+    },
+    /// A client reconnected to the learner with this session.
+    Revalidate {
+        session: SessionId,
+    },
 }
 
 /// How many requests from one learner may wait for a gap to fill before more are dropped.
@@ -89,6 +101,7 @@ mod tests {
     fn cxid(f: Option<Forwarded>) -> Option<i32> {
         match f {
             Some(Forwarded::Sync { cxid, .. } | Forwarded::Write { cxid, .. }) => Some(cxid),
+            Some(Forwarded::Revalidate { .. }) => Some(-1),
             None => None,
         }
     }

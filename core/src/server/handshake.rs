@@ -83,7 +83,8 @@ impl<M: ServerMachine> Server<M> {
             let until = self.peer.last_zxid();
             self.reopened(conn, session, alive, until, out);
         } else if let Some(leader) = self.peer.leader() {
-            out.push(ServerOutput::Peer { to: leader, msg: PeerMessage::Revalidate { session } });
+            let (nonce, seq) = self.next_forward_seq();
+            out.push(ServerOutput::Peer { to: leader, msg: PeerMessage::Revalidate { nonce, seq, session } });
         }
     }
 

@@ -115,6 +115,15 @@ impl<M: ServerMachine> Server<M> {
                     let zxid = self.peer.last_zxid();
                     out.push(ServerOutput::Peer { to: from, msg: PeerMessage::Synced { session, cxid, zxid } });
                 }
+                Forwarded::Revalidate { session } => {
+                    let alive = self.tracker.is_alive(session);
+                    if alive {
+                        self.tracker.touch(session, self.now_ms);
+                        self.session_owner.insert(session, from);
+                    }
+                    let zxid = self.peer.last_zxid();
+                    out.push(ServerOutput::Peer { to: from, msg: PeerMessage::Revalidated { session, alive, zxid } });
+                }
             }
             if !self.leading {
                 return;

@@ -120,8 +120,13 @@ pub enum PeerMessage {
         cxid: i32,
     },
     /// Learner to leader: a client reconnected here with this session; is it alive? (The
-    /// leader then takes this server as the session's owner.)
+    /// leader then takes this server as the session's owner.) Numbered with the forwarded
+    /// writes ([`PeerMessage::Forward`]): a write this server forwarded for the session's
+    /// earlier connection here is carried out (or refused) before the session counts as
+    /// reconnected, never after, where it would pass the owner check again.
     Revalidate {
+        nonce: u64,
+        seq: u64,
         session: SessionId,
     },
     /// Leader to learner: the answer to [`PeerMessage::Revalidate`]. `zxid` is the end of the
@@ -537,14 +542,8 @@ impl<M: ServerMachine> Server<M> {
                 // In the session's order with its writes, like them.
                 self.on_forwarded(from, nonce, seq, Forwarded::Sync { session, cxid }, out);
             }
-            PeerMessage::Revalidate { session } if self.leading => {
-                let alive = self.tracker.is_alive(session);
-                if alive {
-                    self.tracker.touch(session, self.now_ms);
-                    self.session_owner.insert(session, from);
-                }
-                let zxid = self.peer.last_zxid();
-                out.push(ServerOutput::Peer { to: from, msg: PeerMessage::Revalidated { session, alive, zxid } });
+            PeerMessage::Revalidate { nonce, seq, session } if self.leading => {
+                self.on_forwarded(from, nonce, seq, Forwarded::Revalidate { session }, out);
             }
             PeerMessage::Revalidated { session, alive, zxid } => {
                 if let Some(&conn) = self.owners.get(&session) {

@@ -27,6 +27,8 @@ struct Net {
     /// Opcode of each outstanding xid per client, to decode replies.
     asked: BTreeMap<(ConnId, i32), OpCode>,
     down: BTreeSet<usize>,
+    /// Forwarded writes from this server are held back here (a network that delays them).
+    hold_forwards: Option<(usize, Vec<(usize, ServerInput)>)>,
 }
 
 impl Net {
@@ -57,6 +59,7 @@ impl Net {
             at: BTreeMap::new(),
             asked: BTreeMap::new(),
             down: BTreeSet::new(),
+            hold_forwards: None,
         };
         net.run(2_000);
         assert!(net.servers.iter().all(|s| s.peer().is_serving()), "all serving");
@@ -78,7 +81,19 @@ impl Net {
             for o in out {
                 match o {
                     ServerOutput::Peer { to, msg } => {
-                        self.queue.push_back(((to.0 - 1) as usize, ServerInput::Peer { from, msg }))
+                        let delivery = ((to.0 - 1) as usize, ServerInput::Peer { from, msg });
+                        match &mut self.hold_forwards {
+                            Some((held_from, held))
+                                if *held_from == i
+                                    && matches!(
+                                        delivery.1,
+                                        ServerInput::Peer { msg: PeerMessage::Forward { .. }, .. }
+                                    ) =>
+                            {
+                                held.push(delivery)
+                            }
+                            _ => self.queue.push_back(delivery),
+                        }
                     }
                     ServerOutput::Persist { seq, .. } => self.queue.push_back((i, ServerInput::Persisted { seq })),
                     ServerOutput::Send { conn, mut bytes } => {
@@ -117,6 +132,12 @@ impl Net {
 
     /// Opens a connection and a new session; returns the ConnectResponse.
     fn connect(&mut self, server: usize, conn: ConnId, session: i64, passwd: Vec<u8>) -> ConnectResponse {
+        self.connect_start(server, conn, session, passwd);
+        self.connect_reply(conn).expect("a ConnectResponse")
+    }
+
+    /// Sends a ConnectRequest and runs 50 ms.
+    fn connect_start(&mut self, server: usize, conn: ConnId, session: i64, passwd: Vec<u8>) {
         self.at.insert(conn, server);
         let addr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
         self.queue.push_back((server, ServerInput::Connected { conn, addr }));
@@ -132,8 +153,11 @@ impl Net {
         request.encode(&mut payload);
         self.frame(conn, payload);
         self.run(50);
-        let frame = self.inbox.get_mut(&conn).and_then(|q| q.pop_front()).expect("a ConnectResponse");
-        ConnectResponse::decode(&frame).unwrap()
+    }
+
+    fn connect_reply(&mut self, conn: ConnId) -> Option<ConnectResponse> {
+        let frame = self.inbox.get_mut(&conn).and_then(|q| q.pop_front())?;
+        Some(ConnectResponse::decode(&frame).unwrap())
     }
 
     fn open(&mut self, server: usize, conn: ConnId) -> ConnectResponse {
@@ -596,6 +620,37 @@ fn a_write_left_in_flight_by_an_old_connection_never_answers_a_new_request() {
     assert_eq!(h.err, 0);
     assert_eq!(body, Response::Create(CreateResponse { path: "/new".into() }), "its own result");
     assert_eq!(net.call(2, 2, get("/old", false)).0.err, 0, "the old write happened, once");
+}
+
+/// A write forwarded for a session's old connection is delayed on its way to the leader; the
+/// client moves to another follower, writes there, and comes back to the first. The delayed
+/// write must not be carried out after the second (FIFO client order): the leader takes the
+/// first follower's REVALIDATE in order behind it, so it meets the second follower as the
+/// session's owner and is refused. (It used to pass the owner check, the session being owned
+/// by the first follower again; the simulator found it, seed 1000391 with 8 clients.)
+#[test]
+fn a_delayed_forwarded_write_is_never_carried_out_after_the_session_came_back() {
+    let mut net = Net::new(3);
+    let leader = net.leader();
+    let (a, b) = ((leader + 1) % 3, (leader + 2) % 3);
+    let hello = net.open(a, 1);
+    let passwd = hello.passwd.clone().unwrap();
+    net.hold_forwards = Some((a, Vec::new()));
+    net.send(1, 1, create("/old", b"", 0));
+    net.run(50);
+    net.servers[a].step(net.now, ServerInput::Disconnected { conn: 1 }, &mut Vec::new());
+    net.connect(b, 2, hello.session_id, passwd.clone());
+    assert_eq!(net.call(2, 1, create("/b", b"", 0)).0.err, 0);
+    net.servers[b].step(net.now, ServerInput::Disconnected { conn: 2 }, &mut Vec::new());
+    net.connect_start(a, 3, hello.session_id, passwd);
+    assert!(net.connect_reply(3).is_none(), "the reconnect waits behind the delayed write");
+    let (_, held) = net.hold_forwards.take().unwrap();
+    net.queue.extend(held);
+    net.run(50);
+    let back = net.connect_reply(3).expect("a ConnectResponse");
+    assert_eq!(back.session_id, hello.session_id);
+    assert_eq!(net.call(3, 1, get("/old", false)).0.err, ErrorCode::NoNode.code(), "refused, not applied late");
+    assert_eq!(net.call(3, 2, get("/b", false)).0.err, 0);
 }
 
 /// What ZooKeeper 3.8.0 answers to requests that do not decode, captured from a live server

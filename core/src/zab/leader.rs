@@ -569,7 +569,12 @@ impl Leader {
         }
         if r.now_ms >= self.next_ping_ms {
             self.next_ping_ms = r.now_ms + r.config.tick_ms / 2;
-            let ids: Vec<ServerId> = self.learners.keys().copied().collect();
+            // Not to a learner we only know from its FOLLOWERINFO: if that was a late repeat
+            // of an attempt we dropped (the learner is already further along and will never
+            // ACKEPOCH again), our PINGs would keep its timeout from firing, and it would never
+            // join afresh.
+            let ids: Vec<ServerId> =
+                self.learners.iter().filter(|(_, l)| l.stage > Stage::Info).map(|(id, _)| *id).collect();
             for id in ids {
                 let msg = match self.phase {
                     LeaderPhase::Discovery | LeaderPhase::EpochPending => continue,
