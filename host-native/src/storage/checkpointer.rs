@@ -24,8 +24,8 @@ use zabkeeper_core::Zxid;
 use super::Snapshot;
 use super::StorageError;
 use super::faults::Faults;
+use super::files::{self, Point, Stage};
 use super::format::{self, Checkpoint};
-use super::journal::{self, Point, Stage};
 
 /// A checkpoint to write: everything it holds was settled on the writer thread.
 #[derive(Debug)]
@@ -72,7 +72,7 @@ impl Checkpointer {
                     match work {
                         Work::Write(job) => report(write(&dir, job, &faults, &mut hook)),
                         Work::Remove(doomed) => {
-                            if let Err(e) = journal::remove_files(&dir, doomed) {
+                            if let Err(e) = files::remove_files(&dir, doomed) {
                                 // Harmless: the next open finds them again.
                                 tracing::warn!(error = %e, "deleting the files retention dropped");
                             }
@@ -149,7 +149,7 @@ fn write(dir: &Path, job: Job, faults: &Faults, hook: &mut Hook) -> Result<Point
         took_ms = started.elapsed().as_millis() as u64,
         "checkpoint: snapshot serialised"
     );
-    journal::check_checkpoint_size(&snapshot)?;
+    files::check_checkpoint_size(&snapshot)?;
     let (accepted_epoch, current_epoch) = job.epochs;
     let checkpoint = Checkpoint {
         lsn: job.lsn,
@@ -161,6 +161,6 @@ fn write(dir: &Path, job: Job, faults: &Faults, hook: &mut Hook) -> Result<Point
     };
     let head = checkpoint.encode_head();
     let name = format::checkpoint_name(job.lsn);
-    let (_, path) = journal::create_file(dir, &name, &[&head, &snapshot], 0, faults, &mut **hook)?;
+    let (_, path) = files::create_file(dir, &name, &[&head, &snapshot], 0, faults, &mut **hook)?;
     Ok(Point { lsn: job.lsn, replay_from: job.replay_from, file: Some(path) })
 }

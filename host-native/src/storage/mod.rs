@@ -27,6 +27,7 @@
 
 mod checkpointer;
 mod faults;
+mod files;
 mod format;
 mod journal;
 mod recover;
@@ -203,7 +204,7 @@ impl Storage {
     fn start_with_hook(
         self,
         durable: impl FnMut(u64) + Send + 'static,
-        hook: impl FnMut(journal::Stage) + Send + 'static,
+        hook: impl FnMut(files::Stage) + Send + 'static,
     ) -> Writer {
         Writer::start(self.journal, durable, |_| {}, Box::new(hook))
     }

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use zabkeeper_core::zab::{Image, LogOp};
 
 use super::faults::{Faults, FileOp};
+use super::files::{Point, sync_dir};
 use super::format::{self, Checkpoint, FrameFault, HEADER_BYTES, SegmentHeader};
-use super::journal::{Journal, Point, Resume, Segment, sync_dir};
+use super::journal::{Journal, Resume, Segment};
 use super::trail::Trail;
 use super::{StorageError, StorageOptions};
 

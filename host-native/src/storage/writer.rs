@@ -11,7 +11,8 @@ use zabkeeper_core::Zxid;
 use zabkeeper_core::zab::LogOp;
 
 use super::checkpointer::{Checkpointer, Hook};
-use super::journal::{Journal, Point};
+use super::files::Point;
+use super::journal::Journal;
 use super::{Snapshot, StorageError};
 
 /// A batch stops taking queued writes past this many bytes, so one fsync never waits on an

@@ -3,7 +3,7 @@
 //! damaged checkpoint is passed over only for a log that checks out.
 
 use super::*;
-use crate::storage::journal::Stage;
+use crate::storage::files::Stage;
 
 /// A durable write or a checkpoint, in the order the writer gets them.
 #[derive(Clone, Debug)]

@@ -28,7 +28,7 @@ fn delays_during_checkpoint(snapshot_bytes: usize) -> (Duration, Duration, u32) 
     while seen.recv().unwrap() < 100 {}
     writer.checkpoint(Zxid::new(1, 100), vec![0x5a; snapshot_bytes]);
     let (mut first, mut longest, mut c) = (None, Duration::ZERO, 100u32);
-    while staged.try_iter().all(|stage| stage != super::super::journal::Stage::Durable) {
+    while staged.try_iter().all(|stage| stage != super::super::files::Stage::Durable) {
         c += 1;
         let queued = Instant::now();
         writer.persist(u64::from(c), append(1, c));

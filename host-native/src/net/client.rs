@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 use zabkeeper_core::wire::{FourLetterWord, FrameDecoder};
 
-use crate::node::{Event, Outbound};
+use crate::event::{Event, Outbound};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -45,7 +45,7 @@ pub async fn serve(listener: TcpListener, events: mpsc::UnboundedSender<Event>, 
                 // Out of descriptors (EMFILE, ENFILE) or a transient error: pause instead of
                 // spinning, so the connections already open keep being served.
                 warn!(error = %e, "client port cannot accept; pausing");
-                tokio::time::sleep(crate::peer::ACCEPT_BACKOFF).await;
+                tokio::time::sleep(super::ACCEPT_BACKOFF).await;
                 continue;
             }
         };

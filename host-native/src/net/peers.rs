@@ -36,7 +36,8 @@ use zabkeeper_core::ids::ServerId;
 use zabkeeper_core::server::PeerMessage;
 use zabkeeper_core::zab::Message;
 
-use crate::node::Event;
+use super::ACCEPT_BACKOFF;
+use crate::event::Event;
 
 const MAGIC: &[u8; 4] = b"ZBKP";
 /// 2: a PROPOSAL carries a list of entries. 3: forwarded requests are numbered per join
@@ -51,9 +52,6 @@ const QUEUE_MAX: usize = 65_536;
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait between two dials of a peer that does not answer.
 const REDIAL_MAX: Duration = Duration::from_secs(2);
-/// Back-off after the quorum port fails to accept (EMFILE, ENFILE): a log line and a pause,
-/// never a spin.
-pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// When a peer link that carries nothing through counts as broken.
 #[derive(Clone, Copy, Debug)]

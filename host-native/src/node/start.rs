@@ -1,0 +1,89 @@
+//! Wires one server to the world: recovers its node, listens on the quorum port and dials
+//! the other members (an ensemble), listens on the client port, and runs the node task until
+//! it is told to stop.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use zabkeeper_core::ids::ServerId;
+
+use super::Node;
+use crate::config::Settings;
+use crate::event::Event;
+use crate::net::{client, peers};
+
+/// Why a server could not start, or stopped on an error.
+#[derive(Debug)]
+pub enum StartError {
+    /// `myid` names no `server.N` line.
+    NotAMember { my_id: u64 },
+    /// A member's host does not resolve.
+    Resolve { member: u64, host: String },
+    /// A port cannot be listened on.
+    Listen { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    /// The node could not recover its data, or stopped on a storage failure.
+    Node(String),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::NotAMember { my_id } => write!(f, "myid {my_id} is not a member (no server.{my_id} line)"),
+            StartError::Resolve { member, host } => write!(f, "cannot resolve server.{member} host {host}"),
+            StartError::Listen { what, addr, source } => write!(f, "cannot listen for {what} on {addr}: {source}"),
+            StartError::Node(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Runs a server with `settings` until `stop` completes (then it syncs its log and returns)
+/// or its storage fails. Call inside a tokio runtime with IO and time enabled.
+pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+    let (events, inbox) = tokio::sync::mpsc::unbounded_channel();
+    let mut node = Node::open(settings.clone(), events.clone()).map_err(StartError::Node)?;
+    if settings.members.len() > 1 {
+        let me = settings
+            .members
+            .iter()
+            .find(|m| m.id == settings.my_id)
+            .ok_or(StartError::NotAMember { my_id: settings.my_id })?;
+        let quorum = Settings::resolve(me, me.quorum_port)
+            .ok_or_else(|| StartError::Resolve { member: me.id, host: me.host.clone() })?;
+        let listener = TcpListener::bind(quorum).await.map_err(|source| StartError::Listen {
+            what: "peers",
+            addr: quorum,
+            source,
+        })?;
+        let ids = settings.members.iter().map(|m| ServerId(m.id)).collect();
+        let liveness = peers::Liveness::from_limits(settings.tick_ms, settings.sync_limit);
+        tokio::spawn(peers::listen(listener, ids, liveness, events.clone()));
+        let mut others = Vec::new();
+        for m in settings.members.iter().filter(|m| m.id != settings.my_id) {
+            let addr = Settings::resolve(m, m.quorum_port)
+                .ok_or_else(|| StartError::Resolve { member: m.id, host: m.host.clone() })?;
+            others.push((ServerId(m.id), addr));
+        }
+        node.set_links(peers::Links::start(ServerId(settings.my_id), others, liveness, events.clone()));
+        tracing::info!(peers = %quorum, members = settings.members.len(), "ensemble member");
+    }
+    let listener = TcpListener::bind(settings.client_addr).await.map_err(|source| StartError::Listen {
+        what: "clients",
+        addr: settings.client_addr,
+        source,
+    })?;
+    tracing::info!(version = crate::SERVER_VERSION, client = %settings.client_addr, "serving");
+    let accept = tokio::spawn(client::serve(listener, events.clone(), settings.jute_max_buffer));
+    let shutdown = events.clone();
+    tokio::spawn(async move {
+        stop.await;
+        tracing::info!("shutting down");
+        let _ = shutdown.send(Event::Shutdown);
+    });
+    let result = node.run(inbox).await.map_err(StartError::Node);
+    accept.abort();
+    result
+}
