@@ -33,6 +33,8 @@ pub struct Settings {
     pub members: Vec<Member>,
     pub my_id: u64,
     pub max_client_cnxns: usize,
+    /// Connections on the client port in all (`maxCnxns`; 0: no limit, ZooKeeper's default).
+    pub max_cnxns: usize,
     pub min_session_timeout_ms: Option<i32>,
     pub max_session_timeout_ms: Option<i32>,
     pub snap_count: u64,
@@ -74,6 +76,7 @@ impl Default for Settings {
             members: Vec::new(),
             my_id: 1,
             max_client_cnxns: 60,
+            max_cnxns: 0,
             min_session_timeout_ms: None,
             max_session_timeout_ms: None,
             snap_count: 100_000,
@@ -199,6 +202,7 @@ impl Settings {
                 "clientPort" => client_port = Some(port(key, value)?),
                 "clientPortAddress" => client_ip = Some(parse(key, value)?),
                 "maxClientCnxns" => s.max_client_cnxns = parse(key, value)?,
+                "maxCnxns" => s.max_cnxns = parse(key, value)?,
                 "minSessionTimeout" => s.min_session_timeout_ms = Some(parse(key, value)?),
                 "maxSessionTimeout" => s.max_session_timeout_ms = Some(parse(key, value)?),
                 "snapCount" => s.snap_count = positive(key, value)?,
@@ -241,8 +245,7 @@ impl Settings {
                 | "reconfigEnabled"
                 | "skipACL"
                 | "globalOutstandingLimit"
-                | "preAllocSize"
-                | "maxCnxns" => s.warnings.push(format!("{key}: accepted but not used yet")),
+                | "preAllocSize" => s.warnings.push(format!("{key}: accepted but not used yet")),
                 other => s.warnings.push(format!("unknown key {other:?} ignored")),
             }
         }

@@ -3,9 +3,18 @@
 //!
 //! Each connection has a reader (frames in) and a writer (bytes out). A client that sends
 //! garbage, an oversized frame or nothing useful only loses its own connection.
+//!
+//! Connections are admitted when accepted, before anything is read: at most `maxCnxns` in all
+//! and `maxClientCnxns` from one address (ZooKeeper's two limits), and one that has not sent
+//! its whole first frame (a ConnectRequest or a four-letter word) within
+//! [`HANDSHAKE_DEADLINE`] is closed, so a client that opens connections and sends nothing
+//! (slowloris) holds no slot for long.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -22,6 +31,65 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 /// without bound, or stops reading its replies, slows itself down and no one else.
 const OUTSTANDING_MAX: usize = 1000;
 
+/// How long a new connection may take to send its first whole frame (ZooKeeper closes a
+/// connection without a session after 10 s, `zookeeper.nio.sessionlessCnxnTimeout`).
+pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What the client port admits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// The largest frame (`jute.maxbuffer`).
+    pub max_frame: usize,
+    /// Connections in all; 0: no limit (`maxCnxns`).
+    pub max_cnxns: usize,
+    /// Connections from one address; 0: no limit (`maxClientCnxns`).
+    pub max_per_address: usize,
+    /// See [`HANDSHAKE_DEADLINE`].
+    pub handshake: Duration,
+}
+
+/// The connections open now, in all and per address.
+#[derive(Default)]
+struct Open {
+    total: usize,
+    per_address: HashMap<IpAddr, usize>,
+}
+
+/// A connection's place in [`Open`], given back when it ends.
+struct Admitted {
+    open: Arc<Mutex<Open>>,
+    ip: IpAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.open.lock() {
+            open.total -= 1;
+            if let Some(n) = open.per_address.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    open.per_address.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+/// Takes a connection from `ip` in, or says which limit it is over.
+fn admit(open: &Arc<Mutex<Open>>, limits: &Limits, ip: IpAddr) -> Result<Admitted, &'static str> {
+    let mut table = open.lock().map_err(|_| "connection table poisoned")?;
+    if limits.max_cnxns != 0 && table.total >= limits.max_cnxns {
+        return Err("maxCnxns");
+    }
+    let from_ip = table.per_address.get(&ip).copied().unwrap_or(0);
+    if limits.max_per_address != 0 && from_ip >= limits.max_per_address {
+        return Err("maxClientCnxns");
+    }
+    table.total += 1;
+    *table.per_address.entry(ip).or_insert(0) += 1;
+    Ok(Admitted { open: Arc::clone(open), ip })
+}
+
 /// The frames in `bytes` that answer a request (everything but notifications, xid -1).
 fn replies_in(bytes: &[u8]) -> usize {
     let mut n = 0;
@@ -37,7 +105,8 @@ fn replies_in(bytes: &[u8]) -> usize {
 }
 
 /// Accepts clients until the task is dropped.
-pub async fn serve(listener: TcpListener, events: mpsc::UnboundedSender<Event>, max_frame: usize) {
+pub async fn serve(listener: TcpListener, events: mpsc::UnboundedSender<Event>, limits: Limits) {
+    let open: Arc<Mutex<Open>> = Arc::default();
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -49,10 +118,19 @@ pub async fn serve(listener: TcpListener, events: mpsc::UnboundedSender<Event>, 
                 continue;
             }
         };
+        let admitted = match admit(&open, &limits, addr.ip()) {
+            Ok(admitted) => admitted,
+            Err(limit) => {
+                warn!(%addr, limit, "too many connections; closed");
+                drop(stream);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let events = events.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, addr, events, max_frame).await {
+            let _admitted = admitted;
+            if let Err(e) = connection(stream, addr, events, limits).await {
                 debug!(%addr, error = %e, "client connection ended");
             }
         });
@@ -63,14 +141,19 @@ async fn connection(
     stream: TcpStream,
     addr: SocketAddr,
     events: mpsc::UnboundedSender<Event>,
-    max_frame: usize,
+    limits: Limits,
 ) -> std::io::Result<()> {
     let (mut reader, mut writer) = stream.into_split();
+    let handshake_by = tokio::time::Instant::now() + limits.handshake;
     let mut first = Vec::with_capacity(4096);
     // The first four bytes decide: a four-letter word, or the length of a ConnectRequest.
     while first.len() < 4 {
         let mut buf = [0u8; 4096];
-        let n = reader.read(&mut buf).await?;
+        let Ok(read) = tokio::time::timeout_at(handshake_by, reader.read(&mut buf)).await else {
+            debug!(%addr, "nothing sent within the handshake deadline; closed");
+            return Ok(());
+        };
+        let n = read?;
         if n == 0 {
             return Ok(());
         }
@@ -120,13 +203,15 @@ async fn connection(
         }
         let _ = writer.shutdown().await;
     });
-    let mut decoder = FrameDecoder::new(max_frame);
+    let mut decoder = FrameDecoder::new(limits.max_frame);
+    let mut handshaken = false;
     decoder.push(&first);
     let mut buf = vec![0u8; 64 * 1024];
     let result = 'read: loop {
         loop {
             match decoder.next_frame() {
                 Ok(Some(frame)) => {
+                    handshaken = true;
                     let payload = frame.to_vec();
                     tokio::select! {
                         permit = permits.acquire() => match permit {
@@ -146,6 +231,8 @@ async fn connection(
                 }
             }
         }
+        // Until its ConnectRequest is whole, a connection reads against the handshake deadline.
+        let deadline = if handshaken { None } else { Some(handshake_by) };
         tokio::select! {
             n = reader.read(&mut buf) => match n {
                 Ok(0) => break 'read Ok(()),
@@ -154,6 +241,10 @@ async fn connection(
             },
             // The node closed the connection: stop reading too.
             _ = &mut writer_done => break 'read Ok(()),
+            _ = async { tokio::time::sleep_until(deadline.unwrap_or(handshake_by)).await }, if deadline.is_some() => {
+                debug!(%addr, "no whole ConnectRequest within the handshake deadline; closed");
+                break 'read Ok(());
+            }
         }
     };
     let _ = events.send(Event::Disconnected { conn });
@@ -167,6 +258,22 @@ async fn connection(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admission_counts_in_all_and_per_address_and_gives_back_on_drop() {
+        let limits = Limits { max_frame: 1024, max_cnxns: 3, max_per_address: 2, handshake: HANDSHAKE_DEADLINE };
+        let open: Arc<Mutex<Open>> = Arc::default();
+        let (a, b) = (IpAddr::from([127, 0, 0, 1]), IpAddr::from([127, 0, 0, 2]));
+        let first = admit(&open, &limits, a).unwrap();
+        let _second = admit(&open, &limits, a).unwrap();
+        assert_eq!(admit(&open, &limits, a).err(), Some("maxClientCnxns"));
+        let _third = admit(&open, &limits, b).unwrap();
+        assert_eq!(admit(&open, &limits, b).err(), Some("maxCnxns"));
+        drop(first);
+        assert!(admit(&open, &limits, a).is_ok(), "a closed connection frees its slot");
+        let unlimited = Limits { max_cnxns: 0, max_per_address: 0, ..limits };
+        assert!((0..100).all(|_| admit(&open, &unlimited, a).map(std::mem::forget).is_ok()));
+    }
 
     #[test]
     fn notifications_do_not_count_as_replies() {

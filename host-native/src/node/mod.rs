@@ -281,12 +281,7 @@ impl Node {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Connected { conn, addr, out } => {
-                let from_same_ip = self.clients.values().filter(|c| c.addr.ip() == addr.ip()).count();
-                if self.settings.max_client_cnxns != 0 && from_same_ip >= self.settings.max_client_cnxns {
-                    warn!(%addr, limit = self.settings.max_client_cnxns, "too many connections from this address");
-                    let _ = out.send(Outbound::Close);
-                    return;
-                }
+                // (maxClientCnxns and maxCnxns are enforced where connections are accepted.)
                 self.clients.insert(conn, Client { addr, out, received: 0, sent: 0 });
                 self.step(ServerInput::Connected { conn, addr: addr.ip() });
             }

@@ -76,7 +76,13 @@ pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + '
         source,
     })?;
     tracing::info!(version = crate::SERVER_VERSION, client = %settings.client_addr, "serving");
-    let accept = tokio::spawn(client::serve(listener, events.clone(), settings.jute_max_buffer));
+    let limits = client::Limits {
+        max_frame: settings.jute_max_buffer,
+        max_cnxns: settings.max_cnxns,
+        max_per_address: settings.max_client_cnxns,
+        handshake: client::HANDSHAKE_DEADLINE,
+    };
+    let accept = tokio::spawn(client::serve(listener, events.clone(), limits));
     let shutdown = events.clone();
     tokio::spawn(async move {
         stop.await;

@@ -1,0 +1,72 @@
+//! The client port's limits against a real server process: connections are counted when
+//! accepted (maxClientCnxns), a flood beyond the limit is closed at once while an established
+//! session keeps being served, and connections that never send a ConnectRequest (slowloris)
+//! are closed after the handshake deadline, which frees their slots.
+
+mod common;
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::{Client, Member, create, get};
+
+/// maxClientCnxns in the test's zoo.cfg.
+const LIMIT: usize = 6;
+
+/// Whether the server closed `stream` (EOF or reset) within `within`.
+fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    }
+}
+
+#[test]
+fn a_flood_and_idle_connections_are_bounded_and_a_good_session_keeps_working() {
+    let dir = common::scratch("limits");
+    let port = common::free_ports(1)[0];
+    let config = dir.join("zoo.cfg");
+    let text = format!(
+        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nmaxClientCnxns={LIMIT}\n\
+         4lw.commands.whitelist=srvr\n",
+        dir.join("data").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut server = Member { child: None, config, client: addr };
+    server.spawn();
+    server.wait_for_mode(&["standalone"]);
+
+    let mut good = Client::open(addr).expect("a session");
+    assert_eq!(good.must(create("/x", b"kept", 0)).0.err, 0);
+
+    // The rest of the limit, taken by connections that send nothing.
+    let opened = Instant::now();
+    let mut idle: Vec<TcpStream> = (1..LIMIT).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    // Ten times the limit more: each is closed at once, before it sends anything.
+    for i in 0..10 * LIMIT {
+        let mut extra = TcpStream::connect(addr).unwrap();
+        assert!(closed_within(&mut extra, Duration::from_secs(2)), "connection {i} over the limit is closed");
+    }
+    assert_eq!(good.must(get("/x")).0.err, 0, "the established session is still served");
+
+    // The idle ones go at the handshake deadline (10 s), not before half of it; the good
+    // session is used all along (it would expire otherwise).
+    let mut open: Vec<&mut TcpStream> = idle.iter_mut().collect();
+    while !open.is_empty() {
+        assert!(opened.elapsed() < Duration::from_secs(15), "{} idle connections still open after 15 s", open.len());
+        open.retain_mut(|stream| !closed_within(stream, Duration::from_millis(100)));
+        assert_eq!(good.must(get("/x")).0.err, 0);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let waited = opened.elapsed();
+    assert!(waited >= Duration::from_secs(5), "closed by the deadline, not at once: {waited:?}");
+    // Their slots are free again.
+    let mut again = Client::open(addr).expect("a new session once the idle connections are gone");
+    assert_eq!(again.must(get("/x")).0.err, 0);
+    assert_eq!(good.must(get("/x")).0.err, 0);
+}
