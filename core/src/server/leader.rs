@@ -33,7 +33,25 @@ impl<M: ServerMachine> Server<M> {
         out: &mut Vec<ServerOutput>,
     ) {
         let Some(zxid) = self.peer.next_zxid() else { return };
+        let local = origin == self.peer.id();
+        let op = match op {
+            // A learner negotiated this timeout with its client under its own bounds; the
+            // session lives under ours.
+            WriteOp::CreateSession { timeout_ms } if !local => {
+                WriteOp::CreateSession { timeout_ms: self.config.sessions.negotiate(timeout_ms) }
+            }
+            op => op,
+        };
         let is_create = matches!(op, WriteOp::CreateSession { .. });
+        if !local && matches!(op, WriteOp::DeleteContainer { .. }) {
+            // Only the leader itself issues these (they skip the session and ACL checks); no
+            // learner forwards one, so one that comes is refused, not carried out.
+            out.push(ServerOutput::Peer {
+                to: origin,
+                msg: PeerMessage::Refused { session, cxid, code: ErrorCode::BadArguments },
+            });
+            return;
+        }
         let housekeeping = matches!(op, WriteOp::DeleteContainer { .. });
         if is_create && (self.db().sessions.contains_key(&session) || self.tracker.get(session).is_some()) {
             return;
@@ -45,7 +63,7 @@ impl<M: ServerMachine> Server<M> {
             }
             self.seen_xids.insert(session, cxid);
         }
-        let from_expiry = cxid == 0 && origin == self.peer.id() && matches!(op, WriteOp::CloseSession);
+        let from_expiry = cxid == 0 && local && matches!(op, WriteOp::CloseSession);
         let moved = !is_create
             && !housekeeping
             && !from_expiry

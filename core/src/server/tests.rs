@@ -653,6 +653,33 @@ fn a_delayed_forwarded_write_is_never_carried_out_after_the_session_came_back() 
     assert_eq!(net.call(3, 2, get("/b", false)).0.err, 0);
 }
 
+/// What a learner forwards is checked on the leader as if it came from a client of that
+/// session: a forwarded DeleteContainer (only the leader issues those, and they skip the ACL
+/// check) is refused, and a forwarded createSession gets a timeout within the leader's bounds.
+#[test]
+fn the_leader_checks_what_a_learner_forwards() {
+    let mut net = Net::new(3);
+    let leader = net.leader();
+    let a = (leader + 1) % 3;
+    let hello = net.open(leader, 1);
+    assert_eq!(net.call(1, 1, create("/guarded", b"", 0)).0.err, 0);
+    let from = net.servers[a].peer().id();
+    let nonce = net.servers[leader].peer().learner_nonce(from).expect("a follows the leader");
+    let epoch = net.servers[leader].peer().current_epoch();
+    let forged = |seq, session, op| ServerInput::Peer {
+        from,
+        msg: PeerMessage::Forward { epoch, nonce, seq, session, cxid: 9, op: Box::new(op), auth: Arc::default() },
+    };
+    let session = SessionId(hello.session_id);
+    net.queue.push_back((leader, forged(1, session, WriteOp::DeleteContainer { path: "/guarded".into() })));
+    net.queue.push_back((leader, forged(2, SessionId(0x7777), WriteOp::CreateSession { timeout_ms: i32::MAX })));
+    net.run(200);
+    assert_eq!(net.call(1, 2, get("/guarded", false)).0.err, 0, "not deleted");
+    let timeouts: Vec<i32> =
+        net.servers.iter().filter_map(|s| s.peer().machine().db().sessions.get(&SessionId(0x7777)).copied()).collect();
+    assert_eq!(timeouts, vec![2_000; 3], "clamped to 20 ticks of 100 ms on every member");
+}
+
 /// What ZooKeeper 3.8.0 answers to requests that do not decode, captured from a live server
 /// (standalone and on a 3-server ensemble alike): MarshallingError in the request's turn with
 /// no body, and the connection and session go on; a deleteContainer from a client is always
