@@ -46,6 +46,8 @@ const MAGIC: &[u8; 4] = b"ZBKP";
 const VERSION: u8 = 4;
 /// Large enough for a SNAP of a big tree.
 const MAX_FRAME: usize = 512 * 1024 * 1024;
+/// A frame's buffer grows by what arrives, from at most this much.
+const READ_CHUNK: usize = 64 * 1024;
 /// Messages queued for a peer that is down before new ones are dropped.
 const QUEUE_MAX: usize = 65_536;
 /// How long one attempt to dial a peer may take (its SYNs may be dropped by a partition).
@@ -288,8 +290,13 @@ async fn receive(
         if len > MAX_FRAME {
             return Err("oversized frame");
         }
-        let mut payload = vec![0u8; len];
-        stream.read_exact(&mut payload).await.map_err(|_| "closed mid-frame")?;
+        // Read as it arrives: a frame announcing a large length costs memory only for the
+        // bytes really sent.
+        let mut payload = Vec::with_capacity(len.min(READ_CHUNK));
+        (&mut stream).take(len as u64).read_to_end(&mut payload).await.map_err(|_| "closed mid-frame")?;
+        if payload.len() != len {
+            return Err("closed mid-frame");
+        }
         if crc32c::crc32c(&payload) != crc {
             return Err("checksum mismatch");
         }
