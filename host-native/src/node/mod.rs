@@ -14,6 +14,7 @@
 //! on a repaired disk recovers what was durable.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,11 +24,12 @@ use zabkeeper_core::Zxid;
 use zabkeeper_core::ids::ServerId;
 use zabkeeper_core::server::{Database, Server, ServerConfig, ServerInput, ServerMachine, ServerOutput, coalesce};
 use zabkeeper_core::session::SessionConfig;
+use zabkeeper_core::tree::snapshot::SnapshotError;
 use zabkeeper_core::zab::{self, StateMachine};
 
 use crate::config::Settings;
 use crate::event::{Event, Outbound};
-use crate::storage::{Faults, Snapshot, Storage, StorageOptions, Writer};
+use crate::storage::{Faults, Snapshot, Storage, StorageError, StorageOptions, Writer};
 
 pub mod start;
 pub mod words;
@@ -127,9 +129,35 @@ fn server_config(settings: &Settings) -> ServerConfig {
     config
 }
 
+/// Why a node could not open, or stopped on an error.
+#[derive(Debug)]
+pub enum NodeError {
+    /// The data directory could not be opened or recovered.
+    Recover(StorageError),
+    /// The newest checkpoint's snapshot does not decode.
+    Snapshot { zxid: Zxid, why: SnapshotError },
+    /// A write or fsync of the log failed while serving (the error, if the writer gave one).
+    LogFailed(Option<StorageError>),
+    /// Syncing and closing the log at shutdown failed.
+    Close(StorageError),
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeError::Recover(e) | NodeError::Close(e) => write!(f, "storage: {e}"),
+            NodeError::Snapshot { zxid, why } => write!(f, "snapshot at {zxid}: {why:?}"),
+            NodeError::LogFailed(Some(e)) => write!(f, "the transaction log failed: {e}"),
+            NodeError::LogFailed(None) => f.write_str("the transaction log failed: unknown"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
+
 impl Node {
     /// Opens storage, recovers, and builds the server. Nothing listens yet.
-    pub fn open(settings: Settings, events: mpsc::UnboundedSender<Event>) -> Result<Node, String> {
+    pub fn open(settings: Settings, events: mpsc::UnboundedSender<Event>) -> Result<Node, NodeError> {
         let dir = settings.data_log_dir.clone().unwrap_or_else(|| settings.data_dir.clone());
         let options = StorageOptions {
             force_sync: settings.force_sync,
@@ -137,10 +165,10 @@ impl Node {
             ..StorageOptions::default()
         };
         let (storage, image) =
-            Storage::open_with_faults(&dir, options, Faults::from_env()).map_err(|e| format!("storage: {e}"))?;
+            Storage::open_with_faults(&dir, options, Faults::from_env()).map_err(NodeError::Recover)?;
         let mut db = Database::default();
         if let Some((zxid, bytes)) = &image.snapshot {
-            db.restore(bytes).map_err(|e| format!("snapshot at {zxid}: {e:?}"))?;
+            db.restore(bytes).map_err(|why| NodeError::Snapshot { zxid: *zxid, why })?;
         }
         info!(
             data_dir = %dir.display(),
@@ -188,7 +216,7 @@ impl Node {
     }
 
     /// Runs until a Shutdown event; then syncs the log.
-    pub async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) -> Result<(), String> {
+    pub async fn run(mut self, mut events: mpsc::UnboundedReceiver<Event>) -> Result<(), NodeError> {
         let period = std::time::Duration::from_millis((self.settings.tick_ms / 4).max(5));
         let mut timer = tokio::time::interval(period);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -248,31 +276,28 @@ impl Node {
     /// The log failed: it can no longer be trusted to hold what would be acknowledged, and
     /// after a failed fsync no retry can be trusted either. Steps no further (a leader steps
     /// down by going), drops every connection and returns why.
-    fn stop_on_storage_failure(mut self) -> Result<(), String> {
+    fn stop_on_storage_failure(mut self) -> Result<(), NodeError> {
         let mode = self.mode();
         for (_, client) in std::mem::take(&mut self.clients) {
             let _ = client.out.send(Outbound::Close);
         }
         self.links = None;
-        let why = match self.writer.take().map(Writer::close) {
-            Some(Err(e)) => e.to_string(),
-            _ => "unknown".into(),
-        };
+        let error = NodeError::LogFailed(self.writer.take().map(Writer::close).and_then(Result::err));
         tracing::error!(
             mode,
-            error = %why,
+            %error,
             "the transaction log failed: nothing more is acknowledged; stepping down and stopping (restart on a \
              repaired disk recovers what was durable)"
         );
-        Err(format!("the transaction log failed: {why}"))
+        Err(error)
     }
 
-    fn shutdown(mut self) -> Result<(), String> {
+    fn shutdown(mut self) -> Result<(), NodeError> {
         for (_, client) in std::mem::take(&mut self.clients) {
             let _ = client.out.send(Outbound::Close);
         }
         if let Some(writer) = self.writer.take() {
-            writer.close().map_err(|e| format!("storage: {e}"))?;
+            writer.close().map_err(NodeError::Close)?;
         }
         info!("stopped; log synced");
         Ok(())

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use zabkeeper_core::ids::ServerId;
 
-use super::Node;
+use super::{Node, NodeError};
 use crate::config::Settings;
 use crate::event::Event;
 use crate::net::{client, peers};
@@ -24,7 +24,7 @@ pub enum StartError {
     /// A port cannot be listened on.
     Listen { what: &'static str, addr: SocketAddr, source: std::io::Error },
     /// The node could not recover its data, or stopped on a storage failure.
-    Node(String),
+    Node(NodeError),
 }
 
 impl fmt::Display for StartError {
@@ -33,7 +33,7 @@ impl fmt::Display for StartError {
             StartError::NotAMember { my_id } => write!(f, "myid {my_id} is not a member (no server.{my_id} line)"),
             StartError::Resolve { member, host } => write!(f, "cannot resolve server.{member} host {host}"),
             StartError::Listen { what, addr, source } => write!(f, "cannot listen for {what} on {addr}: {source}"),
-            StartError::Node(why) => f.write_str(why),
+            StartError::Node(why) => write!(f, "{why}"),
         }
     }
 }
