@@ -241,5 +241,66 @@ fn recovery(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(log, raw_fdatasync, appends, recovery);
+/// What a checkpoint costs the writes queued behind it: a checkpoint of 50 and 200 MB (1 MB
+/// in test mode) is handed to the writer, then one append, timed until it is durable. (The
+/// checkpoint thread writes the file; the append should not wait for it.)
+fn checkpoint_then_append(c: &mut Criterion) {
+    let sizes: &[usize] = if in_test_mode() { &[1] } else { &[50, 200] };
+    let mut group = c.benchmark_group("checkpoint");
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    for &mb in sizes {
+        let scratch = Scratch::new(&format!("checkpoint-{mb}"));
+        let (storage, _) = Storage::open(&scratch.0, StorageOptions::default()).expect("open");
+        let (reports, seen) = mpsc::channel();
+        let writer = storage.start(
+            move |seq| {
+                let _ = reports.send(seq);
+            },
+            |e| panic!("storage failed: {e}"),
+        );
+        let mut seq = 0u64;
+        group.bench_with_input(BenchmarkId::new("append durable after a checkpoint of MB", mb), &mb, |b, &mb| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    seq += 1;
+                    let zxid = Zxid::new(1, seq as u32);
+                    writer.persist(seq, record(zxid, "/checkpointed", RECORD_BYTES));
+                    while seen.recv().expect("durable") < seq {}
+                    writer.checkpoint(zxid, vec![0x5a; mb << 20]);
+                    seq += 1;
+                    let queued = Instant::now();
+                    writer.persist(seq, record(Zxid::new(1, seq as u32), "/after", RECORD_BYTES));
+                    while seen.recv().expect("durable") < seq {}
+                    total += queued.elapsed();
+                    // Let this checkpoint's file finish before the next one is queued.
+                    while writer.checkpoint_busy() {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+                total
+            });
+        });
+        writer.close().expect("close");
+    }
+    group.finish();
+}
+
+/// What the node pays before the writer gets a checkpoint, if it built the snapshot's bytes
+/// itself: `StateMachine::snapshot` of a database of `ZABKEEPER_BENCH_ZNODES` znodes (20,000
+/// in test mode). (The node freezes the database instead, and the checkpoint thread builds
+/// the bytes: this is that thread's work.)
+fn snapshot(c: &mut Criterion) {
+    let count = if in_test_mode() { 20_000 } else { znode_count() };
+    let (_, bytes) = snapshot_of(count);
+    let mut db = Database::default();
+    db.restore(&bytes).expect("restore");
+    drop(bytes);
+    let mut group = c.benchmark_group("snapshot");
+    group.sample_size(10).throughput(Throughput::Elements(count as u64));
+    group.bench_function(BenchmarkId::new("snapshot of a database, znodes", count), |b| b.iter(|| db.snapshot()));
+    group.finish();
+}
+
+criterion_group!(log, raw_fdatasync, appends, recovery, checkpoint_then_append, snapshot);
 criterion_main!(log);

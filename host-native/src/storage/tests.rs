@@ -16,7 +16,6 @@ use super::{SUBDIR, Storage, StorageError, StorageOptions};
 
 mod checkpoints;
 mod faults;
-mod latency;
 
 fn options() -> StorageOptions {
     StorageOptions { force_sync: true, segment_bytes: 64 << 20, prealloc_bytes: 64 << 10, snap_retain_count: 3 }
