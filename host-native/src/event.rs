@@ -3,8 +3,10 @@
 //! none of them imports another).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use zabkeeper_core::ids::ServerId;
 use zabkeeper_core::wire::FourLetterWord;
 
@@ -15,13 +17,25 @@ pub enum Outbound {
     Close,
 }
 
+/// The node's handle on one client connection's writer task.
+#[derive(Debug)]
+pub struct ClientLink {
+    pub out: mpsc::UnboundedSender<Outbound>,
+    /// Bytes handed to the writer and not yet written to the socket (the node adds, the
+    /// writer takes off).
+    pub queued: Arc<AtomicUsize>,
+    /// Makes the writer drop the connection at once, even in the middle of a write to a
+    /// client that does not read.
+    pub abort: Arc<Notify>,
+}
+
 /// What the node task hears.
 #[derive(Debug)]
 pub enum Event {
     Connected {
         conn: u64,
         addr: SocketAddr,
-        out: mpsc::UnboundedSender<Outbound>,
+        link: ClientLink,
     },
     Frame {
         conn: u64,

@@ -1,7 +1,8 @@
 //! The client port's limits against a real server process: connections are counted when
 //! accepted (maxClientCnxns), a flood beyond the limit is closed at once while an established
 //! session keeps being served, and connections that never send a ConnectRequest (slowloris)
-//! are closed after the handshake deadline, which frees their slots.
+//! are closed after the handshake deadline, which frees their slots. A client that stops
+//! reading is disconnected once its queued replies pass the per-connection bound.
 
 mod common;
 
@@ -69,4 +70,49 @@ fn a_flood_and_idle_connections_are_bounded_and_a_good_session_keeps_working() {
     let mut again = Client::open(addr).expect("a new session once the idle connections are gone");
     assert_eq!(again.must(get("/x")).0.err, 0);
     assert_eq!(good.must(get("/x")).0.err, 0);
+}
+
+#[test]
+fn a_client_that_does_not_read_is_disconnected_and_the_rest_keep_being_served() {
+    const VALUE: usize = 1_000_000;
+    const READS: usize = 120;
+    let dir = common::scratch("limits-reader");
+    let port = common::free_ports(1)[0];
+    let config = dir.join("zoo.cfg");
+    let text = format!(
+        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\njute.maxbuffer=4194304\n\
+         4lw.commands.whitelist=srvr\n",
+        dir.join("data").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut server = Member { child: None, config, client: addr };
+    server.spawn();
+    server.wait_for_mode(&["standalone"]);
+
+    let mut good = Client::open(addr).expect("a session");
+    assert_eq!(good.must(create("/big", &vec![7; VALUE], 0)).0.err, 0);
+    // 120 reads of 1 MB asked for and none of the replies read: 120 MB would queue up.
+    let mut reader = Client::open(addr).expect("a second session");
+    for _ in 0..READS {
+        reader.send_only(&get("/big")).unwrap();
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(good.must(get("/big")).0.err, 0, "the good session is served meanwhile");
+    // Now read what the server left for the slow client: it ends (EOF or reset) well short of
+    // every reply.
+    reader.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 20];
+    let ended = loop {
+        match reader.stream.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got += n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => break false,
+            Err(_) => break true,
+        }
+    };
+    assert!(ended, "the connection was closed (read {got} bytes)");
+    assert!(got < READS * VALUE / 2, "cut off before most replies: {got} bytes");
+    assert_eq!(good.must(get("/big")).0.err, 0);
 }

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 use zabkeeper_core::wire::{FourLetterWord, FrameDecoder};
 
-use crate::event::{Event, Outbound};
+use crate::event::{ClientLink, Event, Outbound};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -171,7 +171,10 @@ async fn connection(
     }
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let (out_tx, mut out_rx) = mpsc::unbounded_channel();
-    if events.send(Event::Connected { conn, addr, out: out_tx }).is_err() {
+    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let abort = Arc::new(tokio::sync::Notify::new());
+    let link = ClientLink { out: out_tx, queued: Arc::clone(&queued), abort: Arc::clone(&abort) };
+    if events.send(Event::Connected { conn, addr, link }).is_err() {
         return Ok(());
     }
     let (done, mut writer_done) = oneshot::channel::<()>();
@@ -193,9 +196,12 @@ async fn connection(
                     Err(_) => break,
                 }
             }
-            if writer.write_all(&bytes).await.is_err() {
-                break;
+            tokio::select! {
+                written = writer.write_all(&bytes) => if written.is_err() { break },
+                // The node gave up on a client that does not read.
+                _ = abort.notified() => break,
             }
+            queued.fetch_sub(bytes.len(), Ordering::Relaxed);
             returned.add_permits(replies_in(&bytes));
             if closing {
                 break;

@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
@@ -28,7 +29,7 @@ use zabkeeper_core::tree::snapshot::SnapshotError;
 use zabkeeper_core::zab::{self, StateMachine};
 
 use crate::config::Settings;
-use crate::event::{Event, Outbound};
+use crate::event::{ClientLink, Event, Outbound};
 use crate::storage::{Faults, Snapshot, Storage, StorageError, StorageOptions, Writer};
 
 pub mod start;
@@ -37,11 +38,18 @@ pub mod words;
 /// Inputs stepped before their outputs are carried out, at most.
 const BURST_MAX: usize = 256;
 
+/// Bytes queued for one client connection and not yet taken by its socket, at most: a
+/// client that does not read its replies and events (a recursive watch on a busy tree, large
+/// reads pipelined) is disconnected when it would pass this, and the rest keep being served.
+pub const QUEUED_BYTES_MAX: usize = 64 << 20;
+
 struct Client {
     addr: SocketAddr,
-    out: mpsc::UnboundedSender<Outbound>,
+    link: ClientLink,
     received: u64,
     sent: u64,
+    /// Disconnected for not reading; its Disconnected event is on the way.
+    dropped: bool,
 }
 
 /// The node task's state.
@@ -279,7 +287,7 @@ impl Node {
     fn stop_on_storage_failure(mut self) -> Result<(), NodeError> {
         let mode = self.mode();
         for (_, client) in std::mem::take(&mut self.clients) {
-            let _ = client.out.send(Outbound::Close);
+            let _ = client.link.out.send(Outbound::Close);
         }
         self.links = None;
         let error = NodeError::LogFailed(self.writer.take().map(Writer::close).and_then(Result::err));
@@ -294,7 +302,7 @@ impl Node {
 
     fn shutdown(mut self) -> Result<(), NodeError> {
         for (_, client) in std::mem::take(&mut self.clients) {
-            let _ = client.out.send(Outbound::Close);
+            let _ = client.link.out.send(Outbound::Close);
         }
         if let Some(writer) = self.writer.take() {
             writer.close().map_err(NodeError::Close)?;
@@ -305,9 +313,9 @@ impl Node {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Connected { conn, addr, out } => {
+            Event::Connected { conn, addr, link } => {
                 // (maxClientCnxns and maxCnxns are enforced where connections are accepted.)
-                self.clients.insert(conn, Client { addr, out, received: 0, sent: 0 });
+                self.clients.insert(conn, Client { addr, link, received: 0, sent: 0, dropped: false });
                 self.step(ServerInput::Connected { conn, addr: addr.ip() });
             }
             Event::Frame { conn, payload } => {
@@ -350,15 +358,26 @@ impl Node {
             match o {
                 ServerOutput::Send { conn, bytes } => {
                     if let Some(c) = self.clients.get_mut(&conn) {
+                        if c.dropped {
+                            continue;
+                        }
+                        let queued = c.link.queued.load(Ordering::Relaxed);
+                        if queued.saturating_add(bytes.len()) > QUEUED_BYTES_MAX {
+                            warn!(addr = %c.addr, queued, limit = QUEUED_BYTES_MAX, "client does not read; disconnected");
+                            c.dropped = true;
+                            c.link.abort.notify_one();
+                            continue;
+                        }
                         let frames = frame_count(&bytes);
                         c.sent += frames;
                         self.sent += frames;
-                        let _ = c.out.send(Outbound::Bytes(bytes));
+                        c.link.queued.fetch_add(bytes.len(), Ordering::Relaxed);
+                        let _ = c.link.out.send(Outbound::Bytes(bytes));
                     }
                 }
                 ServerOutput::Close { conn } => {
                     if let Some(c) = self.clients.remove(&conn) {
-                        let _ = c.out.send(Outbound::Close);
+                        let _ = c.link.out.send(Outbound::Close);
                     }
                 }
                 ServerOutput::Persist { seq, op } => {

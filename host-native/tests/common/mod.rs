@@ -259,6 +259,15 @@ impl Client {
 }
 
 impl Client {
+    /// Sends `request` and does not wait for its reply.
+    pub fn send_only(&mut self, request: &Request) -> std::io::Result<()> {
+        let xid = self.xid;
+        self.xid += 1;
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, |b| request.encode(xid, b));
+        self.stream.write_all(&bytes)
+    }
+
     /// [`Client::call`], which must get a reply.
     pub fn must(&mut self, request: Request) -> (ReplyHeader, Response) {
         self.call(request).expect("a reply")
