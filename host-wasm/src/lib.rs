@@ -8,7 +8,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
-use zabkeeper_core::sim::interactive::{self, ClientOp, ClientRole, Command, Driver, Target};
+use zabkeeper_core::sim::interactive::{self, ClientOp, ClientRole, Command, Driver, Logged, Target};
 use zabkeeper_core::sim::trace::{TraceKind, TraceLine};
 use zabkeeper_core::zab::Bugs;
 
@@ -31,11 +31,33 @@ pub fn bugs() -> String {
     json!(Bugs::NAMES).to_string()
 }
 
-/// The scenario names, in teaching order.
+/// The scenarios in teaching order, each `{name, title, story}`; the last is "custom", the
+/// page's own cluster without a script.
 #[wasm_bindgen]
 pub fn presets() -> String {
-    let names: Vec<&str> = interactive::presets().iter().map(|p| p.name).collect();
-    json!(names).to_string()
+    let stories: Vec<serde_json::Value> = interactive::STORIES
+        .iter()
+        .map(|(name, title, story)| json!({ "name": name, "title": title, "story": story }))
+        .collect();
+    json!(stories).to_string()
+}
+
+/// What the page says about each phase: `{phase: text}` ("election", or a leader phase).
+#[wasm_bindgen]
+pub fn phases() -> String {
+    let map: serde_json::Map<String, serde_json::Value> =
+        interactive::PHASE_STORIES.iter().map(|(phase, text)| (phase.to_string(), json!(text))).collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// Every message kind the trace shows, each `{kind, family}` (the page colours by family).
+#[wasm_bindgen]
+pub fn message_kinds() -> String {
+    let kinds: Vec<serde_json::Value> = zabkeeper_core::sim::MESSAGE_KINDS
+        .iter()
+        .map(|(kind, family)| json!({ "kind": kind, "family": family }))
+        .collect();
+    json!(kinds).to_string()
 }
 
 #[wasm_bindgen]
@@ -243,7 +265,14 @@ impl Cluster {
 
     /// Replaces the log (from a shared link) and restarts from the beginning.
     pub fn set_log(&mut self, log: &str) -> Result<(), String> {
-        let log: Vec<(u64, Command)> = serde_json::from_str(log).map_err(error)?;
+        // Links made before the log kept the clock hold `[step, command]` pairs.
+        let log: Vec<Logged> = match serde_json::from_str(log) {
+            Ok(log) => log,
+            Err(e) => match serde_json::from_str::<Vec<(u64, Command)>>(log) {
+                Ok(pairs) => pairs.into_iter().map(|(step, command)| Logged { step, at_ms: None, command }).collect(),
+                Err(_) => return Err(error(e)),
+            },
+        };
         self.driver.set_log(log);
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! The page's API, run as WebAssembly (`wasm-bindgen-test-runner`, under Node) and natively.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use wasm_bindgen_test::wasm_bindgen_test;
 use zabkeeper_wasm::{Cluster, presets};
 
@@ -17,16 +17,35 @@ fn leader(state: &Value) -> Option<u64> {
 
 #[wasm_bindgen_test]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
-fn every_preset_starts() {
-    let names: Vec<String> = serde_json::from_str(&presets()).unwrap();
-    assert_eq!(names.len(), 7);
-    for name in names {
+fn every_preset_starts_and_has_its_story() {
+    let stories: Vec<Value> = serde_json::from_str(&presets()).unwrap();
+    let names: Vec<String> = stories.iter().map(|s| s["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names.last().map(String::as_str), Some("custom"), "the page's own cluster comes last");
+    assert!(
+        stories.iter().all(|s| !s["title"].as_str().unwrap().is_empty() && s["story"].as_str().unwrap().len() > 40)
+    );
+    let scripted = &names[..names.len() - 1];
+    assert_eq!(scripted.len(), 7);
+    for name in scripted {
+        let name = name.clone();
         let mut cluster = Cluster::preset(&name, 1).unwrap();
         cluster.run_for(2_000.0, 1_000_000);
         assert!(cluster.now_ms() >= 2_000.0, "{name}");
         assert_eq!(cluster.scenario(), name);
     }
     assert!(Cluster::preset("nope", 1).is_err());
+}
+
+#[wasm_bindgen_test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn every_message_kind_and_phase_is_described() {
+    let kinds: Vec<Value> = serde_json::from_str(&zabkeeper_wasm::message_kinds()).unwrap();
+    assert_eq!(kinds.len(), 24);
+    assert!(kinds.iter().any(|k| k["kind"] == "PROPOSAL" && k["family"] == "proposal"));
+    let phases: Value = serde_json::from_str(&zabkeeper_wasm::phases()).unwrap();
+    for phase in ["election", "Discovery", "EpochPending", "AwaitAckEpoch", "Synchronization", "Broadcast"] {
+        assert!(phases[phase].as_str().is_some_and(|t| !t.is_empty()), "{phase}");
+    }
 }
 
 #[wasm_bindgen_test]
@@ -139,4 +158,61 @@ fn scrubbing_back_replays_the_same_run() {
     other.set_log(&log).unwrap();
     other.seek(steps);
     assert_eq!(other.state(), before);
+}
+
+/// Scrubbing back and forward again lands on the same run: commands given between events (a
+/// crash, a restart, a client and its create, each after `run_for` moved the clock past the
+/// last event) are replayed at the clock they were given at, not at the last event's. (They
+/// were replayed earlier, and the run after them differed: other zxids, other digests.)
+#[wasm_bindgen_test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn seeking_back_and_forward_replays_the_same_run() {
+    let mut cluster = Cluster::new(2024, 5, 0, "").unwrap();
+    cluster.run_for(3_000.0, 10_000_000);
+    let first = leader(&state(&cluster)).expect("a leader");
+    cluster.crash(first as u32).unwrap();
+    cluster.run_for(3_000.0, 10_000_000);
+    cluster.restart(first as u32).unwrap();
+    cluster.run_for(3_000.0, 10_000_000);
+    cluster.add_client("manual", 1).unwrap();
+    cluster.run_for(1_000.0, 10_000_000);
+    cluster.call(1, "create", "/greeting", "hello", "", -1).unwrap();
+    cluster.run_for(3_000.0, 10_000_000);
+    let steps = cluster.steps();
+    let mut live = state(&cluster);
+    cluster.seek(200.0);
+    cluster.seek(steps);
+    let mut replayed = state(&cluster);
+    // The live clock went on past the last event to the end of run_for; a seek by steps
+    // stops at the event.
+    live.as_object_mut().unwrap().remove("now_ms");
+    replayed.as_object_mut().unwrap().remove("now_ms");
+    assert_eq!(live, replayed);
+    let log: Value = serde_json::from_str(&cluster.log()).unwrap();
+    let mut shared = Cluster::new(2024, 5, 0, "").unwrap();
+    shared.set_log(&log.to_string()).unwrap();
+    shared.seek(steps);
+    let mut from_link = state(&shared);
+    from_link.as_object_mut().unwrap().remove("now_ms");
+    assert_eq!(from_link, replayed, "a shared link replays it too");
+    // A link from before the log kept the clock: [step, command] pairs still load.
+    let pairs: Vec<Value> = log.as_array().unwrap().iter().map(|l| json!([l["step"], l["command"]])).collect();
+    assert!(Cluster::new(2024, 5, 0, "").unwrap().set_log(&Value::Array(pairs).to_string()).is_ok());
+}
+
+/// "Show me" seeks to a violation's time and finds it there, also when the event that shows it
+/// follows a scripted command due just before (which the next event's time alone did not show).
+#[wasm_bindgen_test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn seeking_to_a_violation_finds_it() {
+    for seed in [1, 7, 2024] {
+        let mut cluster = Cluster::preset("broken-commit", seed).unwrap();
+        cluster.run_for(5_000.0, 100_000_000);
+        let verdict: Value = serde_json::from_str(&cluster.verdict()).unwrap();
+        let first = verdict[0].clone();
+        let at = first["at_ms"].as_f64().expect("the broken leader is caught");
+        cluster.seek_ms(at);
+        let again: Value = serde_json::from_str(&cluster.verdict()).unwrap();
+        assert_eq!(again[0], first, "seed {seed}: the violation at {at} ms is there after seeking to it");
+    }
 }

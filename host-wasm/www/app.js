@@ -1,68 +1,22 @@
 // The page: draws the simulated cluster that the WebAssembly core runs, and turns clicks into
 // commands. Everything that decides anything lives in the core; this file only asks and draws.
 
-import init, { Cluster, bugs, presets } from './pkg/zabkeeper_wasm.js';
+import init, { Cluster, bugs, message_kinds, phases, presets } from './pkg/zabkeeper_wasm.js';
 
 const $ = (id) => document.getElementById(id);
 
-// What each scenario shows, in a few sentences.
-const STORIES = {
-  'cold-start': ['Leader election from a cold start',
-    'Five servers start with empty disks, all LOOKING. Each votes for itself and sends its vote (leader, last zxid, epoch) to everyone. ' +
-    'A server adopts any better vote (higher epoch, then higher zxid, then higher server id) and sends it on. Once a quorum (3 of 5) agrees ' +
-    'and a short wait brings nothing better, the winner starts LEADING and the others FOLLOWING. The leader then runs discovery (FOLLOWERINFO, ' +
-    'LEADERINFO, ACKEPOCH) to pick a new epoch, synchronises the followers (NEWLEADER, ACK, UPTODATE), and only then serves writes.'],
-  'leader-crash': ['Leader crash and re-election',
-    'A client on s1 creates /config. At 4 s the leader crashes. Followers stop hearing its PINGs, give up after syncLimit ticks and go back to ' +
-    'LOOKING. The servers with the longest history win the new election; the new leader takes a higher epoch, so every zxid it issues is ' +
-    'greater than any of the old leader\'s. At 6 s the client writes v2 through the new leader. At 12 s the old leader restarts and rejoins as a follower.'],
-  'minority-partition': ['Minority partition',
-    'At 4 s the network splits into {s1, s2} and {s3, s4, s5}. The majority side keeps (or elects) a leader and keeps committing. ' +
-    'The minority side cannot form a quorum: its servers go LOOKING and stop serving. The client pinned to s1 loses its connection; ' +
-    'its setData never reaches a quorum, and the client cannot know whether it happened (ConnectionLoss). At 9 s the partition heals and the minority re-syncs.'],
-  'snap-sync': ['A follower far behind, synced by SNAP',
-    'A random client writes steadily to three servers that keep only 4 txns in memory for DIFF. At 2.5 s a follower crashes and misses many ' +
-    'writes. When it restarts at 9 s, the leader cannot send the missing txns one by one (they left its window), so it sends NEWLEADER(SNAP): ' +
-    'a snapshot of the whole tree. Watch the follower\'s digest become equal to the others.'],
-  'truncate': ['An uncommitted txn truncated after failover',
-    'Client 1 creates /a (committed). Then the leader\'s next PROPOSALs are lost on the wire, client 2 sets /a to "lost": the leader logs it, ' +
-    'but no follower ever sees it, so it never reaches a quorum. The leader crashes. The followers elect a new leader without that txn. When ' +
-    'the old leader restarts, its log holds a txn the new leader does not: the leader sends NEWLEADER(TRUNC) and the txn is cut off. Nobody was told it succeeded.'],
-  'lock': ['The lock recipe with five clients',
-    'Five clients each create an ephemeral sequential node under /lock; the lowest number holds the lock; each other client watches the node ' +
-    'just below its own. When the holder deletes its node, exactly one watcher wakes up and holds the lock next. The checker verifies that ' +
-    'no two clients ever believed they held the lock at the same committed moment.'],
-  'broken-commit': ['A broken Zab, caught',
-    'This cluster runs a deliberately broken leader: it commits a txn on its own ACK, without waiting for a quorum. At 3 s the leader is ' +
-    'cut off and proposes a txn that only it holds; it commits it at once. The checker flags the violation the moment it happens ' +
-    '(CommitDurability: committed, but on fewer than a quorum of disks) and marks it red in the space-time diagram. The majority elects a ' +
-    'new leader that never saw that txn: had a client been told "ok", its write would be lost.'],
-  'custom': ['Your own cluster', 'No script: crash, partition, and write as you like. Pick a deliberate bug to see the checker catch it.'],
+// The message families the core names (message_kinds()), as the diagram colours them.
+const FAMILY_COLOURS = {
+  votes: '#8e44ad', discovery: '#e67e22', sync: '#16a085', proposal: '#2471a3', ack: '#27ae60',
+  commit: '#145a32', ping: '#b3b6b7', 'forward / sync': '#a04000', 'truncate / snap': '#c0392b',
 };
-
-const PHASES = {
-  election: 'Fast leader election: LOOKING servers exchange votes until a quorum agrees on one leader.',
-  Discovery: 'Discovery: the leader collects FOLLOWERINFO from a quorum to learn the highest epoch accepted so far.',
-  EpochPending: 'Discovery: the new epoch is being made durable before it is announced.',
-  AwaitAckEpoch: 'Discovery: LEADERINFO proposes the new epoch; followers answer ACKEPOCH with their last zxid.',
-  Synchronization: 'Synchronization: each follower gets NEWLEADER with DIFF (missing txns), TRUNC (cut extra txns) or SNAP (a whole snapshot), and ACKs once durable.',
-  Broadcast: 'Broadcast: writes become PROPOSALs; once a quorum ACKs (after fsync), the leader sends COMMIT and every server applies the txn.',
-};
-
-const KIND_COLOURS = {
-  VOTE: '#8e44ad',
-  FOLLOWERINFO: '#e67e22', OBSERVERINFO: '#e67e22', LEADERINFO: '#e67e22', ACKEPOCH: '#e67e22',
-  'NEWLEADER(DIFF)': '#16a085', 'NEWLEADER(TRUNC)': '#c0392b', 'NEWLEADER(SNAP)': '#d35400', 'ACK(NEWLEADER)': '#16a085', UPTODATE: '#16a085',
-  PROPOSAL: '#2471a3', ACK: '#27ae60', COMMIT: '#145a32', INFORM: '#5dade2', NACK: '#922b21',
-  PING: '#b3b6b7', PONG: '#b3b6b7',
-  FORWARD: '#a04000', SYNC: '#7d6608', SYNCED: '#7d6608', TOUCH: '#cacfd2', REVALIDATE: '#a04000', REVALIDATED: '#a04000', REFUSED: '#a04000',
-};
-const LEGEND = [
-  ['votes', '#8e44ad'], ['discovery', '#e67e22'], ['sync', '#16a085'], ['proposal', '#2471a3'], ['ack', '#27ae60'],
-  ['commit', '#145a32'], ['ping', '#b3b6b7'], ['forward / sync', '#a04000'], ['truncate / snap', '#c0392b'],
-];
+// Filled from the core once it is loaded: each scenario's title and story, the text for each
+// phase, each message kind's family. The core is their one source.
+let STORIES = {};
+let PHASES = {};
+let KIND_FAMILY = {};
 const ROLE_COLOURS = { LEADING: '#f5b041', FOLLOWING: '#aed6f1', OBSERVING: '#d7bde2', LOOKING: '#f8f9f9', DOWN: '#566573' };
-const colour = (kind) => KIND_COLOURS[kind] || '#7f8c8d';
+const colour = (kind) => FAMILY_COLOURS[KIND_FAMILY[kind]] || '#7f8c8d';
 const quiet = (kind) => kind === 'PING' || kind === 'PONG' || kind === 'TOUCH';
 
 // ---- the run ----
@@ -512,8 +466,11 @@ function fromUrl() {
 }
 
 function wire() {
-  const names = JSON.parse(presets());
-  $('scenario').replaceChildren(...[...names, 'custom'].map((n) => { const o = text('option', n); o.value = n; return o; }));
+  const stories = JSON.parse(presets());
+  STORIES = Object.fromEntries(stories.map((s) => [s.name, [s.title, s.story]]));
+  PHASES = JSON.parse(phases());
+  KIND_FAMILY = Object.fromEntries(JSON.parse(message_kinds()).map((k) => [k.kind, k.family]));
+  $('scenario').replaceChildren(...stories.map(({ name }) => { const o = text('option', name); o.value = name; return o; }));
   $('bug').replaceChildren(text('option', 'no bug'), ...JSON.parse(bugs()).map((n) => { const o = text('option', n); o.value = n; return o; }));
   $('bug').options[0].value = '';
   $('new').onclick = startFromForm;
@@ -589,7 +546,7 @@ function wire() {
     };
     if (keys[e.key]) { e.preventDefault(); keys[e.key](); }
   });
-  $('legend').replaceChildren(...LEGEND.map(([name, c]) => {
+  $('legend').replaceChildren(...Object.entries(FAMILY_COLOURS).map(([name, c]) => {
     const s = text('span', name);
     s.style.setProperty('--c', c);
     return s;

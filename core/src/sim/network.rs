@@ -17,32 +17,32 @@ pub(super) fn kind_of(msg: &PeerMessage) -> &'static str {
     }
 }
 
-/// Every name [`kind_of`] gives.
-pub const MESSAGE_KINDS: [&str; 24] = [
-    "VOTE",
-    "FOLLOWERINFO",
-    "OBSERVERINFO",
-    "LEADERINFO",
-    "ACKEPOCH",
-    "NEWLEADER(DIFF)",
-    "NEWLEADER(TRUNC)",
-    "NEWLEADER(SNAP)",
-    "ACK(NEWLEADER)",
-    "UPTODATE",
-    "PROPOSAL",
-    "ACK",
-    "COMMIT",
-    "INFORM",
-    "NACK",
-    "PING",
-    "PONG",
-    "FORWARD",
-    "TOUCH",
-    "SYNC",
-    "SYNCED",
-    "REVALIDATE",
-    "REVALIDATED",
-    "REFUSED",
+/// Every name [`kind_of`] gives, with the family the page colours it by.
+pub const MESSAGE_KINDS: [(&str, &str); 24] = [
+    ("VOTE", "votes"),
+    ("FOLLOWERINFO", "discovery"),
+    ("OBSERVERINFO", "discovery"),
+    ("LEADERINFO", "discovery"),
+    ("ACKEPOCH", "discovery"),
+    ("NEWLEADER(DIFF)", "sync"),
+    ("NEWLEADER(TRUNC)", "truncate / snap"),
+    ("NEWLEADER(SNAP)", "truncate / snap"),
+    ("ACK(NEWLEADER)", "sync"),
+    ("UPTODATE", "sync"),
+    ("PROPOSAL", "proposal"),
+    ("ACK", "ack"),
+    ("COMMIT", "commit"),
+    ("INFORM", "proposal"),
+    ("NACK", "truncate / snap"),
+    ("PING", "ping"),
+    ("PONG", "ping"),
+    ("FORWARD", "forward / sync"),
+    ("TOUCH", "ping"),
+    ("SYNC", "forward / sync"),
+    ("SYNCED", "forward / sync"),
+    ("REVALIDATE", "forward / sync"),
+    ("REVALIDATED", "forward / sync"),
+    ("REFUSED", "forward / sync"),
 ];
 
 impl Sim {

@@ -22,7 +22,7 @@ use crate::ids::ServerId;
 mod presets;
 mod views;
 
-pub use presets::{Preset, interactive_config, presets};
+pub use presets::{PHASE_STORIES, Preset, STORIES, interactive_config, presets};
 pub use views::{CallLine, ClientView, InFlight, LogLine, NodeLine, ServerView};
 
 /// Which server a command means.
@@ -335,7 +335,7 @@ impl Sim {
             }
             Command::DropNext { kind, from, count } => {
                 let from = self.resolve(from)?;
-                let Some(kind) = super::MESSAGE_KINDS.iter().copied().find(|k| *k == kind.as_str()) else {
+                let Some(kind) = super::MESSAGE_KINDS.iter().map(|(k, _)| *k).find(|k| *k == kind.as_str()) else {
                     return Err(format!("no message kind {kind}"));
                 };
                 self.rules.push(super::Rule { kind, from: Some(from), to: None, delay_ms: None, remaining: *count });
@@ -343,6 +343,15 @@ impl Sim {
         }
         Ok(())
     }
+}
+
+/// A command given to a driven cluster, and when: after `step` events, with the clock at
+/// `at_ms` (it may have moved past the last event; `None` in logs that did not keep it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Logged {
+    pub step: u64,
+    pub at_ms: Option<u64>,
+    pub command: Command,
 }
 
 /// A cluster driven from outside, with the log of what was done to it.
@@ -353,7 +362,7 @@ pub struct Driver {
     script: Vec<(u64, Command)>,
     next_scripted: usize,
     /// Commands applied from outside, with the step count when each was applied.
-    log: Vec<(u64, Command)>,
+    log: Vec<Logged>,
     next_logged: usize,
     /// Why scripted or logged commands failed, if any did (shown, not fatal).
     pub notes: Vec<String>,
@@ -393,7 +402,7 @@ impl Driver {
     }
 
     /// The commands applied from outside, with their steps.
-    pub fn log(&self) -> &[(u64, Command)] {
+    pub fn log(&self) -> &[Logged] {
         &self.log
     }
 
@@ -401,32 +410,39 @@ impl Driver {
     /// end of the log starts a new future: the later commands are dropped.
     pub fn apply(&mut self, command: Command) -> Result<(), String> {
         let step = self.steps();
+        let at_ms = Some(self.sim.now_ms());
         self.log.truncate(self.next_logged);
         self.sim.execute(&command)?;
-        self.log.push((step, command));
+        self.log.push(Logged { step, at_ms, command });
         self.next_logged = self.log.len();
         Ok(())
     }
 
     /// Replaces the log (for a shared link): the cluster restarts from the beginning.
-    pub fn set_log(&mut self, log: Vec<(u64, Command)>) {
+    pub fn set_log(&mut self, log: Vec<Logged>) {
         self.restart();
         self.log = log;
     }
 
-    /// Applies what is due before the next event.
-    fn due(&mut self) {
-        while let Some((step, command)) = self.log.get(self.next_logged) {
+    /// Applies what is due before the next event: logged commands of this step, and scripted
+    /// ones up to the next event's time or `until`, whichever is first.
+    fn due(&mut self, until: u64) {
+        while let Some(Logged { step, at_ms, command }) = self.log.get(self.next_logged) {
             if *step > self.steps() {
                 break;
             }
-            let command = command.clone();
+            let (at_ms, command) = (*at_ms, command.clone());
             self.next_logged += 1;
+            // The clock as it was when the command was given (it may have moved past the last
+            // event), so that the replay is the same run.
+            if let Some(at) = at_ms {
+                self.sim.advance_to(at);
+            }
             if let Err(e) = self.sim.execute(&command) {
                 self.notes.push(format!("step {}: {command:?}: {e}", self.steps()));
             }
         }
-        let next = self.sim.next_event_ms().unwrap_or(u64::MAX);
+        let next = self.sim.next_event_ms().unwrap_or(u64::MAX).min(until);
         while let Some((at, command)) = self.script.get(self.next_scripted) {
             if *at > next {
                 break;
@@ -442,7 +458,7 @@ impl Driver {
 
     /// One event (after any command due); `false` if nothing is left to happen.
     pub fn step(&mut self) -> bool {
-        self.due();
+        self.due(u64::MAX);
         self.sim.step_event()
     }
 
@@ -451,7 +467,7 @@ impl Driver {
         let end = self.sim.now_ms().saturating_add(ms);
         let mut done = 0;
         while done < max_steps {
-            self.due();
+            self.due(end);
             if self.sim.next_event_ms().is_none_or(|at| at > end) {
                 self.sim.advance_to(end);
                 break;
@@ -490,7 +506,14 @@ impl Driver {
     /// Goes to the last moment at or before simulated time `ms` (replaying from the start).
     pub fn seek_ms(&mut self, ms: u64) {
         self.restart();
-        while self.sim.next_event_ms().is_some_and(|at| at <= ms) && self.step() {}
+        // Scripted commands due by `ms` first: one may bring an event before `ms` that the
+        // next event's time alone would not show.
+        loop {
+            self.due(ms);
+            if self.sim.next_event_ms().is_none_or(|at| at > ms) || !self.sim.step_event() {
+                break;
+            }
+        }
     }
 
     /// The Zab invariants' violations so far, then the client-history verdict.

@@ -156,3 +156,17 @@ fn messages_in_flight_pair_with_the_trace() {
         assert!(sent, "{m:?}");
     }
 }
+
+#[test]
+fn every_preset_has_a_story_and_every_phase_a_text() {
+    let names: Vec<&str> = presets().iter().map(|p| p.name).collect();
+    let told: Vec<&str> = STORIES.iter().map(|(name, _, _)| *name).collect();
+    assert_eq!(told[..told.len() - 1], names[..], "one story per preset, in the same order");
+    assert_eq!(told.last(), Some(&"custom"));
+    use crate::zab::LeaderPhase::*;
+    let phases = [Discovery, EpochPending, AwaitAckEpoch, Synchronization, Broadcast];
+    let mut wanted: Vec<alloc::string::String> = phases.iter().map(|p| alloc::format!("{p:?}")).collect();
+    wanted.insert(0, "election".into());
+    let described: Vec<&str> = PHASE_STORIES.iter().map(|(phase, _)| *phase).collect();
+    assert_eq!(described, wanted);
+}
