@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use zabkeeper_core::tree::{Acl, DataTree, Stat};
-use zabkeeper_core::txn::{self, AuthContext, CreateOpcode, PendingChanges, PrepConfig, Txn, TxnResult, WriteOp, read};
+use zabkeeper_core::txn::{
+    self, AuthContext, CreateOpcode, MultiWriteOp, PendingChanges, PrepConfig, Txn, TxnResult, WriteOp, read,
+};
 use zabkeeper_core::{ErrorCode, SessionId, Zxid};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/semantics");
@@ -102,7 +104,7 @@ impl Server {
             ),
             "multi" => {
                 let subs = step["ops"].as_array().expect("ops");
-                let ops = subs.iter().map(|s| write_op(s, true)).collect();
+                let ops = subs.iter().map(|s| MultiWriteOp::try_from(write_op(s, true)).expect("a multi's op")).collect();
                 match self.write(&auth, WriteOp::Multi(ops)) {
                     TxnResult::Multi(results) => {
                         let results: Vec<Value> =

@@ -253,7 +253,7 @@ fn effect_of(txn: &Txn) -> Effect {
         Txn::Check { path, .. } => Effect::Check { path: path.clone() },
         Txn::CreateSession { .. } => Effect::CreateSession,
         Txn::CloseSession { session, paths } => Effect::CloseSession { session: session.0, paths: paths.clone() },
-        Txn::Multi(txns) => Effect::Multi(txns.iter().map(effect_of).collect()),
+        Txn::Multi(ops) => Effect::Multi(ops.iter().map(|op| effect_of(&Txn::from(op.clone()))).collect()),
         Txn::MultiError(codes) => Effect::MultiError(codes.clone()),
         Txn::Error(code) => Effect::Error(*code),
     }

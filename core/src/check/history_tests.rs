@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::ids::{SessionId, Zxid};
 use crate::tree::{Acl, DataTree};
-use crate::txn::{self, AuthContext, CreateOpcode, PendingChanges, PrepConfig, TxnResult, WriteOp};
+use crate::txn::{self, AuthContext, CreateOpcode, MultiWriteOp, PendingChanges, PrepConfig, TxnResult, WriteOp};
 
 const S1: i64 = 0x0100_0000_0000_0001;
 const S2: i64 = 0x0100_0000_0000_0002;
@@ -708,7 +708,9 @@ fn write_op(call: &Call) -> WriteOp {
             WriteOp::SetData { path: path.clone(), data: Some(data.clone()), version: *version }
         }
         Call::Check { path, version } => WriteOp::Check { path: path.clone(), version: *version },
-        Call::Multi(calls) => WriteOp::Multi(calls.iter().map(write_op).collect()),
+        Call::Multi(calls) => WriteOp::Multi(
+            calls.iter().map(|call| MultiWriteOp::try_from(write_op(call)).expect("a multi's op")).collect(),
+        ),
         Call::CloseSession => WriteOp::CloseSession,
         _ => panic!("not a write: {call}"),
     }

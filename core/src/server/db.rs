@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use crate::ids::{SessionId, Zxid};
 use crate::tree::DataTree;
 use crate::tree::snapshot::{self, SnapshotError};
-use crate::txn::{self, Txn, TxnResult};
+use crate::txn::{self, MultiTxn, Txn, TxnResult};
 use crate::zab::{Entry, StateMachine};
 
 /// One change a watch can see, in the order the tree saw them.
@@ -83,9 +83,15 @@ fn changes_of(txn: &Txn, result: &TxnResult, out: &mut Vec<Change>) {
         (Txn::CloseSession { .. }, TxnResult::SessionClosed { deleted }) => {
             out.extend(deleted.iter().cloned().map(Change::Deleted));
         }
-        (Txn::Multi(txns), TxnResult::Multi(results)) => {
-            for (t, r) in txns.iter().zip(results) {
-                changes_of(t, r, out);
+        (Txn::Multi(ops), TxnResult::Multi(results)) => {
+            for (op, r) in ops.iter().zip(results) {
+                match (op, r) {
+                    (_, TxnResult::Failed(_)) => {}
+                    (MultiTxn::Create(c), _) => out.push(Change::Created(c.path.clone())),
+                    (MultiTxn::Delete { path }, _) => out.push(Change::Deleted(path.clone())),
+                    (MultiTxn::SetData { path, .. }, _) => out.push(Change::DataChanged(path.clone())),
+                    (MultiTxn::SetAcl { .. } | MultiTxn::Check { .. }, _) => {}
+                }
             }
         }
         _ => {}

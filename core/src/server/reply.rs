@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::error::ErrorCode;
-use crate::txn::{CreateOpcode, TxnResult, WriteOp};
+use crate::txn::{CreateOpcode, MultiWriteOp, TxnResult, WriteOp};
 use crate::wire::records::{Create2Response, CreateResponse, StatResponse};
 use crate::wire::{MultiOp, MultiResult, Request, Response};
 
@@ -33,25 +33,41 @@ fn create_op(
     WriteOp::Create { opcode, path, data, acl, flags, ttl_ms }
 }
 
-fn multi_op(op: MultiOp) -> Result<(WriteOp, Shape), ErrorCode> {
+/// A create inside a multi.
+fn multi_create(
+    opcode: CreateOpcode,
+    path: String,
+    data: Option<Vec<u8>>,
+    acl: Vec<crate::tree::Acl>,
+    flags: i32,
+    ttl_ms: i64,
+) -> MultiWriteOp {
+    MultiWriteOp::Create { opcode, path, data, acl, flags, ttl_ms }
+}
+
+fn multi_op(op: MultiOp) -> Result<(MultiWriteOp, Shape), ErrorCode> {
     Ok(match op {
-        MultiOp::Create(r) => {
-            (create_op(CreateOpcode::Create, r.path, r.data, r.acl, r.flags, -1), Shape::Create(CreateOpcode::Create))
-        }
-        MultiOp::Create2(r) => {
-            (create_op(CreateOpcode::Create2, r.path, r.data, r.acl, r.flags, -1), Shape::Create(CreateOpcode::Create2))
-        }
+        MultiOp::Create(r) => (
+            multi_create(CreateOpcode::Create, r.path, r.data, r.acl, r.flags, -1),
+            Shape::Create(CreateOpcode::Create),
+        ),
+        MultiOp::Create2(r) => (
+            multi_create(CreateOpcode::Create2, r.path, r.data, r.acl, r.flags, -1),
+            Shape::Create(CreateOpcode::Create2),
+        ),
         MultiOp::CreateContainer(r) => (
-            create_op(CreateOpcode::CreateContainer, r.path, r.data, r.acl, r.flags, -1),
+            multi_create(CreateOpcode::CreateContainer, r.path, r.data, r.acl, r.flags, -1),
             Shape::Create(CreateOpcode::CreateContainer),
         ),
         MultiOp::CreateTtl(r) => (
-            create_op(CreateOpcode::CreateTtl, r.path, r.data, r.acl, r.flags, r.ttl),
+            multi_create(CreateOpcode::CreateTtl, r.path, r.data, r.acl, r.flags, r.ttl),
             Shape::Create(CreateOpcode::CreateTtl),
         ),
-        MultiOp::Delete(r) => (WriteOp::Delete { path: r.path, version: r.version }, Shape::Delete),
-        MultiOp::SetData(r) => (WriteOp::SetData { path: r.path, data: r.data, version: r.version }, Shape::SetData),
-        MultiOp::Check(r) => (WriteOp::Check { path: r.path, version: r.version }, Shape::Check),
+        MultiOp::Delete(r) => (MultiWriteOp::Delete { path: r.path, version: r.version }, Shape::Delete),
+        MultiOp::SetData(r) => {
+            (MultiWriteOp::SetData { path: r.path, data: r.data, version: r.version }, Shape::SetData)
+        }
+        MultiOp::Check(r) => (MultiWriteOp::Check { path: r.path, version: r.version }, Shape::Check),
         MultiOp::GetData(_) | MultiOp::GetChildren(_) => return Err(ErrorCode::MarshallingError),
     })
 }

@@ -732,3 +732,98 @@ fn undecodable_requests_are_answered_as_zookeeper_answers_them() {
     assert_eq!(net.call(1, 10, get("/m", false)).0.err, ErrorCode::NoNode.code());
     assert_eq!(net.call(1, 11, create("/after", b"", 0)).0.err, 0);
 }
+
+/// Peer messages that carry a write or txns, built by hand with `depth` multis nested where the
+/// write or txn goes (see `txn::tests::nested_multis`), as a hostile member, or anyone who
+/// reaches the quorum port, could send them; each with the message its bytes are at depth 1
+/// (one empty multi), which pins the layout.
+fn peer_messages_with_nested_multis(depth: usize) -> Vec<(&'static str, Vec<u8>, PeerMessage)> {
+    use crate::txn::Txn;
+    use crate::txn::tests::{TXN_MULTI, WRITE_OP_MULTI, nested_multis};
+    use crate::zab::{Entry, SyncMode};
+    // zxid 1, time_ms 5 (zigzag 10), session 1 (zigzag 2), cxid 1 (zigzag 2), then the txn.
+    let entry_head = [1, 10, 2, 2];
+    let entry = || {
+        Arc::new(Entry { zxid: Zxid::from_u64(1), time_ms: 5, session: SessionId(1), cxid: 1, txn: Txn::Multi(vec![]) })
+    };
+    let txns = nested_multis(TXN_MULTI, depth);
+    vec![
+        (
+            // Forward (1): epoch 1, nonce 1, seq 1, session 1, cxid 1, the write, no auth ids.
+            "FORWARD",
+            [&[1, 1, 1, 1, 2, 2][..], &nested_multis(WRITE_OP_MULTI, depth), &[0]].concat(),
+            PeerMessage::Forward {
+                epoch: 1,
+                nonce: 1,
+                seq: 1,
+                session: SessionId(1),
+                cxid: 1,
+                op: Box::new(WriteOp::Multi(vec![])),
+                auth: Arc::new(vec![]),
+            },
+        ),
+        (
+            // Zab (0) Proposal (7): epoch 1, one entry.
+            "PROPOSAL",
+            [&[0, 7, 1, 1][..], &entry_head, &txns].concat(),
+            PeerMessage::Zab(Message::Proposal { epoch: 1, entries: vec![entry()] }),
+        ),
+        (
+            // Zab (0) Inform (10): epoch 1, the entry.
+            "INFORM",
+            [&[0, 10, 1][..], &entry_head, &txns].concat(),
+            PeerMessage::Zab(Message::Inform { epoch: 1, entry: entry() }),
+        ),
+        (
+            // Zab (0) NewLeader (4): epoch 1, nonce 1, Snap (2) at zxid 1 with an empty snapshot
+            // and one entry after it; last_zxid 1, committed 1.
+            "NEWLEADER(SNAP)",
+            [&[0, 4, 1, 1, 2, 1, 0, 1][..], &entry_head, &txns, &[1, 1]].concat(),
+            PeerMessage::Zab(Message::NewLeader {
+                epoch: 1,
+                nonce: 1,
+                mode: Box::new(SyncMode::Snap {
+                    at: Zxid::from_u64(1),
+                    snapshot: vec![],
+                    entries: vec![Arc::unwrap_or_clone(entry())],
+                }),
+                last_zxid: Zxid::from_u64(1),
+                committed: Zxid::from_u64(1),
+            }),
+        ),
+        (
+            // Zab (0) NewLeader (4), as above with Diff (0) from zxid 1.
+            "NEWLEADER(DIFF)",
+            [&[0, 4, 1, 1, 0, 1, 1][..], &entry_head, &txns, &[1, 1]].concat(),
+            PeerMessage::Zab(Message::NewLeader {
+                epoch: 1,
+                nonce: 1,
+                mode: Box::new(SyncMode::Diff {
+                    base: Zxid::from_u64(1),
+                    entries: vec![Arc::unwrap_or_clone(entry())],
+                }),
+                last_zxid: Zxid::from_u64(1),
+                committed: Zxid::from_u64(1),
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn hand_built_peer_messages_decode_as_meant() {
+    for (kind, bytes, msg) in peer_messages_with_nested_multis(1) {
+        assert_eq!(postcard::from_bytes::<PeerMessage>(&bytes).unwrap(), msg, "{kind}");
+        assert_eq!(postcard::to_allocvec(&msg).unwrap(), bytes, "{kind}");
+    }
+}
+
+/// A write or txn nested a million multis deep in a peer message (a 2 MB frame) overflowed the
+/// stack of the server that decoded it; now a multi holds no multi and decoding stops at the
+/// second one with an error.
+#[test]
+fn a_peer_message_with_deeply_nested_multis_is_a_decode_error() {
+    use crate::txn::tests::HOSTILE_DEPTH;
+    for (kind, bytes, _) in peer_messages_with_nested_multis(HOSTILE_DEPTH) {
+        assert!(postcard::from_bytes::<PeerMessage>(&bytes).is_err(), "{kind}");
+    }
+}

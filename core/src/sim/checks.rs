@@ -38,7 +38,7 @@ impl Sim {
                         }
                     }
                 }
-                Txn::Multi(txns) => txns.iter().for_each(|t| walk(t, children)),
+                Txn::Multi(ops) => ops.iter().for_each(|op| walk(&Txn::from(op.clone()), children)),
                 _ => {}
             }
         }
@@ -80,7 +80,7 @@ impl Sim {
                         changes.entry(p.clone()).or_default().push(zxid);
                     }
                 }
-                Txn::Multi(txns) => txns.iter().for_each(|t| note(t, zxid, changes)),
+                Txn::Multi(ops) => ops.iter().for_each(|op| note(&Txn::from(op.clone()), zxid, changes)),
                 _ => {}
             }
         }

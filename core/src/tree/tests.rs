@@ -284,3 +284,23 @@ fn a_clone_is_a_frozen_snapshot_of_the_moment() {
     snapshot::write(&tree, &[], &mut now);
     assert_eq!(snapshot::read(&now).unwrap().tree.digest(), tree.digest());
 }
+
+/// A snapshot holds no write or txn, so nothing in it nests: bytes of nested multis where the
+/// root's record goes, sealed with a valid checksum, are a malformed snapshot like any other.
+#[test]
+fn a_snapshot_with_nested_multi_bytes_for_a_record_is_malformed() {
+    use crate::txn::tests::{HOSTILE_DEPTH, TXN_MULTI, WRITE_OP_MULTI, nested_multis};
+    let mut bytes = Vec::new();
+    snapshot::write(&DataTree::new(), &[], &mut bytes);
+    // The header (last_zxid, digest, acl_count, node_count, sessions) follows the 12-byte
+    // prefix; the nested multis go right after it.
+    let header = postcard::take_from_bytes::<(Zxid, u64, u64, u64, Vec<(SessionId, i32)>)>(&bytes[12..]);
+    let header_end = bytes.len() - header.unwrap().1.len();
+    for multi in [WRITE_OP_MULTI, TXN_MULTI] {
+        let mut evil = [&bytes[..header_end], &nested_multis(multi, HOSTILE_DEPTH)[..], &[0; 8]].concat();
+        let body = evil.len() - 8;
+        let sum = snapshot::checksum(&evil[..body]);
+        evil[body..].copy_from_slice(&sum.to_le_bytes());
+        assert!(matches!(snapshot::read(&evil), Err(snapshot::SnapshotError::Malformed(_))));
+    }
+}

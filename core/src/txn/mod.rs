@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use apply::apply;
 pub use auth::{AuthContext, check_acl, fixup_acl};
 pub use pending::{NodeRecord, PendingChanges};
-pub use prep::{CreateOpcode, PrepConfig, WriteOp, prep};
+pub use prep::{CreateOpcode, MultiWriteOp, PrepConfig, WriteOp, prep};
 
 use crate::error::ErrorCode;
 use crate::ids::SessionId;
@@ -66,13 +66,58 @@ pub enum Txn {
         session: SessionId,
         paths: Vec<String>,
     },
-    /// A multi whose every op succeeded in prep: applied all together under one zxid.
-    Multi(Vec<Txn>),
+    /// A multi whose every op succeeded in prep: applied all together under one zxid. Its ops
+    /// are [`MultiTxn`]s, which hold no multi, so decoding one cannot recurse.
+    Multi(Vec<MultiTxn>),
     /// A multi that failed in prep: per op, `Ok` before the failing op, its error, then
     /// `RuntimeInconsistency` for the rest. Changes nothing, consumes a zxid.
     MultiError(Vec<ErrorCode>),
     /// A write refused in prep. Changes nothing, consumes a zxid.
     Error(ErrorCode),
+}
+
+/// One op of a [`Txn::Multi`]: the single txns a multi's ops become, and nothing that nests.
+///
+/// The variants are [`Txn`]'s first five, in the same order with the same fields, so a multi's
+/// encoding in logs and peer messages (postcard numbers variants by position) is what it was
+/// when a multi held `Txn`s. Prep never puts a `SetAcl` in a multi (ZooKeeper's multi has no
+/// setACL); applying a multi that holds one refuses the whole multi.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MultiTxn {
+    Create(CreateTxn),
+    Delete {
+        path: String,
+    },
+    /// As [`Txn::SetData`].
+    SetData {
+        path: String,
+        #[serde(with = "crate::bytes_serde::option")]
+        data: Option<Vec<u8>>,
+        version: i32,
+    },
+    /// As [`Txn::SetAcl`].
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    /// As [`Txn::Check`].
+    Check {
+        path: String,
+        version: i32,
+    },
+}
+
+impl From<MultiTxn> for Txn {
+    fn from(op: MultiTxn) -> Txn {
+        match op {
+            MultiTxn::Create(create) => Txn::Create(create),
+            MultiTxn::Delete { path } => Txn::Delete { path },
+            MultiTxn::SetData { path, data, version } => Txn::SetData { path, data, version },
+            MultiTxn::SetAcl { path, acl, version } => Txn::SetAcl { path, acl, version },
+            MultiTxn::Check { path, version } => Txn::Check { path, version },
+        }
+    }
 }
 
 /// Everything a replica needs to create a node, decided by prep.
@@ -126,4 +171,4 @@ impl TxnResult {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 
 use super::auth::{AuthContext, check_acl, fixup_acl};
 use super::pending::{NodeRecord, PendingChanges};
-use super::{CreateTxn, Txn};
+use super::{CreateTxn, MultiTxn, Txn};
 use crate::error::ErrorCode;
 use crate::ids::Zxid;
 use crate::tree::{self, Acl, CreateMode, DataTree, NodeKind, TTL_MAX_MS, perms};
@@ -78,7 +78,9 @@ pub enum WriteOp {
         path: String,
         version: i32,
     },
-    Multi(Vec<WriteOp>),
+    /// The ops of a multi, all or nothing. They are [`MultiWriteOp`]s, which hold no multi, so a
+    /// multi cannot nest and decoding one from a peer's bytes cannot recurse.
+    Multi(Vec<MultiWriteOp>),
     CreateSession {
         timeout_ms: i32,
     },
@@ -87,6 +89,77 @@ pub enum WriteOp {
     DeleteContainer {
         path: String,
     },
+}
+
+/// One op of a [`WriteOp::Multi`]: the single writes a multi can hold, and nothing that nests.
+///
+/// The variants are [`WriteOp`]'s first five, in the same order with the same fields, so a
+/// multi's encoding (postcard numbers variants by position) is what it was when a multi held
+/// `WriteOp`s. ZooKeeper's multi has no setACL: prep refuses a multi holding one, as
+/// ZooKeeper refuses it while decoding.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MultiWriteOp {
+    Create {
+        opcode: CreateOpcode,
+        path: String,
+        #[serde(with = "crate::bytes_serde::option")]
+        data: Option<Vec<u8>>,
+        acl: Vec<Acl>,
+        flags: i32,
+        /// As [`WriteOp::Create`]'s.
+        ttl_ms: i64,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        #[serde(with = "crate::bytes_serde::option")]
+        data: Option<Vec<u8>>,
+        version: i32,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
+}
+
+impl From<MultiWriteOp> for WriteOp {
+    fn from(op: MultiWriteOp) -> WriteOp {
+        match op {
+            MultiWriteOp::Create { opcode, path, data, acl, flags, ttl_ms } => {
+                WriteOp::Create { opcode, path, data, acl, flags, ttl_ms }
+            }
+            MultiWriteOp::Delete { path, version } => WriteOp::Delete { path, version },
+            MultiWriteOp::SetData { path, data, version } => WriteOp::SetData { path, data, version },
+            MultiWriteOp::SetAcl { path, acl, version } => WriteOp::SetAcl { path, acl, version },
+            MultiWriteOp::Check { path, version } => WriteOp::Check { path, version },
+        }
+    }
+}
+
+/// A write that is one of a multi's kinds; any other write is handed back.
+impl TryFrom<WriteOp> for MultiWriteOp {
+    type Error = WriteOp;
+
+    fn try_from(op: WriteOp) -> Result<MultiWriteOp, WriteOp> {
+        Ok(match op {
+            WriteOp::Create { opcode, path, data, acl, flags, ttl_ms } => {
+                MultiWriteOp::Create { opcode, path, data, acl, flags, ttl_ms }
+            }
+            WriteOp::Delete { path, version } => MultiWriteOp::Delete { path, version },
+            WriteOp::SetData { path, data, version } => MultiWriteOp::SetData { path, data, version },
+            WriteOp::SetAcl { path, acl, version } => MultiWriteOp::SetAcl { path, acl, version },
+            WriteOp::Check { path, version } => MultiWriteOp::Check { path, version },
+            other => return Err(other),
+        })
+    }
 }
 
 /// Validates `op` as the txn numbered `zxid`, recording its effects in `pending`.
@@ -106,7 +179,12 @@ pub fn prep(
         WriteOp::Multi(ops) => prep.multi(ops),
         WriteOp::CreateSession { timeout_ms } => Txn::CreateSession { session: auth.session, timeout_ms },
         WriteOp::CloseSession => prep.close_session(),
-        op => prep.single(op).unwrap_or_else(Txn::Error),
+        WriteOp::DeleteContainer { path } => prep.delete_container(path).unwrap_or_else(Txn::Error),
+        op => match MultiWriteOp::try_from(op) {
+            Ok(op) => prep.single(op).map(Txn::from).unwrap_or_else(Txn::Error),
+            // Every other write is taken above.
+            Err(_) => Txn::Error(ErrorCode::MarshallingError),
+        },
     };
     pending.seal();
     txn
@@ -121,19 +199,16 @@ struct Prep<'a> {
 }
 
 impl Prep<'_> {
-    fn single(&mut self, op: WriteOp) -> Result<Txn, ErrorCode> {
+    /// A single write of a multi's kind, alone or as one op of a multi.
+    fn single(&mut self, op: MultiWriteOp) -> Result<MultiTxn, ErrorCode> {
         match op {
-            WriteOp::Create { opcode, path, data, acl, flags, ttl_ms } => {
-                self.create(opcode, path, data, acl, flags, ttl_ms).map(Txn::Create)
+            MultiWriteOp::Create { opcode, path, data, acl, flags, ttl_ms } => {
+                self.create(opcode, path, data, acl, flags, ttl_ms).map(MultiTxn::Create)
             }
-            WriteOp::Delete { path, version } => self.delete(path, version),
-            WriteOp::SetData { path, data, version } => self.set_data(path, data, version),
-            WriteOp::SetAcl { path, acl, version } => self.set_acl(path, acl, version),
-            WriteOp::Check { path, version } => self.check(path, version),
-            WriteOp::DeleteContainer { path } => self.delete_container(path),
-            WriteOp::Multi(_) | WriteOp::CreateSession { .. } | WriteOp::CloseSession => {
-                Err(ErrorCode::MarshallingError)
-            }
+            MultiWriteOp::Delete { path, version } => self.delete(path, version),
+            MultiWriteOp::SetData { path, data, version } => self.set_data(path, data, version),
+            MultiWriteOp::SetAcl { path, acl, version } => self.set_acl(path, acl, version),
+            MultiWriteOp::Check { path, version } => self.check(path, version),
         }
     }
 
@@ -207,7 +282,7 @@ impl Prep<'_> {
         Ok(CreateTxn { path, data, acl, ephemeral_owner, parent_cversion })
     }
 
-    fn delete(&mut self, path: String, version: i32) -> Result<Txn, ErrorCode> {
+    fn delete(&mut self, path: String, version: i32) -> Result<MultiTxn, ErrorCode> {
         let parent_path = deletable_parent_of(&path)?;
         let mut parent = self.lookup(parent_path).ok_or(ErrorCode::NoNode)?;
         self.check_acl(&parent, perms::DELETE)?;
@@ -219,10 +294,10 @@ impl Prep<'_> {
         parent.num_children -= 1;
         self.pending.put(parent_path, self.zxid, Some(parent));
         self.pending.put(&path, self.zxid, None);
-        Ok(Txn::Delete { path })
+        Ok(MultiTxn::Delete { path })
     }
 
-    fn set_data(&mut self, path: String, data: Option<Vec<u8>>, version: i32) -> Result<Txn, ErrorCode> {
+    fn set_data(&mut self, path: String, data: Option<Vec<u8>>, version: i32) -> Result<MultiTxn, ErrorCode> {
         tree::validate_path(&path).map_err(|_| ErrorCode::BadArguments)?;
         let mut node = self.lookup(&path).ok_or(ErrorCode::NoNode)?;
         self.check_acl(&node, perms::WRITE)?;
@@ -230,10 +305,10 @@ impl Prep<'_> {
         node.version = node.version.wrapping_add(1);
         let version = node.version;
         self.pending.put(&path, self.zxid, Some(node));
-        Ok(Txn::SetData { path, data, version })
+        Ok(MultiTxn::SetData { path, data, version })
     }
 
-    fn set_acl(&mut self, path: String, acl: Vec<Acl>, version: i32) -> Result<Txn, ErrorCode> {
+    fn set_acl(&mut self, path: String, acl: Vec<Acl>, version: i32) -> Result<MultiTxn, ErrorCode> {
         tree::validate_path(&path).map_err(|_| ErrorCode::BadArguments)?;
         let acl = fixup_acl(self.auth, acl)?;
         let mut node = self.lookup(&path).ok_or(ErrorCode::NoNode)?;
@@ -243,15 +318,15 @@ impl Prep<'_> {
         node.acl = Arc::from(acl.as_slice());
         let version = node.aversion;
         self.pending.put(&path, self.zxid, Some(node));
-        Ok(Txn::SetAcl { path, acl, version })
+        Ok(MultiTxn::SetAcl { path, acl, version })
     }
 
-    fn check(&mut self, path: String, version: i32) -> Result<Txn, ErrorCode> {
+    fn check(&mut self, path: String, version: i32) -> Result<MultiTxn, ErrorCode> {
         tree::validate_path(&path).map_err(|_| ErrorCode::BadArguments)?;
         let node = self.lookup(&path).ok_or(ErrorCode::NoNode)?;
         self.check_acl(&node, perms::READ)?;
         check_version(version, node.version)?;
-        Ok(Txn::Check { path, version })
+        Ok(MultiTxn::Check { path, version })
     }
 
     fn delete_container(&mut self, path: String) -> Result<Txn, ErrorCode> {
@@ -271,16 +346,12 @@ impl Prep<'_> {
     }
 
     /// All or nothing: the first failing op rolls back the others' pending changes.
-    fn multi(&mut self, ops: Vec<WriteOp>) -> Txn {
+    fn multi(&mut self, ops: Vec<MultiWriteOp>) -> Txn {
         let mark = self.pending.mark();
         let count = ops.len();
         let mut txns = Vec::with_capacity(count);
         for (index, op) in ops.into_iter().enumerate() {
-            let allowed = matches!(
-                op,
-                WriteOp::Create { .. } | WriteOp::Delete { .. } | WriteOp::SetData { .. } | WriteOp::Check { .. }
-            );
-            if !allowed {
+            if matches!(op, MultiWriteOp::SetAcl { .. }) {
                 // ZooKeeper refuses such a multi while decoding it.
                 self.pending.rollback(mark);
                 return Txn::Error(ErrorCode::MarshallingError);

@@ -217,7 +217,7 @@ impl Model {
                 let mut scratch = self.clone();
                 let mut results = Vec::new();
                 for (i, op) in ops.iter().enumerate() {
-                    match scratch.write(op, session, zxid, time) {
+                    match scratch.write(&WriteOp::from(op.clone()), session, zxid, time) {
                         Ok(r) => results.push(r),
                         Err(code) => {
                             let mut codes = vec![TxnResult::Failed(ErrorCode::Ok); i];
@@ -306,8 +306,11 @@ fn simple_op() -> impl Strategy<Value = WriteOp> {
 
 fn op_strategy() -> impl Strategy<Value = (usize, WriteOp)> {
     let check = (path_strategy(), prop::sample::select(vec![-1, 0, 1]))
-        .prop_map(|(path, version)| WriteOp::Check { path, version });
-    let in_multi = prop_oneof![4 => simple_op().prop_filter("no setACL in multi", |op| !matches!(op, WriteOp::SetAcl { .. })), 1 => check];
+        .prop_map(|(path, version)| MultiWriteOp::Check { path, version });
+    let simple = simple_op()
+        .prop_filter("no setACL in multi", |op| !matches!(op, WriteOp::SetAcl { .. }))
+        .prop_map(|op| MultiWriteOp::try_from(op).expect("a single write"));
+    let in_multi = prop_oneof![4 => simple, 1 => check];
     let op = prop_oneof![
         8 => simple_op(),
         2 => prop::collection::vec(in_multi, 0..4).prop_map(WriteOp::Multi),
@@ -376,7 +379,11 @@ fn failed_multi_leaves_no_pending_trace() {
         flags: 0,
         ttl_ms: -1,
     };
-    let op = WriteOp::Multi(vec![create("/m"), create("/m/x"), WriteOp::Check { path: "/m".into(), version: 7 }]);
+    let op = WriteOp::Multi(vec![
+        MultiWriteOp::try_from(create("/m")).unwrap(),
+        MultiWriteOp::try_from(create("/m/x")).unwrap(),
+        MultiWriteOp::Check { path: "/m".into(), version: 7 },
+    ]);
     let txn = prep(&tree, &mut pending, &PrepConfig::default(), &auth, Zxid::new(1, 1), op);
     assert_eq!(txn, Txn::MultiError(vec![ErrorCode::Ok, ErrorCode::Ok, ErrorCode::BadVersion]));
     assert!(pending.is_empty());
@@ -418,7 +425,7 @@ fn apply_refuses_a_multi_that_does_not_fit_without_touching_the_tree() {
     let mut tree = DataTree::new();
     let digest = tree.digest();
     let create = |path: &str| {
-        Txn::Create(CreateTxn {
+        MultiTxn::Create(CreateTxn {
             path: path.into(),
             data: None,
             acl: Acl::open_unsafe(),
@@ -430,4 +437,256 @@ fn apply_refuses_a_multi_that_does_not_fit_without_touching_the_tree() {
     assert_eq!(apply(&mut tree, Zxid::new(1, 1), 0, &bad), TxnResult::Failed(ErrorCode::NoNode));
     assert_eq!(tree.digest(), digest);
     assert!(tree.get("/ok").is_none());
+}
+
+/// Variant tag of [`WriteOp::Multi`] in postcard (its sixth variant).
+pub(crate) const WRITE_OP_MULTI: u8 = 5;
+/// Variant tag of [`Txn::Multi`] in postcard (its eighth variant).
+pub(crate) const TXN_MULTI: u8 = 7;
+/// Multis nested in a hostile payload: 2 MB of bytes. Decoding them by recursion needs far more
+/// stack than any thread has (it overflowed and aborted the server).
+pub(crate) const HOSTILE_DEPTH: usize = 1_000_000;
+
+/// The postcard bytes of `depth` multis, each but the last holding the next as its one op, the
+/// last empty: `depth - 1` times `[multi, 1]` (the tag, then a length of 1), then `[multi, 0]`.
+/// `multi` is the multi's variant tag ([`WRITE_OP_MULTI`] or [`TXN_MULTI`]).
+pub(crate) fn nested_multis(multi: u8, depth: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(2 * depth);
+    for _ in 1..depth {
+        bytes.extend_from_slice(&[multi, 1]);
+    }
+    bytes.extend_from_slice(&[multi, 0]);
+    bytes
+}
+
+/// The declarations from before a multi's ops were flat: a multi held writes (or txns) of any
+/// kind, multis included, and serde decoded them by recursing once per level. Kept to pin that a
+/// multi's bytes did not change, and to show what the hostile bytes meant to the old code.
+mod before_flat_multis {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    pub enum WriteOp {
+        Create {
+            opcode: CreateOpcode,
+            path: String,
+            #[serde(with = "crate::bytes_serde::option")]
+            data: Option<Vec<u8>>,
+            acl: Vec<Acl>,
+            flags: i32,
+            ttl_ms: i64,
+        },
+        Delete {
+            path: String,
+            version: i32,
+        },
+        SetData {
+            path: String,
+            #[serde(with = "crate::bytes_serde::option")]
+            data: Option<Vec<u8>>,
+            version: i32,
+        },
+        SetAcl {
+            path: String,
+            acl: Vec<Acl>,
+            version: i32,
+        },
+        Check {
+            path: String,
+            version: i32,
+        },
+        Multi(Vec<WriteOp>),
+        CreateSession {
+            timeout_ms: i32,
+        },
+        CloseSession,
+        DeleteContainer {
+            path: String,
+        },
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    pub enum Txn {
+        Create(CreateTxn),
+        Delete {
+            path: String,
+        },
+        SetData {
+            path: String,
+            #[serde(with = "crate::bytes_serde::option")]
+            data: Option<Vec<u8>>,
+            version: i32,
+        },
+        SetAcl {
+            path: String,
+            acl: Vec<Acl>,
+            version: i32,
+        },
+        Check {
+            path: String,
+            version: i32,
+        },
+        CreateSession {
+            session: SessionId,
+            timeout_ms: i32,
+        },
+        CloseSession {
+            session: SessionId,
+            paths: Vec<String>,
+        },
+        Multi(Vec<Txn>),
+        MultiError(Vec<ErrorCode>),
+        Error(ErrorCode),
+    }
+
+    pub fn write_op(op: &MultiWriteOp) -> WriteOp {
+        match op.clone() {
+            MultiWriteOp::Create { opcode, path, data, acl, flags, ttl_ms } => {
+                WriteOp::Create { opcode, path, data, acl, flags, ttl_ms }
+            }
+            MultiWriteOp::Delete { path, version } => WriteOp::Delete { path, version },
+            MultiWriteOp::SetData { path, data, version } => WriteOp::SetData { path, data, version },
+            MultiWriteOp::SetAcl { path, acl, version } => WriteOp::SetAcl { path, acl, version },
+            MultiWriteOp::Check { path, version } => WriteOp::Check { path, version },
+        }
+    }
+
+    pub fn txn(op: &MultiTxn) -> Txn {
+        match op.clone() {
+            MultiTxn::Create(create) => Txn::Create(create),
+            MultiTxn::Delete { path } => Txn::Delete { path },
+            MultiTxn::SetData { path, data, version } => Txn::SetData { path, data, version },
+            MultiTxn::SetAcl { path, acl, version } => Txn::SetAcl { path, acl, version },
+            MultiTxn::Check { path, version } => Txn::Check { path, version },
+        }
+    }
+}
+
+/// A multi of every kind of op a multi can hold.
+fn every_multi_write_op() -> Vec<MultiWriteOp> {
+    vec![
+        MultiWriteOp::Create {
+            opcode: CreateOpcode::CreateTtl,
+            path: "/a".into(),
+            data: Some(b"x".to_vec()),
+            acl: Acl::open_unsafe(),
+            flags: 5,
+            ttl_ms: 1000,
+        },
+        MultiWriteOp::Delete { path: "/b".into(), version: 3 },
+        MultiWriteOp::SetData { path: "/c".into(), data: None, version: -1 },
+        MultiWriteOp::SetAcl { path: "/d".into(), acl: Acl::read_unsafe(), version: 2 },
+        MultiWriteOp::Check { path: "/e".into(), version: 7 },
+    ]
+}
+
+fn every_multi_txn() -> Vec<MultiTxn> {
+    vec![
+        MultiTxn::Create(CreateTxn {
+            path: "/a0000000001".into(),
+            data: Some(b"x".to_vec()),
+            acl: Acl::open_unsafe(),
+            ephemeral_owner: SESSIONS[0].0,
+            parent_cversion: 4,
+        }),
+        MultiTxn::Delete { path: "/b".into() },
+        MultiTxn::SetData { path: "/c".into(), data: Some(Vec::new()), version: 9 },
+        MultiTxn::SetAcl { path: "/d".into(), acl: Acl::read_unsafe(), version: 2 },
+        MultiTxn::Check { path: "/e".into(), version: 7 },
+    ]
+}
+
+#[test]
+fn a_multi_is_encoded_as_when_multis_could_nest() {
+    let ops = every_multi_write_op();
+    let new = WriteOp::Multi(ops.clone());
+    let old = before_flat_multis::WriteOp::Multi(ops.iter().map(before_flat_multis::write_op).collect());
+    let bytes = postcard::to_allocvec(&new).unwrap();
+    assert_eq!(bytes, postcard::to_allocvec(&old).unwrap());
+    assert_eq!(bytes[..2], [WRITE_OP_MULTI, 5]);
+    assert_eq!(postcard::from_bytes::<WriteOp>(&bytes).unwrap(), new);
+
+    let ops = every_multi_txn();
+    let new = Txn::Multi(ops.clone());
+    let old = before_flat_multis::Txn::Multi(ops.iter().map(before_flat_multis::txn).collect());
+    let bytes = postcard::to_allocvec(&new).unwrap();
+    assert_eq!(bytes, postcard::to_allocvec(&old).unwrap());
+    assert_eq!(bytes[..2], [TXN_MULTI, 5]);
+    assert_eq!(postcard::from_bytes::<Txn>(&bytes).unwrap(), new);
+
+    // A multi op on its own is encoded as the same write or txn outside a multi.
+    for op in every_multi_write_op() {
+        let alone = postcard::to_allocvec(&WriteOp::from(op.clone())).unwrap();
+        assert_eq!(postcard::to_allocvec(&op).unwrap(), alone);
+    }
+    for op in every_multi_txn() {
+        let alone = postcard::to_allocvec(&Txn::from(op.clone())).unwrap();
+        assert_eq!(postcard::to_allocvec(&op).unwrap(), alone);
+    }
+}
+
+#[test]
+fn nested_multi_bytes_are_what_the_old_declarations_recursed_on() {
+    use before_flat_multis as old;
+    let bytes = nested_multis(WRITE_OP_MULTI, 3);
+    let nested = old::WriteOp::Multi(vec![old::WriteOp::Multi(vec![old::WriteOp::Multi(vec![])])]);
+    assert_eq!(postcard::from_bytes::<old::WriteOp>(&bytes).unwrap(), nested);
+    let bytes = nested_multis(TXN_MULTI, 3);
+    let nested = old::Txn::Multi(vec![old::Txn::Multi(vec![old::Txn::Multi(vec![])])]);
+    assert_eq!(postcard::from_bytes::<old::Txn>(&bytes).unwrap(), nested);
+    // One level is a plain empty multi, then and now.
+    assert_eq!(postcard::from_bytes::<WriteOp>(&nested_multis(WRITE_OP_MULTI, 1)).unwrap(), WriteOp::Multi(vec![]));
+    assert_eq!(postcard::from_bytes::<Txn>(&nested_multis(TXN_MULTI, 1)).unwrap(), Txn::Multi(vec![]));
+}
+
+#[test]
+fn a_multi_inside_a_multi_does_not_decode() {
+    for depth in [2, 3] {
+        assert!(postcard::from_bytes::<WriteOp>(&nested_multis(WRITE_OP_MULTI, depth)).is_err(), "depth {depth}");
+        assert!(postcard::from_bytes::<Txn>(&nested_multis(TXN_MULTI, depth)).is_err(), "depth {depth}");
+    }
+}
+
+/// A million nested multis (2 MB) overflowed the stack of the thread decoding them (the server
+/// aborted); now decoding stops at the second multi with an error.
+#[test]
+fn deeply_nested_multis_are_a_decode_error() {
+    assert!(postcard::from_bytes::<WriteOp>(&nested_multis(WRITE_OP_MULTI, HOSTILE_DEPTH)).is_err());
+    assert!(postcard::from_bytes::<Txn>(&nested_multis(TXN_MULTI, HOSTILE_DEPTH)).is_err());
+}
+
+#[test]
+fn a_multi_holding_a_session_or_container_op_does_not_decode() {
+    // A multi of one op: createSession (6), closeSession (7), deleteContainer (8) of "/x".
+    for op in [&[6, 2][..], &[7], &[8, 2, b'/', b'x']] {
+        let bytes = [&[WRITE_OP_MULTI, 1][..], op].concat();
+        assert!(postcard::from_bytes::<WriteOp>(&bytes).is_err(), "{bytes:?}");
+        assert!(postcard::from_bytes::<WriteOp>(&bytes[2..]).is_ok(), "{bytes:?} alone");
+    }
+    // A multi of one txn: createSession (5), closeSession (6), multiError (8), error (9).
+    for op in [&[5, 2, 2][..], &[6, 2, 0], &[8, 0], &[9, 0]] {
+        let bytes = [&[TXN_MULTI, 1][..], op].concat();
+        assert!(postcard::from_bytes::<Txn>(&bytes).is_err(), "{bytes:?}");
+        assert!(postcard::from_bytes::<Txn>(&bytes[2..]).is_ok(), "{bytes:?} alone");
+    }
+}
+
+#[test]
+fn a_multi_holding_set_acl_is_refused_whole_in_prep_and_in_apply() {
+    let mut tree = DataTree::new();
+    let mut pending = PendingChanges::default();
+    let auth = AuthContext::new(SESSIONS[0]);
+    let set_acl = MultiWriteOp::SetAcl { path: "/".into(), acl: Acl::open_unsafe(), version: -1 };
+    let check = MultiWriteOp::Check { path: "/".into(), version: -1 };
+    let op = WriteOp::Multi(vec![check, set_acl]);
+    let txn = prep(&tree, &mut pending, &PrepConfig::default(), &auth, Zxid::new(1, 1), op);
+    assert_eq!(txn, Txn::Error(ErrorCode::MarshallingError));
+    assert!(pending.is_empty());
+    let digest = tree.digest();
+    let txn = Txn::Multi(vec![
+        MultiTxn::Check { path: "/".into(), version: 0 },
+        MultiTxn::SetAcl { path: "/".into(), acl: Acl::read_unsafe(), version: 1 },
+    ]);
+    assert_eq!(apply(&mut tree, Zxid::new(1, 1), 0, &txn), TxnResult::Failed(ErrorCode::MarshallingError));
+    assert_eq!(tree.digest(), digest);
 }

@@ -352,3 +352,23 @@ fn a_huge_vector_count_does_not_allocate() {
     let result = Response::read(OpCode::GetChildren, 0, &mut Reader::new(&bytes));
     assert!(matches!(result, Err(DecodeError::Truncated { .. })));
 }
+
+/// A multi's ops are read in a loop, one `MultiHeader` and record at a time, and a multi or
+/// multiRead op inside a multi is refused (ZooKeeper's `MultiOperationRecord` has no such op):
+/// a request of a million nested multi headers is one clean error, with no recursion.
+#[test]
+fn a_multi_inside_a_client_multi_is_a_decode_error() {
+    let header = |opcode: i32| {
+        let mut h = Vec::new();
+        MultiHeader { opcode, done: false, err: -1 }.write(&mut h);
+        h
+    };
+    for outer in [OpCode::Multi, OpCode::MultiRead] {
+        for inner in [OpCode::Multi, OpCode::MultiRead] {
+            let mut bytes = Vec::new();
+            RequestHeader { xid: 7, opcode: outer.code() }.write(&mut bytes);
+            bytes.extend_from_slice(&header(inner.code()).repeat(1_000_000));
+            assert_eq!(Request::decode(&bytes), Err(DecodeError::BadMultiOp(inner.code())), "{inner:?} in {outer:?}");
+        }
+    }
+}

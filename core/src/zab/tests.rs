@@ -677,3 +677,17 @@ fn a_looking_vote_heard_while_following_counts_when_the_leader_dies() {
     step(&mut peer, 61, Input::Tick);
     assert!(matches!(peer.status(), Status::Following { leader: ServerId(2), .. }), "{:?}", peer.status());
 }
+
+/// A journal record is postcard of a [`LogOp`]: an `Append` whose txn nests a million multis (a
+/// 2 MB record) overflowed the stack of the recovering server; now a multi holds no multi and
+/// the record is a decode error, as recovery reads it (`take_from_bytes`).
+#[test]
+fn a_log_record_with_deeply_nested_multis_is_a_decode_error() {
+    use crate::txn::tests::{HOSTILE_DEPTH, TXN_MULTI, nested_multis};
+    // Append (0): zxid 1, time_ms 5 (zigzag 10), session 1 (zigzag 2), cxid 1 (zigzag 2), the txn.
+    let record = |depth| [&[0, 1, 10, 2, 2][..], &nested_multis(TXN_MULTI, depth)].concat();
+    let entry = Entry { zxid: Zxid::from_u64(1), time_ms: 5, session: SessionId(1), cxid: 1, txn: Txn::Multi(vec![]) };
+    let shallow = record(1);
+    assert_eq!(postcard::take_from_bytes::<LogOp>(&shallow).unwrap(), (LogOp::Append(Arc::new(entry)), &[][..]));
+    assert!(postcard::take_from_bytes::<LogOp>(&record(HOSTILE_DEPTH)).is_err());
+}
