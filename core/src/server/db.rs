@@ -7,17 +7,29 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::ids::{SessionId, Zxid};
-use crate::tree::DataTree;
 use crate::tree::snapshot::{self, SnapshotError};
+use crate::tree::{AclList, DataTree};
 use crate::txn::{self, MultiTxn, Txn, TxnResult};
 use crate::zab::{Entry, StateMachine};
 
-/// One change a watch can see, in the order the tree saw them.
+/// What happened to a node, for the watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Deleted,
+    DataChanged,
+}
+
+/// One change a watch can see, in the order the tree saw them. A delete carries the node's
+/// ACL as it was just before (`None` if it did not exist then: created and deleted within one
+/// multi): a watch on an ancestor learns of a change only if its connection may read the node
+/// (CVE-2024-23944), and once deleted the node cannot be asked. For creates and setData the
+/// server reads the ACL from the tree, and only when some connection has a recursive watch.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Change {
-    Created(String),
-    Deleted(String),
-    DataChanged(String),
+pub struct Change {
+    pub kind: ChangeKind,
+    pub path: String,
+    pub acl: Option<AclList>,
 }
 
 /// An entry that was applied, for the server to act on.
@@ -73,23 +85,44 @@ impl Frozen {
     }
 }
 
+/// The ACLs of the nodes `txn` deletes, read before it applies.
+fn acls_before_delete(tree: &DataTree, txn: &Txn) -> BTreeMap<String, AclList> {
+    let mut acls = BTreeMap::new();
+    let mut note = |path: &String| {
+        if let Some(node) = tree.get(path) {
+            acls.insert(path.clone(), node.acl().clone());
+        }
+    };
+    match txn {
+        Txn::Delete { path } => note(path),
+        Txn::CloseSession { paths, .. } => paths.iter().for_each(note),
+        Txn::Multi(ops) => ops
+            .iter()
+            .filter_map(|op| if let MultiTxn::Delete { path } = op { Some(path) } else { None })
+            .for_each(note),
+        _ => {}
+    }
+    acls
+}
+
 /// The watchable changes of a txn that applied successfully.
-fn changes_of(txn: &Txn, result: &TxnResult, out: &mut Vec<Change>) {
+fn changes_of(deleted_acls: &BTreeMap<String, AclList>, txn: &Txn, result: &TxnResult, out: &mut Vec<Change>) {
+    let now = |kind, path: &String| Change { kind, path: path.clone(), acl: None };
+    let gone =
+        |path: &String| Change { kind: ChangeKind::Deleted, path: path.clone(), acl: deleted_acls.get(path).cloned() };
     match (txn, result) {
         (_, TxnResult::Failed(_)) => {}
-        (Txn::Create(c), _) => out.push(Change::Created(c.path.clone())),
-        (Txn::Delete { path }, _) => out.push(Change::Deleted(path.clone())),
-        (Txn::SetData { path, .. }, _) => out.push(Change::DataChanged(path.clone())),
-        (Txn::CloseSession { .. }, TxnResult::SessionClosed { deleted }) => {
-            out.extend(deleted.iter().cloned().map(Change::Deleted));
-        }
+        (Txn::Create(c), _) => out.push(now(ChangeKind::Created, &c.path)),
+        (Txn::Delete { path }, _) => out.push(gone(path)),
+        (Txn::SetData { path, .. }, _) => out.push(now(ChangeKind::DataChanged, path)),
+        (Txn::CloseSession { .. }, TxnResult::SessionClosed { deleted }) => out.extend(deleted.iter().map(gone)),
         (Txn::Multi(ops), TxnResult::Multi(results)) => {
             for (op, r) in ops.iter().zip(results) {
                 match (op, r) {
                     (_, TxnResult::Failed(_)) => {}
-                    (MultiTxn::Create(c), _) => out.push(Change::Created(c.path.clone())),
-                    (MultiTxn::Delete { path }, _) => out.push(Change::Deleted(path.clone())),
-                    (MultiTxn::SetData { path, .. }, _) => out.push(Change::DataChanged(path.clone())),
+                    (MultiTxn::Create(c), _) => out.push(now(ChangeKind::Created, &c.path)),
+                    (MultiTxn::Delete { path }, _) => out.push(gone(path)),
+                    (MultiTxn::SetData { path, .. }, _) => out.push(now(ChangeKind::DataChanged, path)),
                     (MultiTxn::SetAcl { .. } | MultiTxn::Check { .. }, _) => {}
                 }
             }
@@ -126,9 +159,10 @@ impl StateMachine for Database {
             }
             _ => {}
         }
+        let deleted_acls = acls_before_delete(&self.tree, &entry.txn);
         let result = txn::apply(&mut self.tree, entry.zxid, entry.time_ms, &entry.txn);
         let mut changes = Vec::new();
-        changes_of(&entry.txn, &result, &mut changes);
+        changes_of(&deleted_acls, &entry.txn, &result, &mut changes);
         self.applied.push(Applied { zxid: entry.zxid, session: entry.session, cxid: entry.cxid, result, changes });
     }
 

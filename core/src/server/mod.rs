@@ -40,7 +40,7 @@ use core::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 pub use coalesce::coalesce;
-pub use db::{Applied, Change, Database, Frozen, ServerMachine};
+pub use db::{Applied, Change, ChangeKind, Database, Frozen, ServerMachine};
 pub use reply::Shape;
 
 use forwarded::{Forwarded, Inbound};

@@ -2,20 +2,21 @@
 //! proposed here), applied txns complete them, and replies leave strictly in order.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeSet;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::{
-    Applied, Change, ConnId, Item, PeerMessage, Phase, Server, ServerMachine, ServerOutput, Shape, SyncState,
+    Applied, ChangeKind, ConnId, Item, PeerMessage, Phase, Server, ServerMachine, ServerOutput, Shape, SyncState,
     WriteState, reply,
 };
 
 use crate::error::ErrorCode;
 use crate::ids::SessionId;
 use crate::session::password;
-use crate::tree::Id;
-use crate::txn::{TxnResult, WriteOp};
+use crate::tree::{AclList, Id, perms};
+use crate::txn::{AuthContext, TxnResult, WriteOp, check_acl};
 use crate::watch::{Notification, Watcher};
 use crate::wire::records::{PathRecord, ReplyHeader, WatcherEvent};
 use crate::wire::{
@@ -81,6 +82,18 @@ impl<M: ServerMachine> Server<M> {
         #[cfg(feature = "sim")]
         let mut late = Vec::new();
         let mut touched_conns = BTreeSet::new();
+        // The ACLs of the nodes this batch deleted, for a create or setData of a node gone
+        // again by the end of the batch (see `acl` below).
+        let deleted: BTreeMap<String, AclList> = if !self.watches.has_recursive() {
+            BTreeMap::new()
+        } else {
+            applied
+                .iter()
+                .flat_map(|a| &a.changes)
+                .filter(|c| c.kind == ChangeKind::Deleted)
+                .filter_map(|c| c.acl.clone().map(|acl| (c.path.clone(), acl)))
+                .collect()
+        };
         for a in applied {
             if self.leading {
                 self.pending.committed(a.zxid);
@@ -94,10 +107,28 @@ impl<M: ServerMachine> Server<M> {
                 }
             }
             for change in &a.changes {
-                match change {
-                    Change::Created(p) => self.watches.node_created(p, &mut notes),
-                    Change::Deleted(p) => self.watches.node_deleted(p, &mut notes),
-                    Change::DataChanged(p) => self.watches.data_changed(p, &mut notes),
+                let (conns, skip_acl) = (&self.conns, self.config.prep.skip_acl);
+                // The node's ACL, needed only for recursive watches on its ancestors: a delete
+                // carries it, else it is read from the tree as it is now.
+                let acl = match change.kind {
+                    _ if !self.watches.has_recursive() => None,
+                    ChangeKind::Deleted => change.acl.clone(),
+                    _ => (self.peer.machine().db().tree.get(&change.path).map(|n| n.acl().clone()))
+                        .or_else(|| deleted.get(&change.path).cloned()),
+                };
+                // Whether a connection may read the changed node (for watches on ancestors;
+                // asked only when there are recursive watches).
+                let may_read = |w: Watcher| {
+                    let Some(acl) = &acl else { return false };
+                    conns.get(&w.0).is_some_and(|c| {
+                        let auth = AuthContext { session: c.session, ids: c.auth.clone() };
+                        check_acl(&auth, acl, perms::READ, skip_acl).is_ok()
+                    })
+                };
+                match change.kind {
+                    ChangeKind::Created => self.watches.node_created(&change.path, &may_read, &mut notes),
+                    ChangeKind::Deleted => self.watches.node_deleted(&change.path, &may_read, &mut notes),
+                    ChangeKind::DataChanged => self.watches.data_changed(&change.path, &may_read, &mut notes),
                 }
             }
             #[cfg(feature = "sim")]

@@ -827,3 +827,36 @@ fn a_peer_message_with_deeply_nested_multis_is_a_decode_error() {
         assert!(postcard::from_bytes::<PeerMessage>(&bytes).is_err(), "{kind}");
     }
 }
+
+/// CVE-2024-23944 (fixed in ZooKeeper 3.8.4): a persistent recursive watch on `/` must not
+/// reveal the creation, change or deletion of a node its session may not read.
+#[test]
+fn cve_2024_23944_a_recursive_watch_reveals_no_node_its_session_may_not_read() {
+    let mut net = Net::new(3);
+    let leader = net.leader();
+    let follower = (leader + 1) % 3;
+    // The watcher is on a follower, the owner writes through the leader.
+    net.open(follower, 1);
+    net.open(leader, 2);
+    let add = Request::AddWatch(AddWatchRequest { path: "/".into(), mode: 1 });
+    assert_eq!(net.call(1, 1, add).0.err, 0);
+    let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Some(b"alice:secret".to_vec()) };
+    net.send(2, AUTH_XID, Request::Auth(auth));
+    net.received(2);
+    let private = |path: &str| {
+        Request::Create(CreateRequest {
+            path: path.into(),
+            data: Some(b"s".to_vec()),
+            acl: vec![Acl::new(31, "auth", "")],
+            flags: 0,
+        })
+    };
+    assert_eq!(net.call(2, 1, private("/secret")).0.err, 0);
+    assert_eq!(net.call(2, 2, create("/open", b"", 0)).0.err, 0);
+    let set = Request::SetData(SetDataRequest { path: "/secret".into(), data: Some(b"t".to_vec()), version: -1 });
+    assert_eq!(net.call(2, 3, set).0.err, 0);
+    let delete = Request::Delete(PathVersion { path: "/secret".into(), version: -1 });
+    assert_eq!(net.call(2, 4, delete).0.err, 0);
+    net.run(100);
+    assert_eq!(net.received(1), vec![Got::Event(1, "/open".into())], "only the node it may read");
+}

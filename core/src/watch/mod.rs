@@ -211,6 +211,11 @@ pub struct WatchManager {
 }
 
 impl WatchManager {
+    /// Whether any connection has a persistent recursive watch.
+    pub fn has_recursive(&self) -> bool {
+        self.data.recursive > 0
+    }
+
     /// Registers the one-shot watch a read sets. exists registers even when the node is missing;
     /// getData and getChildren only when the read succeeds.
     pub fn add(&mut self, path: &str, kind: WatchKind, w: Watcher) {
@@ -227,32 +232,35 @@ impl WatchManager {
     }
 
     /// The events a create of `path` causes: NodeCreated on the path, then NodeChildrenChanged on
-    /// its parent.
-    pub fn node_created(&mut self, path: &str, out: &mut Vec<Notification>) {
-        let fired = self.data.trigger(path, EventType::NodeCreated);
+    /// its parent. A watcher that learns of it only through a recursive watch on an ancestor
+    /// does so only if `may_read` says it may read the node (CVE-2024-23944; ZooKeeper 3.8.4);
+    /// the same holds for [`WatchManager::node_deleted`] and [`WatchManager::data_changed`].
+    pub fn node_created(&mut self, path: &str, may_read: &dyn Fn(Watcher) -> bool, out: &mut Vec<Notification>) {
+        let fired = self.data.trigger(path, EventType::NodeCreated, may_read);
         notify(&fired, &[], EventType::NodeCreated, path, out);
         self.children_changed(path, out);
     }
 
     /// The events a delete of `path` causes (also for ephemeral cleanup): one NodeDeleted per
     /// watcher of the path in either table, then NodeChildrenChanged on the parent.
-    pub fn node_deleted(&mut self, path: &str, out: &mut Vec<Notification>) {
-        let from_data = self.data.trigger(path, EventType::NodeDeleted);
+    pub fn node_deleted(&mut self, path: &str, may_read: &dyn Fn(Watcher) -> bool, out: &mut Vec<Notification>) {
+        let from_data = self.data.trigger(path, EventType::NodeDeleted, may_read);
         notify(&from_data, &[], EventType::NodeDeleted, path, out);
-        let from_child = self.child.trigger(path, EventType::NodeDeleted);
+        let from_child = self.child.trigger(path, EventType::NodeDeleted, may_read);
         notify(&from_child, &from_data, EventType::NodeDeleted, path, out);
         self.children_changed(path, out);
     }
 
     /// The events a setData of `path` causes: NodeDataChanged.
-    pub fn data_changed(&mut self, path: &str, out: &mut Vec<Notification>) {
-        let fired = self.data.trigger(path, EventType::NodeDataChanged);
+    pub fn data_changed(&mut self, path: &str, may_read: &dyn Fn(Watcher) -> bool, out: &mut Vec<Notification>) {
+        let fired = self.data.trigger(path, EventType::NodeDataChanged, may_read);
         notify(&fired, &[], EventType::NodeDataChanged, path, out);
     }
 
     fn children_changed(&mut self, path: &str, out: &mut Vec<Notification>) {
         let Some((parent, _)) = split_parent(path) else { return };
-        let fired = self.child.trigger(parent, EventType::NodeChildrenChanged);
+        // No recursive watch sees NodeChildrenChanged: nothing to filter.
+        let fired = self.child.trigger(parent, EventType::NodeChildrenChanged, &|_| true);
         notify(&fired, &[], EventType::NodeChildrenChanged, parent, out);
     }
 
@@ -402,8 +410,9 @@ impl Table {
     }
 
     /// The watchers `event` on `path` notifies, sorted and without duplicates; the standard
-    /// watches among them are dropped.
-    fn trigger(&mut self, path: &str, event: EventType) -> Vec<Watcher> {
+    /// watches among them are dropped. Those notified through a recursive watch on an ancestor
+    /// only if `may_read` says so.
+    fn trigger(&mut self, path: &str, event: EventType, may_read: &dyn Fn(Watcher) -> bool) -> Vec<Watcher> {
         let mut fired = Vec::new();
         if self.by_path.is_empty() {
             return fired;
@@ -435,7 +444,12 @@ impl Table {
         if self.recursive > 0 && !children_changed {
             for ancestor in ancestors(path) {
                 let Some(watchers) = self.by_path.get(ancestor) else { continue };
-                fired.extend(watchers.iter().filter(|(_, mode)| **mode == WatchMode::Recursive).map(|(w, _)| *w));
+                fired.extend(
+                    watchers
+                        .iter()
+                        .filter(|(w, mode)| **mode == WatchMode::Recursive && may_read(**w))
+                        .map(|(w, _)| *w),
+                );
             }
             fired.sort_unstable();
             fired.dedup();

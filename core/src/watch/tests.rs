@@ -25,21 +25,21 @@ fn n(watcher: Watcher, event: EventType, path: &str) -> Notification {
 
 fn created(m: &mut WatchManager, path: &str) -> Vec<Notification> {
     let mut out = Vec::new();
-    m.node_created(path, &mut out);
+    m.node_created(path, &|_| true, &mut out);
     m.check_invariants().unwrap();
     out
 }
 
 fn deleted(m: &mut WatchManager, path: &str) -> Vec<Notification> {
     let mut out = Vec::new();
-    m.node_deleted(path, &mut out);
+    m.node_deleted(path, &|_| true, &mut out);
     m.check_invariants().unwrap();
     out
 }
 
 fn changed(m: &mut WatchManager, path: &str) -> Vec<Notification> {
     let mut out = Vec::new();
-    m.data_changed(path, &mut out);
+    m.data_changed(path, &|_| true, &mut out);
     m.check_invariants().unwrap();
     out
 }
@@ -629,4 +629,31 @@ proptest! {
     fn tables_agree_with_the_model(ops in prop::collection::vec(op_strategy(), 1..80)) {
         run(ops);
     }
+}
+
+/// CVE-2024-23944: a recursive watch on an ancestor tells only the connections that may read
+/// the changed node; a watch on the node itself is not filtered (its read was checked when it
+/// was set, as in ZooKeeper).
+#[test]
+fn a_recursive_watch_on_an_ancestor_hears_only_of_nodes_it_may_read() {
+    let mut m = WatchManager::default();
+    let (reader, outsider) = (Watcher(1), Watcher(2));
+    m.add_persistent("/", PersistentMode::Recursive, reader);
+    m.add_persistent("/", PersistentMode::Recursive, outsider);
+    m.add("/secret", WatchKind::Data, outsider);
+    let only_reader = |w: Watcher| w == reader;
+    let mut out = Vec::new();
+    m.node_created("/secret", &only_reader, &mut out);
+    assert_eq!(
+        out,
+        vec![n(reader, EventType::NodeCreated, "/secret"), n(outsider, EventType::NodeCreated, "/secret")],
+        "the outsider's own watch on /secret fires; its recursive one on / would not"
+    );
+    out.clear();
+    m.data_changed("/secret", &only_reader, &mut out);
+    assert_eq!(out, vec![n(reader, EventType::NodeDataChanged, "/secret")]);
+    out.clear();
+    m.node_deleted("/secret", &only_reader, &mut out);
+    assert_eq!(out, vec![n(reader, EventType::NodeDeleted, "/secret")]);
+    m.check_invariants().unwrap();
 }
