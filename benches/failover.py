@@ -107,6 +107,12 @@ class Ensemble:
         self.client_ports = ports[:n]
         self.procs = [None] * n
         servers = "".join(f"server.{i + 1}=127.0.0.1:{ports[n + i]}:{ports[2 * n + i]}\n" for i in range(n))
+        if server == "zabkeeper":
+            # As an operator would run it: members prove a shared secret on every link.
+            secret = os.path.join(work, "quorum.secret")
+            with open(secret, "w") as f:
+                f.write(os.urandom(32).hex() + "\n")
+            servers += f"quorum.auth.secretFile={secret}\n"
         with open(os.path.join(work, "log4j.properties"), "w") as f:
             f.write(
                 "log4j.rootLogger=WARN, F\nlog4j.appender.F=org.apache.log4j.FileAppender\n"

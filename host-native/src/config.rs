@@ -46,6 +46,12 @@ pub struct Settings {
     /// Four-letter words answered ("*" in zoo.cfg means all).
     pub four_letter_words: BTreeSet<String>,
     pub super_digest: Option<String>,
+    /// The file holding the secret that members prove to each other on the quorum port
+    /// (`quorum.auth.secretFile`; none: peers are taken at their word).
+    pub quorum_secret_file: Option<PathBuf>,
+    /// Refuse peers that prove no secret (`quorum.auth.requireSecret`, default true; false only
+    /// while rolling a secret out).
+    pub quorum_require_secret: bool,
     /// Unknown keys and other things worth a warning.
     pub warnings: Vec<String>,
 }
@@ -87,6 +93,8 @@ impl Default for Settings {
             extended_types: false,
             four_letter_words: BTreeSet::from(["srvr".to_string()]),
             super_digest: None,
+            quorum_secret_file: None,
+            quorum_require_secret: true,
             warnings: Vec::new(),
         }
     }
@@ -227,6 +235,18 @@ impl Settings {
                 "DigestAuthenticationProvider.superDigest" | "zookeeper.DigestAuthenticationProvider.superDigest" => {
                     s.super_digest = Some(value.to_string())
                 }
+                "quorum.auth.secretFile" => s.quorum_secret_file = Some(PathBuf::from(value)),
+                "quorum.auth.requireSecret" => s.quorum_require_secret = yes_no(key, value)?,
+                // Asking for a protection that is not built must not start a server without it.
+                "sslQuorum" | "quorum.auth.enableSasl" if yes_no(key, value)? => {
+                    return Err(ConfigError(format!(
+                        "{key}=true: not supported yet; members prove themselves with \
+                         quorum.auth.secretFile instead (docs/SECURITY.md)"
+                    )));
+                }
+                "secureClientPort" | "client.secure" => {
+                    return Err(ConfigError(format!("{key}: TLS for clients is not supported yet (docs/SECURITY.md)")));
+                }
                 key if key.starts_with("server.") => {
                     let id: u64 = key["server.".len()..]
                         .parse()
@@ -288,7 +308,7 @@ mod tests {
                     clientPortAddress=127.0.0.2\nmaxClientCnxns=7\nminSessionTimeout=1000\nmaxSessionTimeout=9000\n\
                     forceSync=no\nextendedTypesEnabled=true\n4lw.commands.whitelist=ruok, srvr,mntr\n\
                     server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889:observer;127.0.0.1:2182\n\
-                    admin.serverPort=8080\nmystery=1\n";
+                    admin.serverPort=8080\nmystery=1\nquorum.auth.secretFile=/etc/zk/secret\nquorum.auth.requireSecret=no\n";
         let s = Settings::from_text(text).unwrap();
         assert_eq!(s.tick_ms, 500);
         assert_eq!(s.client_addr, "127.0.0.2:2999".parse().unwrap());
@@ -300,6 +320,8 @@ mod tests {
         assert_eq!(s.members[1].client, Some("127.0.0.1:2182".parse().unwrap()));
         assert!(s.warnings.iter().any(|w| w.contains("mystery")));
         assert!(s.warnings.iter().any(|w| w.contains("admin.serverPort")));
+        assert_eq!(s.quorum_secret_file, Some(PathBuf::from("/etc/zk/secret")));
+        assert!(!s.quorum_require_secret);
     }
 
     #[test]
@@ -319,6 +341,11 @@ mod tests {
             assert!(err.0.contains(key), "{text}: {err}");
         }
         assert!(Settings::from_text("justtext").unwrap_err().0.contains("line 1"));
+        for text in ["sslQuorum=true", "quorum.auth.enableSasl=true", "secureClientPort=2281"] {
+            let err = Settings::from_text(text).unwrap_err();
+            assert!(err.0.contains("not supported"), "{text}: a protection asked for is never silently off: {err}");
+        }
+        assert!(Settings::from_text("sslQuorum=false").is_ok());
         let err = Settings::from_text("minSessionTimeout=9\nmaxSessionTimeout=5").unwrap_err();
         assert!(err.0.contains("minSessionTimeout"));
     }

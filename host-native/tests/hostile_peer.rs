@@ -6,19 +6,18 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{Client, create, ensemble, exists_after_sync, wait_for, wait_for_leader_and_followers};
+use common::{
+    Client, create, ensemble, exists_after_sync, peer_frame, peer_handshake, quorum_port, wait_for,
+    wait_for_leader_and_followers,
+};
 use zabkeeper_core::ids::{SessionId, Zxid};
 use zabkeeper_core::server::PeerMessage;
 use zabkeeper_core::txn::{Txn, WriteOp};
 use zabkeeper_core::zab::{Entry, Message};
 
-/// The peer handshake: magic, protocol version, then the dialer's server id (docs/FORMAT.md).
-const PEER_MAGIC: &[u8; 4] = b"ZBKP";
-const PEER_VERSION: u8 = 4;
 /// Variant tags of `WriteOp::Multi` and `Txn::Multi` in postcard.
 const WRITE_OP_MULTI: u8 = 5;
 const TXN_MULTI: u8 = 7;
@@ -43,30 +42,16 @@ fn payloads(depth: usize) -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-/// A member's quorum port, from its zoo.cfg's `server.<id>=host:quorum:election;client` line.
-fn quorum_port(config: &Path, id: u64) -> u16 {
-    let text = std::fs::read_to_string(config).unwrap();
-    let value = text.lines().find_map(|l| l.strip_prefix(&format!("server.{id}="))).expect("a server line");
-    value.split(':').nth(1).and_then(|p| p.parse().ok()).expect("a quorum port")
-}
-
-/// Dials `addr` as server `as_id`, sends one frame holding `payload`, and waits for the server
-/// to close the connection.
+/// Dials `addr` as server `as_id` (the ensemble holds no quorum secret, so the handshake
+/// passes), sends one frame holding `payload`, and waits for the server to close the connection.
 fn send_frame(addr: SocketAddr, as_id: u64, payload: &[u8]) {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("dial the quorum port");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut bytes = Vec::with_capacity(13 + 8 + payload.len());
-    bytes.extend_from_slice(PEER_MAGIC);
-    bytes.push(PEER_VERSION);
-    bytes.extend_from_slice(&as_id.to_le_bytes());
-    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    bytes.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
-    bytes.extend_from_slice(payload);
-    stream.write_all(&bytes).expect("send the frame");
+    let (mut stream, answer) = peer_handshake(addr, as_id, false);
+    assert!(answer.is_some(), "a member without a secret lets the handshake through");
+    stream.write_all(&peer_frame(payload)).expect("send the frame");
     let mut rest = Vec::new();
     // End of stream, or a reset: either way the server is done with this connection.
     let _ = stream.read_to_end(&mut rest);
-    assert!(rest.is_empty(), "a listener never sends on a peer connection");
+    assert!(rest.is_empty(), "after its handshake answer a listener never sends on a peer connection");
 }
 
 #[test]

@@ -286,13 +286,19 @@ class Cluster:
         self.procs = {}
         self.expected_dead = set()
         os.makedirs(root)
+        # The members prove a shared secret to each other, so every redial after a heal goes
+        # through the authenticated handshake.
+        secret = os.path.join(root, "quorum.secret")
+        with open(secret, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
         for i in self.ids():
             data = os.path.join(root, f"m{i}", "data")
             os.makedirs(data)
             with open(os.path.join(data, "myid"), "w") as f:
                 f.write(f"{i}\n")
             lines = ["tickTime=200", "initLimit=10", "syncLimit=5", f"dataDir={data}", "clientPort=2181",
-                     f"clientPortAddress={member_ip(i)}", "4lw.commands.whitelist=*", "snapCount=1000000"]
+                     f"clientPortAddress={member_ip(i)}", "4lw.commands.whitelist=*", "snapCount=1000000",
+                     f"quorum.auth.secretFile={secret}"]
             lines += [f"server.{j}={member_ip(j)}:2888:3888;2181" for j in self.ids()]
             with open(self.cfg(i), "w") as f:
                 f.write("\n".join(lines) + "\n")

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 use zabkeeper_core::wire::{FourLetterWord, FrameDecoder};
 
+use super::Throttle;
 use crate::event::{ClientLink, Event, Outbound};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
@@ -107,13 +108,16 @@ fn replies_in(bytes: &[u8]) -> usize {
 /// Accepts clients until the task is dropped.
 pub async fn serve(listener: TcpListener, events: mpsc::UnboundedSender<Event>, limits: Limits) {
     let open: Arc<Mutex<Open>> = Arc::default();
+    let (mut accept_failures, mut refusals) = (Throttle::default(), Throttle::default());
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors (EMFILE, ENFILE) or a transient error: pause instead of
                 // spinning, so the connections already open keep being served.
-                warn!(error = %e, "client port cannot accept; pausing");
+                if let Some(held) = accept_failures.ready(Instant::now()) {
+                    warn!(error = %e, held, "client port cannot accept; pausing");
+                }
                 tokio::time::sleep(super::ACCEPT_BACKOFF).await;
                 continue;
             }
@@ -121,7 +125,9 @@ pub async fn serve(listener: TcpListener, events: mpsc::UnboundedSender<Event>, 
         let admitted = match admit(&open, &limits, addr.ip()) {
             Ok(admitted) => admitted,
             Err(limit) => {
-                warn!(%addr, limit, "too many connections; closed");
+                if let Some(held) = refusals.ready(Instant::now()) {
+                    warn!(%addr, limit, held, "too many connections; closed");
+                }
                 drop(stream);
                 continue;
             }

@@ -1,9 +1,10 @@
 //! Links between the servers of an ensemble: TCP on each server's quorum port.
 //!
 //! Every server dials every other one and sends only on the connection it dialed; it only
-//! receives on connections it accepted. A connection opens with a handshake (magic, format
-//! version, the dialer's server id); then each frame is `length u32 LE | crc32c u32 LE |
-//! postcard(PeerMessage)`. Zab copes with lost, repeated and reordered messages, so a broken
+//! receives on connections it accepted. A connection opens with a handshake in which the
+//! dialer says which member it is and, when the members hold a secret, both sides prove that
+//! they hold it ([`super::auth`]); nothing a peer sends is read before that. Then each frame
+//! is `length u32 LE | crc32c u32 LE | postcard(PeerMessage)`. Zab copes with lost, repeated and reordered messages, so a broken
 //! link simply drops what was queued and redials with back-off; a peer that sends anything
 //! malformed is disconnected and nothing else is harmed.
 //!
@@ -25,7 +26,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -36,14 +37,10 @@ use zabkeeper_core::ids::ServerId;
 use zabkeeper_core::server::PeerMessage;
 use zabkeeper_core::zab::Message;
 
-use super::ACCEPT_BACKOFF;
+use super::auth::{self, Proven, QuorumAuth};
+use super::{ACCEPT_BACKOFF, Throttle};
 use crate::event::Event;
 
-const MAGIC: &[u8; 4] = b"ZBKP";
-/// 2: a PROPOSAL carries a list of entries. 3: forwarded requests are numbered per join
-/// attempt, REVALIDATED carries a zxid, REFUSED, ACKEPOCH says whether it repeats a promise.
-/// 4: REVALIDATE is numbered with the forwarded requests.
-const VERSION: u8 = 4;
 /// Large enough for a SNAP of a big tree.
 const MAX_FRAME: usize = 512 * 1024 * 1024;
 /// A frame's buffer grows by what arrives, from at most this much.
@@ -95,13 +92,15 @@ impl Links {
         me: ServerId,
         peers: Vec<(ServerId, SocketAddr)>,
         liveness: Liveness,
+        auth: QuorumAuth,
         events: mpsc::UnboundedSender<Event>,
     ) -> Links {
         let mut queues = BTreeMap::new();
         for (id, addr) in peers {
             let (tx, rx) = mpsc::channel(QUEUE_MAX);
             queues.insert(id, tx);
-            tokio::spawn(dialer(me, id, addr, liveness, rx, events.clone()));
+            let link = Link { me, peer: id, addr, liveness, auth: auth.clone() };
+            tokio::spawn(dialer(link, rx, events.clone()));
         }
         Links { queues }
     }
@@ -145,18 +144,42 @@ async fn dial(addr: SocketAddr) -> Option<TcpStream> {
     }
 }
 
-async fn dialer(
+/// Who dials whom, and how.
+struct Link {
     me: ServerId,
     peer: ServerId,
     addr: SocketAddr,
     liveness: Liveness,
-    mut rx: mpsc::Receiver<PeerMessage>,
-    events: mpsc::UnboundedSender<Event>,
-) {
+    auth: QuorumAuth,
+}
+
+async fn dialer(link: Link, mut rx: mpsc::Receiver<PeerMessage>, events: mpsc::UnboundedSender<Event>) {
+    let Link { me, peer, addr, liveness, ref auth } = link;
     let mut backoff = Duration::from_millis(50);
     let mut last_vote = None;
+    let mut refusals = Throttle::default();
+    let mut buf = Vec::new();
     loop {
-        let Some(mut stream) = dial(addr).await else {
+        let dialed = match dial(addr).await {
+            Some(mut stream) => {
+                liveness.apply(&stream);
+                buf.clear();
+                if let Some(vote) = &last_vote {
+                    encode(vote, &mut buf);
+                }
+                match auth::dial(&mut stream, auth, me, peer, &buf).await {
+                    Ok(proven) => Some((stream, proven)),
+                    Err(why) => {
+                        if let Some(held) = refusals.ready(Instant::now()) {
+                            warn!(%peer, %addr, %why, held, "peer link refused in its handshake");
+                        }
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let Some((mut stream, proven)) = dialed else {
             let _ = events.send(Event::LinkDown { peer });
             // Drop what piled up while the peer is unreachable: Zab resends what matters (and
             // the last vote goes out again once the link is up).
@@ -167,18 +190,7 @@ async fn dialer(
             backoff = (backoff * 2).min(REDIAL_MAX);
             continue;
         };
-        liveness.apply(&stream);
-        let mut buf = Vec::with_capacity(13);
-        buf.extend_from_slice(MAGIC);
-        buf.push(VERSION);
-        buf.extend_from_slice(&me.0.to_le_bytes());
-        if let Some(vote) = &last_vote {
-            encode(vote, &mut buf);
-        }
-        if stream.write_all(&buf).await.is_err() {
-            continue;
-        }
-        info!(%peer, %addr, "peer link up");
+        info!(%peer, %addr, proven = proven == Proven::Yes, "peer link up");
         backoff = Duration::from_millis(50);
         loop {
             let Some(msg) = rx.recv().await else { return };
@@ -210,74 +222,68 @@ async fn dialer(
 /// Accepts peers' connections on the quorum port and feeds their messages to the node.
 pub async fn listen(
     listener: TcpListener,
+    me: ServerId,
     members: Vec<ServerId>,
     liveness: Liveness,
+    auth: QuorumAuth,
     events: mpsc::UnboundedSender<Event>,
 ) {
     // The newest connection accepted from each peer: only its end says the link broke (an
     // older one ending after the peer reconnected says nothing about the peer now).
     let newest: Arc<Mutex<BTreeMap<ServerId, u64>>> = Arc::default();
+    let refusals: Arc<Mutex<Throttle>> = Arc::default();
+    let mut accept_failures = Throttle::default();
+    let members: Arc<[ServerId]> = members.into();
     loop {
-        let (stream, addr) = match listener.accept().await {
+        let (mut stream, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                warn!(error = %e, "quorum port cannot accept; pausing");
+                if let Some(held) = accept_failures.ready(Instant::now()) {
+                    warn!(error = %e, held, "quorum port cannot accept; pausing");
+                }
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
         };
         liveness.apply(&stream);
         let events = events.clone();
-        let members = members.clone();
+        let members = Arc::clone(&members);
         let newest = Arc::clone(&newest);
+        let refusals = Arc::clone(&refusals);
+        let auth = auth.clone();
         tokio::spawn(async move {
-            let mut from = None;
-            if let Err(why) = receive(stream, &members, &events, &newest, &mut from).await {
+            let (from, proven) = match auth::accept(&mut stream, &auth, me, &members).await {
+                Ok(accepted) => accepted,
+                Err(why) => {
+                    let held = refusals.lock().ok().and_then(|mut t| t.ready(Instant::now()));
+                    if let Some(held) = held {
+                        warn!(%addr, %why, held, "peer connection refused in its handshake");
+                    }
+                    return;
+                }
+            };
+            if proven == Proven::No && auth.has_secret() {
+                debug!(%addr, peer = %from, "peer without a quorum secret accepted (quorum.auth.requireSecret=false)");
+            }
+            let generation = {
+                let Ok(mut newest) = newest.lock() else { return };
+                let n = newest.entry(from).or_insert(0);
+                *n += 1;
+                *n
+            };
+            if let Err(why) = receive(stream, from, &events).await {
                 debug!(%addr, why, "peer connection dropped");
             }
-            if let Some((peer, generation)) = from {
-                let current = newest.lock().map(|n| n.get(&peer) == Some(&generation)).unwrap_or(false);
-                if current {
-                    let _ = events.send(Event::LinkDown { peer });
-                }
+            let current = newest.lock().map(|n| n.get(&from) == Some(&generation)).unwrap_or(false);
+            if current {
+                let _ = events.send(Event::LinkDown { peer: from });
             }
         });
     }
 }
 
-/// Reads one accepted connection; `from` is set to the peer and its connection number once the
-/// handshake checks out.
-async fn receive(
-    mut stream: TcpStream,
-    members: &[ServerId],
-    events: &mpsc::UnboundedSender<Event>,
-    newest: &Mutex<BTreeMap<ServerId, u64>>,
-    from_out: &mut Option<(ServerId, u64)>,
-) -> Result<(), &'static str> {
-    let mut hello = [0u8; 13];
-    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut hello))
-        .await
-        .map_err(|_| "no handshake")?
-        .map_err(|_| "closed during handshake")?;
-    if &hello[..4] != MAGIC {
-        return Err("not a peer (bad magic)");
-    }
-    if hello[4] != VERSION {
-        return Err("unsupported peer protocol version");
-    }
-    let mut id = [0u8; 8];
-    id.copy_from_slice(&hello[5..13]);
-    let from = ServerId(u64::from_le_bytes(id));
-    if !members.contains(&from) {
-        return Err("unknown server id");
-    }
-    let generation = {
-        let mut newest = newest.lock().map_err(|_| "link table poisoned")?;
-        let n = newest.entry(from).or_insert(0);
-        *n += 1;
-        *n
-    };
-    *from_out = Some((from, generation));
+/// Reads the frames of one accepted connection whose handshake checked out.
+async fn receive(stream: TcpStream, from: ServerId, events: &mpsc::UnboundedSender<Event>) -> Result<(), &'static str> {
     // Many small frames arrive back to back: read them from a buffer, not a syscall each.
     let mut stream = tokio::io::BufReader::with_capacity(64 * 1024, stream);
     let mut header = [0u8; 8];

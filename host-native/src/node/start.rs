@@ -12,6 +12,7 @@ use zabkeeper_core::ids::ServerId;
 use super::{Node, NodeError};
 use crate::config::Settings;
 use crate::event::Event;
+use crate::net::auth::QuorumAuth;
 use crate::net::{client, peers};
 
 /// Why a server could not start, or stopped on an error.
@@ -23,6 +24,8 @@ pub enum StartError {
     Resolve { member: u64, host: String },
     /// A port cannot be listened on.
     Listen { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    /// The quorum secret file cannot be used.
+    Secret(crate::net::auth::SecretError),
     /// The node could not recover its data, or stopped on a storage failure.
     Node(NodeError),
 }
@@ -33,6 +36,7 @@ impl fmt::Display for StartError {
             StartError::NotAMember { my_id } => write!(f, "myid {my_id} is not a member (no server.{my_id} line)"),
             StartError::Resolve { member, host } => write!(f, "cannot resolve server.{member} host {host}"),
             StartError::Listen { what, addr, source } => write!(f, "cannot listen for {what} on {addr}: {source}"),
+            StartError::Secret(why) => write!(f, "{why}"),
             StartError::Node(why) => write!(f, "{why}"),
         }
     }
@@ -58,16 +62,24 @@ pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + '
             addr: quorum,
             source,
         })?;
+        let auth = match &settings.quorum_secret_file {
+            Some(path) => QuorumAuth::from_file(path, settings.quorum_require_secret).map_err(StartError::Secret)?,
+            None => {
+                tracing::warn!("no quorum.auth.secretFile: anyone who can reach the quorum port can pose as a member");
+                QuorumAuth::none()
+            }
+        };
         let ids = settings.members.iter().map(|m| ServerId(m.id)).collect();
         let liveness = peers::Liveness::from_limits(settings.tick_ms, settings.sync_limit);
-        tokio::spawn(peers::listen(listener, ids, liveness, events.clone()));
+        let me_id = ServerId(settings.my_id);
+        tokio::spawn(peers::listen(listener, me_id, ids, liveness, auth.clone(), events.clone()));
         let mut others = Vec::new();
         for m in settings.members.iter().filter(|m| m.id != settings.my_id) {
             let addr = Settings::resolve(m, m.quorum_port)
                 .ok_or_else(|| StartError::Resolve { member: m.id, host: m.host.clone() })?;
             others.push((ServerId(m.id), addr));
         }
-        node.set_links(peers::Links::start(ServerId(settings.my_id), others, liveness, events.clone()));
+        node.set_links(peers::Links::start(me_id, others, liveness, auth, events.clone()));
         tracing::info!(peers = %quorum, members = settings.members.len(), "ensemble member");
     }
     let listener = TcpListener::bind(settings.client_addr).await.map_err(|source| StartError::Listen {

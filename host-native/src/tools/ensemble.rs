@@ -43,6 +43,13 @@ pub fn lay_out(args: &EnsembleArgs) -> Result<Vec<PathBuf>, String> {
             args.client_port + offset
         ));
     }
+    let secret = if args.nodes > 1 {
+        let path = absolute(&args.dir.join("quorum.secret"));
+        ensure_secret(&path)?;
+        format!("quorum.auth.secretFile={}\n", path.display())
+    } else {
+        String::new()
+    };
     let mut configs = Vec::new();
     for i in 1..=args.nodes {
         let dir = args.dir.join(format!("n{i}"));
@@ -52,7 +59,7 @@ pub fn lay_out(args: &EnsembleArgs) -> Result<Vec<PathBuf>, String> {
         let config = dir.join("zoo.cfg");
         let text = format!(
             "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nextendedTypesEnabled={}\n\
-             4lw.commands.whitelist=ruok,srvr,stat,mntr,conf,cons,envi,isro,wchs\n{servers}",
+             4lw.commands.whitelist=ruok,srvr,stat,mntr,conf,cons,envi,isro,wchs\n{secret}{servers}",
             args.tick_ms,
             absolute(&data).display(),
             args.client_port + (i - 1) as u16,
@@ -62,6 +69,26 @@ pub fn lay_out(args: &EnsembleArgs) -> Result<Vec<PathBuf>, String> {
         configs.push(config);
     }
     Ok(configs)
+}
+
+/// The members' quorum secret: kept if the file exists, else 32 random bytes in hex, readable
+/// by the owner only.
+fn ensure_secret(path: &Path) -> Result<(), String> {
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no random secret: {e}"))?;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::io::Write::write_all(&mut file, format!("{hex}\n").as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn absolute(path: &Path) -> PathBuf {

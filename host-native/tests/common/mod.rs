@@ -1,5 +1,6 @@
 //! What the process-level tests share: free loopback ports, four-letter words, members as
-//! child processes, and a small blocking client speaking the wire protocol.
+//! child processes, a small blocking client speaking the wire protocol, and a stranger on the
+//! quorum port.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -293,4 +294,48 @@ pub fn exists_after_sync(addr: SocketAddr, path: &str) -> bool {
         return false;
     }
     c.call(get(path)).is_some_and(|(h, _)| h.err == 0)
+}
+
+/// The peer handshake (docs/FORMAT.md): magic, protocol version.
+pub const PEER_MAGIC: &[u8; 4] = b"ZBKP";
+pub const PEER_VERSION: u8 = 5;
+/// The acceptor's answer: proves, its nonce, its tag.
+pub const PEER_ANSWER_LEN: usize = 1 + 16 + 32;
+
+/// A member's quorum port, from its zoo.cfg's `server.<id>=host:quorum:election;client` line.
+pub fn quorum_port(config: &Path, id: u64) -> u16 {
+    let text = std::fs::read_to_string(config).unwrap();
+    let value = text.lines().find_map(|l| l.strip_prefix(&format!("server.{id}="))).expect("a server line");
+    value.split(':').nth(1).and_then(|p| p.parse().ok()).expect("a quorum port")
+}
+
+/// Dials a quorum port as server `as_id` the way a process without the members' secret can:
+/// it says it holds none (`claims_secret` false) or claims one and sends a made-up tag. Returns
+/// the stream after its proof, and the acceptor's answer (`None` if it hung up first).
+pub fn peer_handshake(addr: SocketAddr, as_id: u64, claims_secret: bool) -> (TcpStream, Option<Vec<u8>>) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("dial the quorum port");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut hello = Vec::new();
+    hello.extend_from_slice(PEER_MAGIC);
+    hello.push(PEER_VERSION);
+    hello.extend_from_slice(&as_id.to_le_bytes());
+    hello.push(u8::from(claims_secret));
+    hello.extend_from_slice(&[7; 16]);
+    stream.write_all(&hello).expect("send the hello");
+    let mut answer = vec![0; PEER_ANSWER_LEN];
+    if stream.read_exact(&mut answer).is_err() {
+        return (stream, None);
+    }
+    let tag = if claims_secret { [0xab; 32] } else { [0; 32] };
+    let _ = stream.write_all(&tag);
+    (stream, Some(answer))
+}
+
+/// One peer frame: length, CRC32C, then the postcard payload.
+pub fn peer_frame(payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(8 + payload.len());
+    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
 }

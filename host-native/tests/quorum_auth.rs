@@ -1,0 +1,187 @@
+//! Membership on the quorum port, on real three-process ensembles. A process that is not a
+//! member dials a follower, says it is the leader, and sends a PROPOSAL and a COMMIT of a node
+//! the clients never asked for. Without a quorum secret the follower takes them (the attack
+//! is real: that is the first test); with `quorum.auth.secretFile` the stranger is refused in
+//! the handshake, before any frame of it is read, whether it claims a secret or not, and so is
+//! a member whose secret differs.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{
+    Client, Member, create, ensemble, exists_after_sync, get, modes, peer_frame, peer_handshake, quorum_port, wait_for,
+    wait_for_leader_and_followers, word,
+};
+use zabkeeper_core::ids::{SessionId, Zxid};
+use zabkeeper_core::server::PeerMessage;
+use zabkeeper_core::tree::Acl;
+use zabkeeper_core::txn::{CreateTxn, Txn};
+use zabkeeper_core::zab::{Entry, Message};
+
+const FORGED: &str = "/forged";
+
+/// Adds `lines` to a member's zoo.cfg.
+fn configure(member: &Member, lines: &str) {
+    let mut file = std::fs::OpenOptions::new().append(true).open(&member.config).unwrap();
+    file.write_all(lines.as_bytes()).unwrap();
+}
+
+fn with_secret(members: &[Member], dir: &Path, secret: &str) {
+    let path = dir.join("quorum.secret");
+    std::fs::write(&path, secret).unwrap();
+    for m in members {
+        configure(m, &format!("quorum.auth.secretFile={}\n", path.display()));
+    }
+}
+
+/// The last zxid a member has, from `srvr`.
+fn zxid(addr: SocketAddr) -> Zxid {
+    let text = word(addr, "srvr").expect("srvr answers");
+    let hex = text.lines().find_map(|l| l.strip_prefix("Zxid: 0x")).expect("a Zxid line");
+    Zxid::from_u64(u64::from_str_radix(hex.trim(), 16).unwrap())
+}
+
+/// The ids of the leader and of one follower.
+fn leader_and_follower(members: &[Member]) -> (u64, u64) {
+    let m = modes(members);
+    let leader = m.iter().position(|m| m == "leader").expect("a leader") as u64 + 1;
+    let follower = m.iter().position(|m| m == "follower").expect("a follower") as u64 + 1;
+    (leader, follower)
+}
+
+/// Frames a leader would send to have `FORGED` created on a follower at `next`.
+fn forged_frames(next: Zxid) -> Vec<u8> {
+    let txn = Txn::Create(CreateTxn {
+        path: FORGED.into(),
+        data: Some(b"not from any client".to_vec()),
+        acl: Acl::open_unsafe(),
+        ephemeral_owner: 0,
+        parent_cversion: 1_000,
+    });
+    let entry = Entry { zxid: next, time_ms: 1, session: SessionId(0), cxid: 0, txn };
+    let mut bytes = Vec::new();
+    for msg in [
+        PeerMessage::Zab(Message::Proposal { epoch: next.epoch(), entries: vec![entry.into()] }),
+        PeerMessage::Zab(Message::Commit { epoch: next.epoch(), zxid: next }),
+    ] {
+        bytes.extend_from_slice(&peer_frame(&postcard::to_allocvec(&msg).unwrap()));
+    }
+    bytes
+}
+
+/// Dials the follower's quorum port as the leader and sends the forged PROPOSAL and COMMIT.
+/// Returns the connection if the follower let the handshake through and kept it open (while
+/// it stays open, the follower takes it for its leader's newest link).
+fn forge(members: &[Member], claims_secret: bool) -> Option<TcpStream> {
+    let (leader, follower) = leader_and_follower(members);
+    let target = &members[follower as usize - 1];
+    let next = Zxid::from_u64(zxid(target.client).as_u64() + 1);
+    let addr = SocketAddr::from(([127, 0, 0, 1], quorum_port(&target.config, follower)));
+    let (mut stream, answer) = peer_handshake(addr, leader, claims_secret);
+    let _ = stream.write_all(&forged_frames(next));
+    // A refused stranger finds its connection closed; an accepted one finds it open.
+    stream.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut byte = [0u8; 1];
+    let open = matches!(stream.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+        || e.kind() == std::io::ErrorKind::TimedOut);
+    (answer.is_some() && open).then_some(stream)
+}
+
+/// Whether the node is on the member `client` is connected to, read there (no sync: a forged
+/// node is in that member's tree only). The session must be older than the forgery: a new one
+/// would wait forever for its createSession, whose zxid the forged entry took on that member.
+fn has_forged(client: &mut Client) -> bool {
+    client.call(get(FORGED)).is_some_and(|(h, _)| h.err == 0)
+}
+
+fn started(members: &mut [Member]) {
+    for m in members.iter_mut() {
+        m.spawn();
+    }
+    wait_for_leader_and_followers(members);
+}
+
+#[test]
+fn without_a_secret_a_stranger_can_pose_as_the_leader() {
+    let base = common::scratch("quorum-open");
+    let mut members = ensemble(&base, 3);
+    started(&mut members);
+    let (_, follower) = leader_and_follower(&members);
+    let mut reader = Client::open(members[follower as usize - 1].client).expect("a session on the follower");
+    let stranger = forge(&members, false).expect("the follower takes the stranger's connection");
+    wait_for("the forged node on the follower", || has_forged(&mut reader));
+    drop(stranger);
+    drop(members);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn with_a_secret_a_stranger_is_refused_before_it_is_heard() {
+    let base = common::scratch("quorum-secret");
+    let mut members = ensemble(&base, 3);
+    with_secret(&members, &base, "the members' secret, 33 bytes....\n");
+    // The members prove the secret to each other: a quorum forms.
+    started(&mut members);
+    let (_, follower) = leader_and_follower(&members);
+    let mut reader = Client::open(members[follower as usize - 1].client).expect("a session on the follower");
+    for claims_secret in [false, true] {
+        assert!(forge(&members, claims_secret).is_none(), "claims a secret: {claims_secret}: refused");
+    }
+    // Nothing the stranger sent was applied, and the ensemble serves on.
+    let target = &members[follower as usize - 1];
+    let mut client = Client::open(target.client).expect("a client connection");
+    assert_eq!(client.must(create("/real", b"v", 0)).0.err, 0);
+    assert!(!has_forged(&mut reader));
+    for m in &members {
+        assert!(exists_after_sync(m.client, "/real"));
+        assert!(!exists_after_sync(m.client, FORGED), "{} has the forged node", m.client);
+    }
+    drop(members);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_member_with_another_secret_does_not_join() {
+    let base = common::scratch("quorum-other-secret");
+    let mut members = ensemble(&base, 3);
+    with_secret(&members, &base, "the members' secret, 33 bytes....");
+    started(&mut members);
+    // Member 3 comes back holding another ensemble's secret (a fresh ensemble cannot start
+    // without it: two blank members of three wait for a third before they vote).
+    members[2].kill();
+    let other = base.join("other.secret");
+    std::fs::write(&other, "a secret of some other ensemble..").unwrap();
+    configure(&members[2], &format!("quorum.auth.secretFile={}\n", other.display()));
+    members[2].spawn();
+    wait_for("a write through member 1", || {
+        Client::open(members[0].client)
+            .and_then(|mut c| c.call(create("/after", b"v", 0)))
+            .is_some_and(|(h, _)| h.err == 0 || h.err == -110)
+    });
+    // Member 3 keeps trying; for a while (many election rounds at tickTime 100) it never serves.
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let m = modes(&members[2..]);
+        assert!(!m.iter().any(|m| m == "leader" || m == "follower"), "member 3 joined: {m:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(members);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_secret_file_that_cannot_be_used_stops_the_start() {
+    let base = common::scratch("quorum-bad-secret");
+    let mut members = ensemble(&base, 3);
+    let short = base.join("short.secret");
+    std::fs::write(&short, "guessable\n").unwrap();
+    configure(&members[0], &format!("quorum.auth.secretFile={}\n", short.display()));
+    members[0].spawn();
+    let status = members[0].wait_exit(Duration::from_secs(10)).expect("the server exits");
+    assert!(!status.success());
+    let _ = std::fs::remove_dir_all(&base);
+}
