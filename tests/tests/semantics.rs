@@ -32,7 +32,7 @@ impl Server {
         let mut server = Server {
             tree: DataTree::new(),
             pending: PendingChanges::default(),
-            config: PrepConfig { extended_types: true, skip_acl: false },
+            config: PrepConfig { extended_types: true, ..PrepConfig::default() },
             last_zxid: Zxid::ZERO,
             sessions: BTreeMap::new(),
             next_session: 0x0100_0000_0000_0000,

@@ -251,7 +251,7 @@ fn effect_of(txn: &Txn) -> Effect {
         }
         Txn::SetAcl { .. } => Effect::Other,
         Txn::Check { path, .. } => Effect::Check { path: path.clone() },
-        Txn::CreateSession { .. } => Effect::CreateSession,
+        Txn::CreateSession { .. } | Txn::CreateSessionV1 { .. } => Effect::CreateSession,
         Txn::CloseSession { session, paths } => Effect::CloseSession { session: session.0, paths: paths.clone() },
         Txn::Multi(ops) => Effect::Multi(ops.iter().map(|op| effect_of(&Txn::from(op.clone()))).collect()),
         Txn::MultiError(codes) => Effect::MultiError(codes.clone()),

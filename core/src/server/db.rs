@@ -7,6 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::ids::{SessionId, Zxid};
+use crate::session::{SessionRecord, legacy_password};
 use crate::tree::snapshot::{self, SnapshotError};
 use crate::tree::{AclList, DataTree};
 use crate::txn::{self, MultiTxn, Txn, TxnResult};
@@ -46,9 +47,9 @@ pub struct Applied {
 #[derive(Debug, Default)]
 pub struct Database {
     pub tree: DataTree,
-    /// Open sessions and their negotiated timeouts (replicated by createSession and
-    /// closeSession txns).
-    pub sessions: BTreeMap<SessionId, i32>,
+    /// Open sessions, their negotiated timeouts and passwords (replicated by createSession
+    /// and closeSession txns).
+    pub sessions: BTreeMap<SessionId, SessionRecord>,
     /// Applied since the server last drained it.
     pub applied: Vec<Applied>,
 }
@@ -61,7 +62,7 @@ impl Database {
     /// The state at this moment, to serialise elsewhere (another thread) while this database
     /// goes on applying. Cheap: the tree's nodes are shared and copied on write.
     pub fn freeze(&self) -> Frozen {
-        Frozen { tree: self.tree.clone(), sessions: self.sessions.iter().map(|(id, t)| (*id, *t)).collect() }
+        Frozen { tree: self.tree.clone(), sessions: self.sessions.iter().map(|(id, s)| (*id, *s)).collect() }
     }
 }
 
@@ -69,7 +70,7 @@ impl Database {
 #[derive(Clone, Debug)]
 pub struct Frozen {
     tree: DataTree,
-    sessions: Vec<(SessionId, i32)>,
+    sessions: Vec<(SessionId, SessionRecord)>,
 }
 
 impl Frozen {
@@ -151,8 +152,12 @@ impl ServerMachine for Database {
 impl StateMachine for Database {
     fn apply(&mut self, entry: &Entry) {
         match &entry.txn {
-            Txn::CreateSession { session, timeout_ms } => {
-                self.sessions.insert(*session, *timeout_ms);
+            Txn::CreateSession { session, timeout_ms, password } => {
+                self.sessions.insert(*session, SessionRecord { timeout_ms: *timeout_ms, password: *password });
+            }
+            Txn::CreateSessionV1 { session, timeout_ms } => {
+                let record = SessionRecord { timeout_ms: *timeout_ms, password: legacy_password(*session) };
+                self.sessions.insert(*session, record);
             }
             Txn::CloseSession { session, .. } => {
                 self.sessions.remove(session);
@@ -185,8 +190,11 @@ impl StateMachine for Database {
     fn digest(&self) -> u64 {
         // Sessions are part of the replicated state: fold them in.
         let mut h = self.tree.digest();
-        for (id, timeout) in &self.sessions {
-            h = h.wrapping_add(xxhash_rust::xxh3::xxh3_64_with_seed(&id.0.to_le_bytes(), *timeout as u64));
+        for (id, s) in &self.sessions {
+            let mut bytes = [0u8; 24];
+            bytes[..8].copy_from_slice(&id.0.to_le_bytes());
+            bytes[8..].copy_from_slice(&s.password);
+            h = h.wrapping_add(xxhash_rust::xxh3::xxh3_64_with_seed(&bytes, s.timeout_ms as u64));
         }
         h
     }

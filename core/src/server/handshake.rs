@@ -10,7 +10,7 @@ use super::{Conn, ConnId, PeerMessage, Phase, Server, ServerMachine, ServerOutpu
 
 use crate::error::ErrorCode;
 use crate::ids::{SessionId, Zxid};
-use crate::session::password;
+use crate::session::password_matches;
 use crate::tree::Id;
 use crate::txn::WriteOp;
 use crate::wire::records::ReplyHeader;
@@ -57,22 +57,25 @@ impl<M: ServerMachine> Server<M> {
             return;
         }
         let session = SessionId(request.session_id);
-        // Another connection of this session on this server is replaced (or, with a wrong
-        // password, closed too, as ZooKeeper does).
+        // A session this server knows is checked now; one it does not know yet (created
+        // through another server a moment ago) once it has caught up, before it opens.
+        if let Some(kept) = self.db().sessions.get(&session)
+            && !password_matches(&kept.password, request.passwd.as_deref())
+        {
+            self.refuse(conn, old_form, out);
+            return;
+        }
+        // Another connection of this session on this server is replaced.
         if let Some(&other) = self.owners.get(&session)
             && other != conn
         {
             self.close(other, out);
         }
-        let good = request.passwd.as_deref() == Some(&password(self.config.secret, session)[..]);
-        if !good {
-            self.refuse(conn, old_form, out);
-            return;
-        }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.phase = Phase::Revalidating { old_form };
             c.session = session;
             c.timeout_ms = timeout;
+            c.offered = request.passwd.as_deref().and_then(|p| p.try_into().ok());
         }
         self.owners.insert(session, conn);
         if self.leading {
@@ -143,6 +146,16 @@ impl<M: ServerMachine> Server<M> {
         old_form: bool,
         out: &mut Vec<ServerOutput>,
     ) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        // The leader says the session is alive, and this server has applied its createSession.
+        let Some(kept) = self.peer.machine().db().sessions.get(&session).copied() else {
+            self.refuse(conn, old_form, out);
+            return;
+        };
+        if !password_matches(&kept.password, c.offered.as_ref().map(|p| &p[..])) {
+            self.refuse(conn, old_form, out);
+            return;
+        }
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.phase = Phase::Open;
         let timeout = c.timeout_ms;
@@ -151,7 +164,7 @@ impl<M: ServerMachine> Server<M> {
             protocol_version: 0,
             timeout_ms: timeout,
             session_id: session.0,
-            passwd: Some(password(self.config.secret, session).to_vec()),
+            passwd: Some(kept.password.to_vec()),
             read_only: if old_form { None } else { Some(false) },
         };
         let mut bytes = Vec::new();

@@ -47,7 +47,7 @@ use forwarded::{Forwarded, Inbound};
 
 use crate::error::ErrorCode;
 use crate::ids::{IdMap, ServerId, SessionId, Zxid};
-use crate::session::{SessionConfig, SessionIds, SessionTracker};
+use crate::session::{Password, SessionConfig, SessionIds, SessionTracker};
 use crate::tree::Id;
 use crate::txn::{PendingChanges, PrepConfig, TxnResult, WriteOp};
 use crate::watch::WatchManager;
@@ -63,8 +63,6 @@ pub struct ServerConfig {
     pub zab: zab::Config,
     pub sessions: SessionConfig,
     pub prep: PrepConfig,
-    /// Shared by the ensemble: session passwords are derived from it.
-    pub secret: u64,
     /// `DigestAuthenticationProvider.superDigest`: `super:<base64 sha1>`.
     pub super_digest: Option<String>,
     /// How often the leader deletes empty containers and expired TTL nodes
@@ -82,7 +80,6 @@ impl ServerConfig {
             zab,
             sessions,
             prep: PrepConfig::default(),
-            secret: 0x5a62_6b70_6173_7377,
             super_digest: None,
             container_check_ms: 60_000,
             container_never_used_ms: 0,
@@ -271,6 +268,8 @@ struct Conn {
     /// Frames that arrived before the session was open (clients pipeline auth, setWatches
     /// and requests right behind the ConnectRequest).
     early: VecDeque<Vec<u8>>,
+    /// The password a reconnecting client offered, checked once this server knows the session.
+    offered: Option<Password>,
 }
 
 #[derive(Debug)]
@@ -435,6 +434,7 @@ impl<M: ServerMachine> Server<M> {
                     auth: Arc::new(alloc::vec![Id::new("ip", &alloc::format!("{addr}"))]),
                     queue: VecDeque::new(),
                     early: VecDeque::new(),
+                    offered: None,
                 };
                 self.conns.insert(conn, c);
             }
@@ -477,7 +477,8 @@ impl<M: ServerMachine> Server<M> {
             if leading {
                 // A new leader gives every session a full timeout from now (as ZooKeeper does).
                 let now = self.now_ms;
-                let sessions: Vec<(SessionId, i32)> = self.db().sessions.iter().map(|(id, t)| (*id, *t)).collect();
+                let sessions: Vec<(SessionId, i32)> =
+                    self.db().sessions.iter().map(|(id, s)| (*id, s.timeout_ms)).collect();
                 for (id, timeout) in sessions {
                     self.tracker.add(id, timeout, now);
                 }

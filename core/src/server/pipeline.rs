@@ -14,7 +14,6 @@ use super::{
 
 use crate::error::ErrorCode;
 use crate::ids::SessionId;
-use crate::session::password;
 use crate::tree::{AclList, Id, perms};
 use crate::txn::{AuthContext, TxnResult, WriteOp, check_acl};
 use crate::watch::{Notification, Watcher};
@@ -99,7 +98,7 @@ impl<M: ServerMachine> Server<M> {
                 self.pending.committed(a.zxid);
                 match &a.result {
                     TxnResult::SessionCreated => {
-                        let timeout = self.db().sessions.get(&a.session).copied().unwrap_or(0);
+                        let timeout = self.db().sessions.get(&a.session).map_or(0, |s| s.timeout_ms);
                         self.tracker.add(a.session, timeout, self.now_ms);
                     }
                     TxnResult::SessionClosed { .. } => self.tracker.remove(a.session),
@@ -178,12 +177,13 @@ impl<M: ServerMachine> Server<M> {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         if let Phase::Creating { old_form } = c.phase {
             if a.session == c.session && matches!(a.result, TxnResult::SessionCreated) {
+                let Some(kept) = self.peer.machine().db().sessions.get(&c.session) else { return };
                 c.phase = Phase::Open;
                 let response = ConnectResponse {
                     protocol_version: 0,
                     timeout_ms: c.timeout_ms,
                     session_id: c.session.0,
-                    passwd: Some(password(self.config.secret, c.session).to_vec()),
+                    passwd: Some(kept.password.to_vec()),
                     read_only: if old_form { None } else { Some(false) },
                 };
                 let mut bytes = Vec::new();

@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr};
 
 use super::*;
+use crate::session;
 use crate::tree::Acl;
 use crate::wire::records::CreateResponse;
 use crate::wire::records::{AddWatchRequest, PathRecord, ReplyHeader, WatcherEvent};
@@ -354,13 +355,38 @@ fn a_dropped_client_keeps_its_session_until_it_expires() {
 }
 
 #[test]
-fn a_wrong_password_is_refused_and_closed() {
+fn a_wrong_password_is_refused_and_closed_and_the_session_lives_on() {
     let mut net = Net::new(1);
     let hello = net.open(0, 1);
     let refused = net.connect(0, 2, hello.session_id, vec![1; 16]);
     assert_eq!((refused.session_id, refused.timeout_ms), (0, 0));
     assert!(net.closed.contains(&2));
-    assert!(net.closed.contains(&1), "ZooKeeper also closes the live connection of that session");
+    // ZooKeeper closes the session's live connection too, so anyone who knows a session id
+    // can cut its owner off; here only the connection that failed the check is closed.
+    assert!(!net.closed.contains(&1));
+    assert_eq!(net.call(1, 1, get("/", false)).0.err, 0);
+}
+
+#[test]
+fn a_password_computed_from_the_session_id_is_refused_on_every_member() {
+    let mut net = Net::new(3);
+    let leader = net.leader();
+    let hello = net.open(leader, 1);
+    let session = SessionId(hello.session_id);
+    let kept = hello.passwd.clone().unwrap();
+    assert_ne!(kept, session::legacy_password(session).to_vec(), "not derived from the id alone");
+    let other = net.open(leader, 2);
+    assert_ne!(other.passwd, hello.passwd);
+    for (conn, server) in (10..).zip(0..3) {
+        // What the old scheme (and ZooKeeper's) let anyone compute from the public id.
+        let forged = net.connect(server, conn, hello.session_id, session::legacy_password(session).to_vec());
+        assert_eq!(forged.session_id, 0, "server {server}");
+        assert!(net.closed.contains(&conn));
+    }
+    // The owner reconnects anywhere with the password it was given.
+    let back = net.connect((leader + 1) % 3, 20, hello.session_id, kept);
+    assert_eq!(back.session_id, hello.session_id);
+    assert!(!net.closed.contains(&20));
 }
 
 #[test]
@@ -675,8 +701,12 @@ fn the_leader_checks_what_a_learner_forwards() {
     net.queue.push_back((leader, forged(2, SessionId(0x7777), WriteOp::CreateSession { timeout_ms: i32::MAX })));
     net.run(200);
     assert_eq!(net.call(1, 2, get("/guarded", false)).0.err, 0, "not deleted");
-    let timeouts: Vec<i32> =
-        net.servers.iter().filter_map(|s| s.peer().machine().db().sessions.get(&SessionId(0x7777)).copied()).collect();
+    let timeouts: Vec<i32> = net
+        .servers
+        .iter()
+        .filter_map(|s| s.peer().machine().db().sessions.get(&SessionId(0x7777)))
+        .map(|s| s.timeout_ms)
+        .collect();
     assert_eq!(timeouts, vec![2_000; 3], "clamped to 20 ticks of 100 ms on every member");
 }
 

@@ -1,5 +1,5 @@
-//! Sessions: how ids are made, how timeouts are negotiated, how passwords are derived, and when
-//! a session expires.
+//! Sessions: how ids are made, how timeouts are negotiated, how passwords are made and
+//! checked, and when a session expires.
 //!
 //! A session is replicated state: a `createSession` txn opens it on every server and a
 //! `closeSession` txn (sent by the client, or issued by the leader at expiry) closes it and
@@ -10,7 +10,12 @@
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
-use crate::ids::{IdMap, ServerId, SessionId};
+use core::fmt;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::ids::{IdMap, ServerId, SessionId, Zxid};
 
 /// `minSessionTimeout` / `maxSessionTimeout`, and the tick that rounds expiry times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,16 +67,60 @@ impl SessionIds {
     }
 }
 
-/// The 16-byte password of a session. Clients treat it as opaque and echo it on reconnect; any
-/// server of the ensemble recomputes it from the id and the ensemble's `secret`, so nothing
-/// about it is replicated. (ZooKeeper derives it from the id alone; it is a guard against
-/// mistakes, not an authentication scheme.)
-pub fn password(secret: u64, session: SessionId) -> [u8; 16] {
+/// A session's password: 16 opaque bytes the client echoes when it reconnects.
+pub type Password = [u8; 16];
+
+/// What every server keeps of an open session (in its database and its snapshots).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionRecord {
+    /// The negotiated timeout.
+    pub timeout_ms: i32,
+    pub password: Password,
+}
+
+/// The key a leader makes new sessions' passwords with: random, drawn by the host when the
+/// server starts, and never sent anywhere. A password is kept with its session (in the
+/// createSession txn, and so in every member's log and snapshot), so no other member needs the
+/// key to check it, and a new leader makes new sessions' passwords with a key of its own.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionKey(pub [u8; 32]);
+
+impl fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionKey(..)")
+    }
+}
+
+/// The password of the session `session` created by the txn `zxid`: HMAC-SHA256 under the
+/// leader's key, cut to 16 bytes. Nobody without the key can compute it from the (public)
+/// session id, and a session id used again later gets another password.
+pub fn password(key: &SessionKey, session: SessionId, zxid: Zxid) -> Password {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.0).expect("HMAC takes any key length");
+    mac.update(b"zabkeeper session password");
+    mac.update(&session.0.to_be_bytes());
+    mac.update(&zxid.as_u64().to_be_bytes());
+    let tag = mac.finalize().into_bytes();
+    let mut out = [0; 16];
+    out.copy_from_slice(&tag[..16]);
+    out
+}
+
+/// The password of a session created before passwords were kept (a `CreateSessionV1` txn or
+/// a version 1 snapshot): derived from its id and a constant, as weak as ZooKeeper's own.
+/// Such sessions keep working across an upgrade; new ones get [`password`]s.
+pub fn legacy_password(session: SessionId) -> Password {
     let mut input = [0u8; 24];
-    input[..8].copy_from_slice(&secret.to_be_bytes());
+    input[..8].copy_from_slice(&0x5a62_6b70_6173_7377u64.to_be_bytes());
     input[8..16].copy_from_slice(&session.0.to_be_bytes());
     input[16..].copy_from_slice(b"zbk-pass");
     xxhash_rust::xxh3::xxh3_128(&input).to_be_bytes()
+}
+
+/// Whether a client offered the session's password, compared in constant time (a client may
+/// send any length; only exactly the 16 bytes match).
+pub fn password_matches(kept: &Password, offered: Option<&[u8]>) -> bool {
+    let Some(offered) = offered.filter(|o| o.len() == kept.len()) else { return false };
+    kept.iter().zip(offered).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
 }
 
 /// One tracked session.
@@ -212,6 +261,7 @@ impl SessionTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::format;
     use alloc::vec;
 
     #[test]
@@ -245,11 +295,27 @@ mod tests {
     }
 
     #[test]
-    fn passwords_depend_on_session_and_secret() {
-        let a = password(7, SessionId(1));
-        assert_eq!(a, password(7, SessionId(1)));
-        assert_ne!(a, password(7, SessionId(2)));
-        assert_ne!(a, password(8, SessionId(1)));
+    fn passwords_depend_on_key_session_and_zxid() {
+        let (k, z) = (SessionKey([7; 32]), Zxid::new(1, 1));
+        let a = password(&k, SessionId(1), z);
+        assert_eq!(a, password(&k, SessionId(1), z));
+        assert_ne!(a, password(&k, SessionId(2), z));
+        assert_ne!(a, password(&k, SessionId(1), Zxid::new(1, 2)));
+        assert_ne!(a, password(&SessionKey([8; 32]), SessionId(1), z));
+        assert_ne!(a, legacy_password(SessionId(1)));
+        assert_eq!(format!("{k:?}"), "SessionKey(..)", "the key never shows in a log");
+    }
+
+    #[test]
+    fn only_the_exact_password_matches() {
+        let kept = password(&SessionKey([1; 32]), SessionId(5), Zxid::new(2, 9));
+        assert!(password_matches(&kept, Some(&kept)));
+        let mut other = kept;
+        other[15] ^= 1;
+        assert!(!password_matches(&kept, Some(&other)));
+        assert!(!password_matches(&kept, Some(&kept[..15])));
+        assert!(!password_matches(&kept, Some(&[kept.as_slice(), &[0]].concat())));
+        assert!(!password_matches(&kept, None));
     }
 
     #[test]

@@ -31,6 +31,7 @@ use crate::check::{Checker, Violation};
 use crate::ids::{ServerId, SessionId, Zxid};
 use crate::rng::Rng;
 use crate::server::{PeerMessage, Server, ServerConfig, ServerInput, ServerOutput, coalesce};
+use crate::session::SessionKey;
 use crate::tree::Acl;
 use crate::txn::{CreateTxn, Txn};
 use crate::zab::{self, Bugs, Durable, Event, LogOp, Message, Peer, Status};
@@ -310,6 +311,17 @@ impl core::fmt::Debug for Sim {
     }
 }
 
+/// A server's key for session passwords, from the seed it started with (the native host draws
+/// it from the system's random source): replays stay bit for bit the same.
+fn session_key(seed: u64) -> SessionKey {
+    let mut rng = Rng::new(seed ^ 0x7365_7373_696f_6e6b);
+    let mut key = [0u8; 32];
+    for chunk in key.chunks_mut(8) {
+        chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
+    }
+    SessionKey(key)
+}
+
 impl Sim {
     pub fn new(config: SimConfig) -> Sim {
         let rng = Rng::new(config.seed);
@@ -424,7 +436,9 @@ impl Sim {
         let node = &mut self.nodes[index];
         node.incarnation += 1;
         let now = self.now_ms;
-        node.server = Some(Server::new(ServerConfig::new(config), seed, durable, machine, now));
+        let mut server_config = ServerConfig::new(config);
+        server_config.prep.session_key = session_key(seed);
+        node.server = Some(Server::new(server_config, seed, durable, machine, now));
         node.last_status = ("", 0);
         let incarnation = node.incarnation;
         let delay = self.rng.below(self.config.tick_ms / 4 + 1);

@@ -4,8 +4,9 @@
 //! Layout (all of it covered by the trailing checksum):
 //!
 //! ```text
-//! "ZBKSNAP\0"  u32 LE format version
+//! "ZBKSNAP\0"  u32 LE format version (2; version 1 is read too)
 //! postcard: Header { last_zxid, digest, acl_count, node_count, sessions }
+//!           (version 1: a session is (id, timeout); version 2: (id, (timeout, password)))
 //! postcard: acl_count x (AclId, Vec<Acl>)
 //! postcard: node_count x Record { path, data, acl, stat }   depth-first pre-order, "/" first
 //! u64 LE xxh3-64 of every byte before it
@@ -24,20 +25,24 @@ use super::acl::{Acl, AclId, AclStore};
 use super::node::StatPersisted;
 use super::{DataTree, path};
 use crate::ids::{SessionId, Zxid};
+use crate::session::{SessionRecord, legacy_password};
 
 pub const MAGIC: &[u8; 8] = b"ZBKSNAP\0";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// Sessions without their passwords (those are then [`crate::session::legacy_password`]s).
+const FORMAT_VERSION_1: u32 = 1;
 const PREFIX_LEN: usize = 12;
 const CHECKSUM_LEN: usize = 8;
 
 #[derive(Serialize, Deserialize)]
-struct Header {
+struct Header<S> {
     last_zxid: Zxid,
     digest: u64,
     acl_count: u64,
     node_count: u64,
-    /// Live sessions and their timeouts, so a restored server knows who owns the ephemerals.
-    sessions: Vec<(SessionId, i32)>,
+    /// Live sessions, so a restored server knows who owns the ephemerals and can check a
+    /// reconnecting client's password.
+    sessions: Vec<S>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -83,14 +88,18 @@ fn malformed(why: impl Into<String>) -> SnapshotError {
 #[derive(Debug)]
 pub struct Snapshot {
     pub tree: DataTree,
-    pub sessions: Vec<(SessionId, i32)>,
+    pub sessions: Vec<(SessionId, SessionRecord)>,
 }
 
 /// Serializes `tree` (and the session table) onto `out`.
-pub fn write(tree: &DataTree, sessions: &[(SessionId, i32)], out: &mut Vec<u8>) {
+pub fn write(tree: &DataTree, sessions: &[(SessionId, SessionRecord)], out: &mut Vec<u8>) {
+    write_version(tree, FORMAT_VERSION, sessions, out);
+}
+
+fn write_version<S: Serialize + Clone>(tree: &DataTree, version: u32, sessions: &[S], out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     let header = Header {
         last_zxid: tree.last_zxid(),
         digest: tree.digest(),
@@ -132,14 +141,30 @@ pub fn read(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         return Err(SnapshotError::BadMagic);
     }
     let version = u32::from_le_bytes(version.try_into().map_err(|_| SnapshotError::TooShort)?);
-    if version != FORMAT_VERSION {
+    if version != FORMAT_VERSION && version != FORMAT_VERSION_1 {
         return Err(SnapshotError::UnsupportedVersion(version));
     }
     let checksum = u64::from_le_bytes(checksum.try_into().map_err(|_| SnapshotError::TooShort)?);
     if self::checksum(body) != checksum {
         return Err(SnapshotError::ChecksumMismatch);
     }
-    let header: Header = take(&mut rest)?;
+    let header: Header<(SessionId, SessionRecord)> = if version == FORMAT_VERSION_1 {
+        let old: Header<(SessionId, i32)> = take(&mut rest)?;
+        let sessions = old
+            .sessions
+            .into_iter()
+            .map(|(id, timeout_ms)| (id, SessionRecord { timeout_ms, password: legacy_password(id) }))
+            .collect();
+        Header {
+            last_zxid: old.last_zxid,
+            digest: old.digest,
+            acl_count: old.acl_count,
+            node_count: old.node_count,
+            sessions,
+        }
+    } else {
+        take(&mut rest)?
+    };
     let acls = read_acls(&mut rest, header.acl_count)?;
     let mut tree = read_nodes(&mut rest, header.node_count, acls)?;
     if !rest.is_empty() {
@@ -224,5 +249,23 @@ impl DataTree {
         let id = self.insert_node(path, data.map(Into::into), acl, stat);
         self.index_kind(path, stat.ephemeral_owner);
         Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_snapshot_reads_with_legacy_passwords() {
+        let tree = DataTree::new();
+        let mut v1 = Vec::new();
+        write_version(&tree, FORMAT_VERSION_1, &[(SessionId(42), 30_000i32)], &mut v1);
+        let snap = read(&v1).unwrap();
+        let record = SessionRecord { timeout_ms: 30_000, password: legacy_password(SessionId(42)) };
+        assert_eq!(snap.sessions, alloc::vec![(SessionId(42), record)]);
+        let mut v2 = Vec::new();
+        write(&snap.tree, &snap.sessions, &mut v2);
+        assert_eq!(read(&v2).unwrap().sessions, snap.sessions, "written again as version 2");
     }
 }

@@ -5,6 +5,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::*;
+use crate::session::SessionRecord;
 
 fn z(counter: u32) -> Zxid {
     Zxid::new(1, counter)
@@ -182,9 +183,10 @@ fn sample_tree() -> DataTree {
 fn snapshot_round_trip_keeps_everything() {
     let tree = sample_tree();
     let mut bytes = Vec::new();
-    snapshot::write(&tree, &[(SessionId(42), 30_000)], &mut bytes);
+    let session = SessionRecord { timeout_ms: 30_000, password: [9; 16] };
+    snapshot::write(&tree, &[(SessionId(42), session)], &mut bytes);
     let restored = snapshot::read(&bytes).unwrap();
-    assert_eq!(restored.sessions, vec![(SessionId(42), 30_000)]);
+    assert_eq!(restored.sessions, vec![(SessionId(42), session)]);
     let copy = restored.tree;
     assert_eq!(copy.digest(), tree.digest());
     assert_eq!(copy.last_zxid(), z(5));
@@ -198,7 +200,7 @@ fn snapshot_round_trip_keeps_everything() {
     assert_eq!(walked, walked_copy);
     copy.check_invariants().unwrap();
     let mut again = Vec::new();
-    snapshot::write(&copy, &[(SessionId(42), 30_000)], &mut again);
+    snapshot::write(&copy, &[(SessionId(42), session)], &mut again);
     assert_eq!(again, bytes, "a restored tree writes the same bytes");
 }
 

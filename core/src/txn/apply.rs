@@ -36,7 +36,7 @@ fn apply_one(tree: &mut DataTree, zxid: Zxid, time_ms: i64, txn: &Txn) -> TxnRes
         Txn::SetData { path, data, version } => set_data(tree, zxid, time_ms, path, data.as_deref(), *version),
         Txn::SetAcl { path, acl, version } => tree.set_acl(path, acl, *version).map(|stat| TxnResult::AclSet { stat }),
         Txn::Check { .. } => Ok(TxnResult::Checked),
-        Txn::CreateSession { .. } => Ok(TxnResult::SessionCreated),
+        Txn::CreateSession { .. } | Txn::CreateSessionV1 { .. } => Ok(TxnResult::SessionCreated),
         Txn::CloseSession { session, paths } => {
             // The listed paths first, in order; then anything of the session prep could not see.
             let mut deleted = Vec::new();

@@ -30,6 +30,7 @@ pub use prep::{CreateOpcode, MultiWriteOp, PrepConfig, WriteOp, prep};
 
 use crate::error::ErrorCode;
 use crate::ids::SessionId;
+use crate::session::Password;
 use crate::tree::{Acl, Stat};
 
 /// A replicated transaction: the output of prep, the unit Zab proposes and commits.
@@ -57,7 +58,10 @@ pub enum Txn {
         path: String,
         version: i32,
     },
-    CreateSession {
+    /// A session opened before passwords were kept with their sessions (only ever read from
+    /// an older log): its password is [`crate::session::legacy_password`]. It keeps its place
+    /// among the variants, so older logs decode as they were written.
+    CreateSessionV1 {
         session: SessionId,
         timeout_ms: i32,
     },
@@ -74,6 +78,14 @@ pub enum Txn {
     MultiError(Vec<ErrorCode>),
     /// A write refused in prep. Changes nothing, consumes a zxid.
     Error(ErrorCode),
+    /// Opens a session, with the password the leader made for it
+    /// ([`crate::session::password`]): every server keeps it with the session and checks a
+    /// reconnecting client against it.
+    CreateSession {
+        session: SessionId,
+        timeout_ms: i32,
+        password: Password,
+    },
 }
 
 /// One op of a [`Txn::Multi`]: the single txns a multi's ops become, and nothing that nests.

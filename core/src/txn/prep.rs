@@ -22,6 +22,7 @@ use super::pending::{NodeRecord, PendingChanges};
 use super::{CreateTxn, MultiTxn, Txn};
 use crate::error::ErrorCode;
 use crate::ids::Zxid;
+use crate::session::{self, SessionKey};
 use crate::tree::{self, Acl, CreateMode, DataTree, NodeKind, TTL_MAX_MS, perms};
 
 /// Server settings that change what prep accepts.
@@ -31,6 +32,9 @@ pub struct PrepConfig {
     pub extended_types: bool,
     /// `skipACL=yes`: no permission checks at all.
     pub skip_acl: bool,
+    /// What a leader makes new sessions' passwords with. The host draws it at random; the
+    /// default (all zeros) is for tests and the simulator only.
+    pub session_key: SessionKey,
 }
 
 /// Which create request a create came in as; it decides the reply and a few rules.
@@ -177,7 +181,11 @@ pub fn prep(
     let mut prep = Prep { tree, pending, config, auth, zxid };
     let txn = match op {
         WriteOp::Multi(ops) => prep.multi(ops),
-        WriteOp::CreateSession { timeout_ms } => Txn::CreateSession { session: auth.session, timeout_ms },
+        WriteOp::CreateSession { timeout_ms } => Txn::CreateSession {
+            session: auth.session,
+            timeout_ms,
+            password: session::password(&config.session_key, auth.session, zxid),
+        },
         WriteOp::CloseSession => prep.close_session(),
         WriteOp::DeleteContainer { path } => prep.delete_container(path).unwrap_or_else(Txn::Error),
         op => match MultiWriteOp::try_from(op) {

@@ -148,6 +148,8 @@ pub enum NodeError {
     LogFailed(Option<StorageError>),
     /// Syncing and closing the log at shutdown failed.
     Close(StorageError),
+    /// The system's random source failed (for the key of session passwords).
+    NoRandom(String),
 }
 
 impl fmt::Display for NodeError {
@@ -157,6 +159,7 @@ impl fmt::Display for NodeError {
             NodeError::Snapshot { zxid, why } => write!(f, "snapshot at {zxid}: {why:?}"),
             NodeError::LogFailed(Some(e)) => write!(f, "the transaction log failed: {e}"),
             NodeError::LogFailed(None) => f.write_str("the transaction log failed: unknown"),
+            NodeError::NoRandom(why) => write!(f, "no random key for session passwords: {why}"),
         }
     }
 }
@@ -187,7 +190,10 @@ impl Node {
         );
         let base_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
         let seed = base_ms ^ settings.my_id.rotate_left(32);
-        let server = Server::new(server_config(&settings), seed, image.durable(), db, base_ms);
+        let mut config = server_config(&settings);
+        // New sessions' passwords are made with a key nobody else ever sees (docs/SECURITY.md).
+        getrandom::fill(&mut config.prep.session_key.0).map_err(|e| NodeError::NoRandom(e.to_string()))?;
+        let server = Server::new(config, seed, image.durable(), db, base_ms);
         let snapshots = SnapSchedule::new(settings.snap_count, seed.rotate_left(17));
         let failures = events.clone();
         let writer = storage.start(

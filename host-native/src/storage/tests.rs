@@ -31,7 +31,9 @@ fn entry(epoch: u32, counter: u32) -> Entry {
             parent_cversion: counter as i32,
         }),
         1 => Txn::SetData { path: format!("/n{counter}"), data: Some(vec![0xa5; 40]), version: counter as i32 },
-        _ => Txn::CreateSession { session: SessionId(counter as i64), timeout_ms: 30_000 },
+        _ => {
+            Txn::CreateSession { session: SessionId(counter as i64), timeout_ms: 30_000, password: [counter as u8; 16] }
+        }
     };
     Entry { zxid: Zxid::new(epoch, counter), time_ms: 1_700_000_000_000, session: SessionId(9), cxid: 3, txn }
 }

@@ -245,7 +245,7 @@ impl Sim {
             log,
             log_floor: zxid_text(log_floor),
             tree,
-            sessions: db.sessions.iter().map(|(id, timeout)| (format!("0x{:x}", id.0), *timeout)).collect(),
+            sessions: db.sessions.iter().map(|(id, s)| (format!("0x{:x}", id.0), s.timeout_ms)).collect(),
             digest: format!("{:016x}", zab::StateMachine::digest(db)),
             unsynced,
         }
