@@ -3,7 +3,8 @@
 //! the clients never asked for. Without a quorum secret the follower takes them (the attack
 //! is real: that is the first test); with `quorum.auth.secretFile` the stranger is refused in
 //! the handshake, before any frame of it is read, whether it claims a secret or not, and so is
-//! a member whose secret differs.
+//! a member whose secret differs. (The class of CVE-2018-8012, where ZooKeeper let any process
+//! join the quorum when quorum authentication was not enforced.)
 
 mod common;
 
@@ -120,7 +121,7 @@ fn without_a_secret_a_stranger_can_pose_as_the_leader() {
 }
 
 #[test]
-fn with_a_secret_a_stranger_is_refused_before_it_is_heard() {
+fn cve_2018_8012_with_a_secret_a_stranger_is_refused_before_it_is_heard() {
     let base = common::scratch("quorum-secret");
     let mut members = ensemble(&base, 3);
     with_secret(&members, &base, "the members' secret, 33 bytes....\n");

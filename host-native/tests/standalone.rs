@@ -91,3 +91,29 @@ fn garbage_closes_only_its_own_connection() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// CVE-2017-5637 (ZooKeeper 3.4.10 and 3.5.3): `wchp` and `wchc` could be sent by anyone to
+/// keep a server busy, and other words tell a stranger about the server's clients and setup.
+/// As since then in ZooKeeper, a server on its embedded whitelist answers only `srvr`; every
+/// other word gets the refusal line, and the connection closes.
+#[test]
+fn cve_2017_5637_only_whitelisted_words_are_answered() {
+    let dir = common::scratch("words-default");
+    let port = common::free_ports(1)[0];
+    let config = dir.join("zoo.cfg");
+    let text = format!(
+        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n",
+        dir.join("data").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut server = common::Member { child: None, config, client: std::net::SocketAddr::from(([127, 0, 0, 1], port)) };
+    server.spawn();
+    server.wait_for_mode(&["standalone"]);
+    for w in ["wchp", "wchc", "wchs", "cons", "dump", "stat", "mntr", "envi", "conf", "crst", "srst", "ruok", "isro"] {
+        let answer = word(server.client, w).unwrap_or_default();
+        assert_eq!(answer, format!("{w} is not executed because it is not in the whitelist.\n"));
+    }
+    assert!(word(server.client, "srvr").unwrap().contains("Mode: standalone"));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

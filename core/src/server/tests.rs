@@ -890,3 +890,36 @@ fn cve_2024_23944_a_recursive_watch_reveals_no_node_its_session_may_not_read() {
     net.run(100);
     assert_eq!(net.received(1), vec![Got::Event(1, "/open".into())], "only the node it may read");
 }
+
+/// CVE-2019-0201 (fixed in ZooKeeper 3.4.14 and 3.5.5): getACL answered anyone, and showed the
+/// digest ids in full (`user:base64(sha1(user:password))`, a hash to attack offline). Now it
+/// needs READ or ADMIN, and only ADMIN sees digests unmasked.
+#[test]
+fn cve_2019_0201_get_acl_needs_read_or_admin_and_masks_digests_without_admin() {
+    let mut net = Net::new(1);
+    net.open(0, 1);
+    net.open(0, 2);
+    let alice = digest_id("alice:secret");
+    let create_with =
+        |path: &str, acl: Vec<Acl>| Request::Create(CreateRequest { path: path.into(), data: None, acl, flags: 0 });
+    let readable = vec![Acl::new(31, "digest", &alice), Acl::new(1, "world", "anyone")];
+    assert_eq!(net.call(1, 1, create_with("/readable", readable)).0.err, 0);
+    assert_eq!(net.call(1, 2, create_with("/private", vec![Acl::new(31, "digest", &alice)])).0.err, 0);
+    let get_acl = |path: &str| Request::GetAcl(PathRecord { path: path.into() });
+
+    // A stranger who may read the node sees who may do what, but not the hash.
+    let (header, body) = net.call(2, 1, get_acl("/readable"));
+    assert_eq!(header.err, 0);
+    let Response::GetAcl(seen) = body else { panic!("{body:?}") };
+    assert_eq!(seen.acl, vec![Acl::new(31, "digest", "alice:x"), Acl::new(1, "world", "anyone")]);
+    // One who may not read it learns nothing.
+    assert_eq!(net.call(2, 2, get_acl("/private")).0.err, ErrorCode::NoAuth.code());
+    // Alice (ADMIN) sees her own entry as it is.
+    let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Some(b"alice:secret".to_vec()) };
+    net.send(2, AUTH_XID, Request::Auth(auth));
+    net.received(2);
+    let (header, body) = net.call(2, 3, get_acl("/private"));
+    assert_eq!(header.err, 0);
+    let Response::GetAcl(seen) = body else { panic!("{body:?}") };
+    assert_eq!(seen.acl, vec![Acl::new(31, "digest", &alice)]);
+}
