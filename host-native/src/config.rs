@@ -35,6 +35,9 @@ pub struct Settings {
     pub max_client_cnxns: usize,
     /// Connections on the client port in all (`maxCnxns`; 0: no limit, ZooKeeper's default).
     pub max_cnxns: usize,
+    /// Requests read and not yet answered, over all client connections
+    /// (`globalOutstandingLimit`, 1000).
+    pub global_outstanding_limit: usize,
     pub min_session_timeout_ms: Option<i32>,
     pub max_session_timeout_ms: Option<i32>,
     pub snap_count: u64,
@@ -83,6 +86,7 @@ impl Default for Settings {
             my_id: 1,
             max_client_cnxns: 60,
             max_cnxns: 0,
+            global_outstanding_limit: 1000,
             min_session_timeout_ms: None,
             max_session_timeout_ms: None,
             snap_count: 100_000,
@@ -211,6 +215,7 @@ impl Settings {
                 "clientPortAddress" => client_ip = Some(parse(key, value)?),
                 "maxClientCnxns" => s.max_client_cnxns = parse(key, value)?,
                 "maxCnxns" => s.max_cnxns = parse(key, value)?,
+                "globalOutstandingLimit" => s.global_outstanding_limit = positive(key, value)? as usize,
                 "minSessionTimeout" => s.min_session_timeout_ms = Some(parse(key, value)?),
                 "maxSessionTimeout" => s.max_session_timeout_ms = Some(parse(key, value)?),
                 "snapCount" => s.snap_count = positive(key, value)?,
@@ -264,7 +269,6 @@ impl Settings {
                 | "standaloneEnabled"
                 | "reconfigEnabled"
                 | "skipACL"
-                | "globalOutstandingLimit"
                 | "preAllocSize" => s.warnings.push(format!("{key}: accepted but not used yet")),
                 other => s.warnings.push(format!("unknown key {other:?} ignored")),
             }

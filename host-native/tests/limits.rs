@@ -116,3 +116,72 @@ fn a_client_that_does_not_read_is_disconnected_and_the_rest_keep_being_served() 
     assert!(got < READS * VALUE / 2, "cut off before most replies: {got} bytes");
     assert_eq!(good.must(get("/big")).0.err, 0);
 }
+
+/// A standalone server on a free port with `extra` zoo.cfg lines, serving.
+fn server_with(name: &str, extra: &str) -> Member {
+    let dir = common::scratch(name);
+    let port = common::free_ports(1)[0];
+    let config = dir.join("zoo.cfg");
+    let text = format!(
+        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=srvr\n{extra}",
+        dir.join("data").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut server = Member { child: None, config, client: SocketAddr::from(([127, 0, 0, 1], port)) };
+    server.spawn();
+    server.wait_for_mode(&["standalone"]);
+    server
+}
+
+/// The server-wide bound on requests read and not answered (globalOutstandingLimit), here 4:
+/// clients that pipeline far past it all get every reply; a client that never reads its
+/// replies holds none of the bound (a request counts until the server answers it, not until the
+/// client takes the answer); and connections that vanish with requests in flight give theirs
+/// back, so the bound never shrinks.
+#[test]
+fn the_global_outstanding_bound_throttles_but_never_starves() {
+    const PIPELINED: usize = 200;
+    let server = server_with("limits-global", "globalOutstandingLimit=4\n");
+    let addr = server.client;
+    let mut good = Client::open(addr).expect("a session");
+    assert_eq!(good.must(create("/x", b"v", 0)).0.err, 0);
+
+    // A client that asks for much and reads nothing.
+    let mut sleeper = Client::open(addr).expect("a session");
+    for _ in 0..PIPELINED {
+        sleeper.send_only(&get("/x")).unwrap();
+    }
+    // Connections that send requests and go away before the answers, many times the bound.
+    for _ in 0..50 {
+        let mut gone = Client::open(addr).expect("a session");
+        for _ in 0..8 {
+            gone.send_only(&get("/x")).unwrap();
+        }
+        drop(gone);
+    }
+    // Eight clients pipelining 200 requests each: every reply comes, in order.
+    let pipelines: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut c = Client::open(addr).expect("a session");
+                for _ in 0..PIPELINED {
+                    c.send_only(&get("/x")).unwrap();
+                }
+                let first = c.next_reply().expect("a reply").xid;
+                let mut answered = 1;
+                while answered < PIPELINED {
+                    match c.next_reply() {
+                        Some(h) if h.err == 0 && h.xid == first + answered as i32 => answered += 1,
+                        other => panic!("reply {answered}: {other:?}"),
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    for p in pipelines {
+        assert_eq!(p.join().unwrap(), PIPELINED);
+    }
+    assert_eq!(good.must(get("/x")).0.err, 0, "the good session is served throughout");
+    drop(sleeper);
+}

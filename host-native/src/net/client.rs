@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::{debug, warn};
 use zabkeeper_core::wire::{FourLetterWord, FrameDecoder};
 
 use super::Throttle;
-use crate::event::{ClientLink, Event, Outbound};
+use crate::event::{ClientLink, Event, InNode, Outbound, count_frames};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -47,6 +47,10 @@ pub struct Limits {
     pub max_per_address: usize,
     /// See [`HANDSHAKE_DEADLINE`].
     pub handshake: Duration,
+    /// Requests handed to the node and not yet answered, over all connections
+    /// (`globalOutstandingLimit`, 1000 as in ZooKeeper): past it the server reads no more
+    /// requests from any connection until the node answers some.
+    pub global_outstanding: usize,
 }
 
 /// The connections open now, in all and per address.
@@ -91,23 +95,10 @@ fn admit(open: &Arc<Mutex<Open>>, limits: &Limits, ip: IpAddr) -> Result<Admitte
     Ok(Admitted { open: Arc::clone(open), ip })
 }
 
-/// The frames in `bytes` that answer a request (everything but notifications, xid -1).
-fn replies_in(bytes: &[u8]) -> usize {
-    let mut n = 0;
-    let mut rest = bytes;
-    while rest.len() >= 8 {
-        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        if i32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) != -1 {
-            n += 1;
-        }
-        rest = rest.get(4 + len..).unwrap_or(&[]);
-    }
-    n
-}
-
 /// Accepts clients until the task is dropped.
 pub async fn serve(listener: TcpListener, events: mpsc::UnboundedSender<Event>, limits: Limits) {
     let open: Arc<Mutex<Open>> = Arc::default();
+    let budget = Arc::new(Semaphore::new(limits.global_outstanding.min(Semaphore::MAX_PERMITS)));
     let (mut accept_failures, mut refusals) = (Throttle::default(), Throttle::default());
     loop {
         let (stream, addr) = match listener.accept().await {
@@ -134,9 +125,10 @@ pub async fn serve(listener: TcpListener, events: mpsc::UnboundedSender<Event>, 
         };
         let _ = stream.set_nodelay(true);
         let events = events.clone();
+        let in_node = Arc::new(InNode::new(Arc::clone(&budget)));
         tokio::spawn(async move {
             let _admitted = admitted;
-            if let Err(e) = connection(stream, addr, events, limits).await {
+            if let Err(e) = connection(stream, addr, events, limits, in_node).await {
                 debug!(%addr, error = %e, "client connection ended");
             }
         });
@@ -148,6 +140,7 @@ async fn connection(
     addr: SocketAddr,
     events: mpsc::UnboundedSender<Event>,
     limits: Limits,
+    in_node: Arc<InNode>,
 ) -> std::io::Result<()> {
     let (mut reader, mut writer) = stream.into_split();
     let handshake_by = tokio::time::Instant::now() + limits.handshake;
@@ -179,7 +172,12 @@ async fn connection(
     let (out_tx, mut out_rx) = mpsc::unbounded_channel();
     let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let abort = Arc::new(tokio::sync::Notify::new());
-    let link = ClientLink { out: out_tx, queued: Arc::clone(&queued), abort: Arc::clone(&abort) };
+    let link = ClientLink {
+        out: out_tx,
+        queued: Arc::clone(&queued),
+        abort: Arc::clone(&abort),
+        in_node: Arc::clone(&in_node),
+    };
     if events.send(Event::Connected { conn, addr, link }).is_err() {
         return Ok(());
     }
@@ -208,7 +206,7 @@ async fn connection(
                 _ = abort.notified() => break,
             }
             queued.fetch_sub(bytes.len(), Ordering::Relaxed);
-            returned.add_permits(replies_in(&bytes));
+            returned.add_permits(count_frames(&bytes).replies);
             if closing {
                 break;
             }
@@ -225,11 +223,16 @@ async fn connection(
                 Ok(Some(frame)) => {
                     handshaken = true;
                     let payload = frame.to_vec();
+                    // A permit of the connection's own bound, then one of the server's.
                     tokio::select! {
                         permit = permits.acquire() => match permit {
                             Ok(permit) => permit.forget(),
                             Err(_) => break 'read Ok(()),
                         },
+                        _ = &mut writer_done => break 'read Ok(()),
+                    }
+                    tokio::select! {
+                        entered = in_node.enter() => if !entered { break 'read Ok(()) },
                         _ = &mut writer_done => break 'read Ok(()),
                     }
                     if events.send(Event::Frame { conn, payload }).is_err() {
@@ -260,6 +263,7 @@ async fn connection(
         }
     };
     let _ = events.send(Event::Disconnected { conn });
+    in_node.release_all();
     if !write_half.is_finished() {
         // The client went away: let the writer drain what is queued, then stop.
         tokio::time::timeout(std::time::Duration::from_secs(1), write_half).await.ok();
@@ -273,7 +277,13 @@ mod tests {
 
     #[test]
     fn admission_counts_in_all_and_per_address_and_gives_back_on_drop() {
-        let limits = Limits { max_frame: 1024, max_cnxns: 3, max_per_address: 2, handshake: HANDSHAKE_DEADLINE };
+        let limits = Limits {
+            max_frame: 1024,
+            max_cnxns: 3,
+            max_per_address: 2,
+            handshake: HANDSHAKE_DEADLINE,
+            global_outstanding: 1000,
+        };
         let open: Arc<Mutex<Open>> = Arc::default();
         let (a, b) = (IpAddr::from([127, 0, 0, 1]), IpAddr::from([127, 0, 0, 2]));
         let first = admit(&open, &limits, a).unwrap();
@@ -285,17 +295,5 @@ mod tests {
         assert!(admit(&open, &limits, a).is_ok(), "a closed connection frees its slot");
         let unlimited = Limits { max_cnxns: 0, max_per_address: 0, ..limits };
         assert!((0..100).all(|_| admit(&open, &unlimited, a).map(std::mem::forget).is_ok()));
-    }
-
-    #[test]
-    fn notifications_do_not_count_as_replies() {
-        let mut bytes = Vec::new();
-        for xid in [5i32, -1, -2, 6] {
-            bytes.extend_from_slice(&16u32.to_be_bytes());
-            bytes.extend_from_slice(&xid.to_be_bytes());
-            bytes.extend_from_slice(&[0u8; 12]);
-        }
-        assert_eq!(replies_in(&bytes), 3);
-        assert_eq!(replies_in(&bytes[..7]), 0);
     }
 }

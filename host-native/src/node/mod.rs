@@ -29,7 +29,7 @@ use zabkeeper_core::tree::snapshot::SnapshotError;
 use zabkeeper_core::zab::{self, StateMachine};
 
 use crate::config::Settings;
-use crate::event::{ClientLink, Event, Outbound};
+use crate::event::{ClientLink, Event, Outbound, count_frames};
 use crate::storage::{Faults, Snapshot, Storage, StorageError, StorageOptions, Writer};
 
 pub mod start;
@@ -374,9 +374,10 @@ impl Node {
                             c.link.abort.notify_one();
                             continue;
                         }
-                        let frames = frame_count(&bytes);
-                        c.sent += frames;
-                        self.sent += frames;
+                        let frames = count_frames(&bytes);
+                        c.sent += frames.all;
+                        self.sent += frames.all;
+                        c.link.in_node.answered(frames.replies);
                         c.link.queued.fetch_add(bytes.len(), Ordering::Relaxed);
                         let _ = c.link.out.send(Outbound::Bytes(bytes));
                     }
@@ -441,25 +442,9 @@ impl Node {
     }
 }
 
-/// How many length-prefixed client frames `bytes` holds (several, when coalesced).
-fn frame_count(mut bytes: &[u8]) -> u64 {
-    let mut n = 0;
-    while let Some(len) = bytes.first_chunk::<4>().map(|l| u32::from_be_bytes(*l) as usize) {
-        bytes = bytes.get(4 + len..).unwrap_or_default();
-        n += 1;
-    }
-    n
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn coalesced_writes_count_every_frame() {
-        assert_eq!(frame_count(&[]), 0);
-        assert_eq!(frame_count(&[0, 0, 0, 2, 7, 7, 0, 0, 0, 0, 0, 0, 0, 1, 9]), 3);
-    }
 
     #[test]
     fn checkpoints_come_every_half_to_whole_snap_count() {

@@ -93,6 +93,7 @@ pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + '
         max_cnxns: settings.max_cnxns,
         max_per_address: settings.max_client_cnxns,
         handshake: client::HANDSHAKE_DEADLINE,
+        global_outstanding: settings.global_outstanding_limit,
     };
     let accept = tokio::spawn(client::serve(listener, events.clone(), limits));
     let shutdown = events.clone();

@@ -260,6 +260,18 @@ impl Client {
 }
 
 impl Client {
+    /// The header of the next reply (notifications are skipped), for requests sent with
+    /// [`Client::send_only`].
+    pub fn next_reply(&mut self) -> Option<ReplyHeader> {
+        loop {
+            let frame = read_frame(&mut self.stream).ok()?;
+            let header = ReplyHeader::read(&mut Reader::new(&frame)).ok()?;
+            if header.xid != -1 {
+                return Some(header);
+            }
+        }
+    }
+
     /// Sends `request` and does not wait for its reply.
     pub fn send_only(&mut self, request: &Request) -> std::io::Result<()> {
         let xid = self.xid;
