@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use zabkeeper_core::wire::FourLetterWord;
 
+use crate::net::tls::{ClientAuth, Protocols, TlsSettings};
+
 /// One `server.N=host:quorumPort:electionPort[:participant|:observer][;[addr:]clientPort]` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
@@ -55,8 +57,24 @@ pub struct Settings {
     /// Refuse peers that prove no secret (`quorum.auth.requireSecret`, default true; false only
     /// while rolling a secret out).
     pub quorum_require_secret: bool,
+    /// `secureClientPort` (with `secureClientPortAddress`, else the client port's address): a
+    /// port that speaks only TLS.
+    pub secure_client_addr: Option<SocketAddr>,
+    /// `client.portUnification`: the client port takes TLS as well as plain text.
+    pub port_unification: bool,
+    /// The `ssl.*` keys, once a TLS port asks for them.
+    pub tls: Option<TlsSettings>,
     /// Unknown keys and other things worth a warning.
     pub warnings: Vec<String>,
+}
+
+/// The `ssl.*` keys as read, before they are checked together.
+#[derive(Default)]
+struct SslKeys {
+    key_store: Option<PathBuf>,
+    trust_store: Option<PathBuf>,
+    client_auth: Option<ClientAuth>,
+    protocols: Option<Protocols>,
 }
 
 /// A configuration that cannot be run.
@@ -99,6 +117,9 @@ impl Default for Settings {
             super_digest: None,
             quorum_secret_file: None,
             quorum_require_secret: true,
+            secure_client_addr: None,
+            port_unification: false,
+            tls: None,
             warnings: Vec::new(),
         }
     }
@@ -196,6 +217,9 @@ impl Settings {
         let mut s = Settings::default();
         let mut client_port: Option<u16> = None;
         let mut client_ip: Option<IpAddr> = None;
+        let mut secure_port: Option<u16> = None;
+        let mut secure_ip: Option<IpAddr> = None;
+        let mut ssl = SslKeys::default();
         for (number, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -249,8 +273,38 @@ impl Settings {
                          quorum.auth.secretFile instead (docs/SECURITY.md)"
                     )));
                 }
-                "secureClientPort" | "client.secure" => {
-                    return Err(ConfigError(format!("{key}: TLS for clients is not supported yet (docs/SECURITY.md)")));
+                "secureClientPort" => secure_port = Some(port(key, value)?),
+                "secureClientPortAddress" => secure_ip = Some(parse(key, value)?),
+                "client.portUnification" => s.port_unification = yes_no(key, value)?,
+                "ssl.keyStore.location" => ssl.key_store = Some(PathBuf::from(value)),
+                "ssl.trustStore.location" => ssl.trust_store = Some(PathBuf::from(value)),
+                "ssl.keyStore.type" | "ssl.trustStore.type" => {
+                    if !value.eq_ignore_ascii_case("PEM") {
+                        return Err(ConfigError(format!("{key}={value}: only PEM stores are supported")));
+                    }
+                }
+                "ssl.keyStore.password" | "ssl.trustStore.password" => {
+                    if !value.is_empty() {
+                        return Err(ConfigError(format!(
+                            "{key}: encrypted PEM files are not supported; give an unencrypted key readable only by the server"
+                        )));
+                    }
+                }
+                "ssl.clientAuth" => {
+                    ssl.client_auth = Some(
+                        ClientAuth::parse(value)
+                            .ok_or_else(|| ConfigError(format!("{key}: {value:?} is not none, want or need")))?,
+                    )
+                }
+                "ssl.enabledProtocols" | "ssl.protocol" => {
+                    ssl.protocols = Some(Protocols::parse(value).map_err(|e| ConfigError(format!("{key}: {e}")))?)
+                }
+                "ssl.ciphersuites" => {
+                    s.warnings.push(format!("{key}: ignored; rustls's own suites (all with forward secrecy) are used"))
+                }
+                "serverCnxnFactory" | "ssl.hostnameVerification" | "ssl.quorum.hostnameVerification" => {}
+                "client.secure" => {
+                    return Err(ConfigError(format!("{key}: a client setting; a server takes secureClientPort")));
                 }
                 key if key.starts_with("server.") => {
                     let id: u64 = key["server.".len()..]
@@ -278,6 +332,22 @@ impl Settings {
         }
         if let Some(ip) = client_ip {
             s.client_addr.set_ip(ip);
+        }
+        if let Some(port) = secure_port {
+            s.secure_client_addr = Some(SocketAddr::new(secure_ip.unwrap_or(s.client_addr.ip()), port));
+        }
+        if s.secure_client_addr.is_some() || s.port_unification {
+            let Some(key_store) = ssl.key_store else {
+                return Err(ConfigError(
+                    "secureClientPort or client.portUnification needs ssl.keyStore.location".into(),
+                ));
+            };
+            s.tls = Some(TlsSettings {
+                key_store,
+                trust_store: ssl.trust_store,
+                client_auth: ssl.client_auth.unwrap_or(ClientAuth::Need),
+                protocols: ssl.protocols.unwrap_or_default(),
+            });
         }
         if let (Some(min), Some(max)) = (s.min_session_timeout_ms, s.max_session_timeout_ms)
             && min > max
@@ -325,6 +395,15 @@ mod tests {
         assert!(s.warnings.iter().any(|w| w.contains("mystery")));
         assert!(s.warnings.iter().any(|w| w.contains("admin.serverPort")));
         assert_eq!(s.quorum_secret_file, Some(PathBuf::from("/etc/zk/secret")));
+        assert_eq!((s.secure_client_addr, s.tls.as_ref().map(|t| t.client_auth)), (None, None));
+        let tls = Settings::from_text(
+            "clientPortAddress=127.0.0.3\nsecureClientPort=2281\nssl.keyStore.location=/k.pem\n\
+             ssl.keyStore.type=PEM\nssl.trustStore.location=/t.pem\nssl.enabledProtocols=TLSv1.3\n",
+        )
+        .unwrap();
+        assert_eq!(tls.secure_client_addr, Some("127.0.0.3:2281".parse().unwrap()));
+        let t = tls.tls.unwrap();
+        assert_eq!((t.client_auth, t.protocols.tls12, t.trust_store), (ClientAuth::Need, false, Some("/t.pem".into())));
         assert!(!s.quorum_require_secret);
     }
 
@@ -345,11 +424,21 @@ mod tests {
             assert!(err.0.contains(key), "{text}: {err}");
         }
         assert!(Settings::from_text("justtext").unwrap_err().0.contains("line 1"));
-        for text in ["sslQuorum=true", "quorum.auth.enableSasl=true", "secureClientPort=2281"] {
+        for text in ["sslQuorum=true", "quorum.auth.enableSasl=true"] {
             let err = Settings::from_text(text).unwrap_err();
             assert!(err.0.contains("not supported"), "{text}: a protection asked for is never silently off: {err}");
         }
         assert!(Settings::from_text("sslQuorum=false").is_ok());
+        for (text, key) in [
+            ("secureClientPort=2281", "ssl.keyStore.location"),
+            ("ssl.keyStore.type=JKS", "ssl.keyStore.type"),
+            ("ssl.keyStore.password=x", "ssl.keyStore.password"),
+            ("ssl.clientAuth=sometimes", "ssl.clientAuth"),
+            ("ssl.enabledProtocols=SSLv3", "ssl.enabledProtocols"),
+        ] {
+            let err = Settings::from_text(text).unwrap_err();
+            assert!(err.0.contains(key), "{text}: {err}");
+        }
         let err = Settings::from_text("minSessionTimeout=9\nmaxSessionTimeout=5").unwrap_err();
         assert!(err.0.contains("minSessionTimeout"));
     }

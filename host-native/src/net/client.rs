@@ -16,13 +16,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::{debug, warn};
 use zabkeeper_core::wire::{FourLetterWord, FrameDecoder};
 
-use super::Throttle;
+use tokio_rustls::TlsAcceptor;
+
+use super::{Throttle, tls};
 use crate::event::{ClientLink, Event, InNode, Outbound, count_frames};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
@@ -95,10 +97,39 @@ fn admit(open: &Arc<Mutex<Open>>, limits: &Limits, ip: IpAddr) -> Result<Admitte
     Ok(Admitted { open: Arc::clone(open), ip })
 }
 
+/// What the client ports share: the connection counts and the outstanding-request budget.
+#[derive(Clone)]
+pub struct Shared {
+    open: Arc<Mutex<Open>>,
+    budget: Arc<Semaphore>,
+}
+
+impl Shared {
+    pub fn new(limits: &Limits) -> Shared {
+        let budget = Semaphore::new(limits.global_outstanding.min(Semaphore::MAX_PERMITS));
+        Shared { open: Arc::default(), budget: Arc::new(budget) }
+    }
+}
+
+/// What a client port speaks.
+#[derive(Clone)]
+pub enum Security {
+    Plain,
+    /// Only TLS (`secureClientPort`).
+    Tls(TlsAcceptor),
+    /// Both, told apart by the first byte (`client.portUnification`).
+    Unified(TlsAcceptor),
+}
+
 /// Accepts clients until the task is dropped.
-pub async fn serve(listener: TcpListener, events: mpsc::UnboundedSender<Event>, limits: Limits) {
-    let open: Arc<Mutex<Open>> = Arc::default();
-    let budget = Arc::new(Semaphore::new(limits.global_outstanding.min(Semaphore::MAX_PERMITS)));
+pub async fn serve(
+    listener: TcpListener,
+    events: mpsc::UnboundedSender<Event>,
+    limits: Limits,
+    shared: Shared,
+    security: Security,
+) {
+    let Shared { open, budget } = shared;
     let (mut accept_failures, mut refusals) = (Throttle::default(), Throttle::default());
     loop {
         let (stream, addr) = match listener.accept().await {
@@ -126,24 +157,72 @@ pub async fn serve(listener: TcpListener, events: mpsc::UnboundedSender<Event>, 
         let _ = stream.set_nodelay(true);
         let events = events.clone();
         let in_node = Arc::new(InNode::new(Arc::clone(&budget)));
+        let security = security.clone();
         tokio::spawn(async move {
             let _admitted = admitted;
-            if let Err(e) = connection(stream, addr, events, limits, in_node).await {
+            let handshake_by = tokio::time::Instant::now() + limits.handshake;
+            let result = match secure(stream, &security, handshake_by).await {
+                Ok(Stream::Plain(stream)) => {
+                    let (reader, writer) = stream.into_split();
+                    connection(reader, writer, addr, events, limits, handshake_by, in_node).await
+                }
+                Ok(Stream::Tls(stream)) => {
+                    let (reader, writer) = tokio::io::split(*stream);
+                    connection(reader, writer, addr, events, limits, handshake_by, in_node).await
+                }
+                Err(why) => {
+                    debug!(%addr, why, "no TLS session; closed");
+                    Ok(())
+                }
+            };
+            if let Err(e) = result {
                 debug!(%addr, error = %e, "client connection ended");
             }
         });
     }
 }
 
-async fn connection(
-    stream: TcpStream,
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// The connection as its port speaks it: TLS is set up within the handshake deadline.
+async fn secure(stream: TcpStream, security: &Security, by: tokio::time::Instant) -> Result<Stream, &'static str> {
+    let acceptor = match security {
+        Security::Plain => return Ok(Stream::Plain(stream)),
+        Security::Tls(acceptor) => acceptor,
+        Security::Unified(acceptor) => {
+            let mut first = [0u8; 1];
+            let peeked = tokio::time::timeout_at(by, stream.peek(&mut first)).await;
+            match peeked {
+                Ok(Ok(1)) if first[0] == tls::HANDSHAKE_RECORD => acceptor,
+                Ok(Ok(1)) => return Ok(Stream::Plain(stream)),
+                Ok(_) => return Err("closed before its first byte"),
+                Err(_) => return Err("nothing sent within the handshake deadline"),
+            }
+        }
+    };
+    match tokio::time::timeout_at(by, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => Ok(Stream::Tls(Box::new(tls))),
+        Ok(Err(_)) => Err("TLS handshake failed"),
+        Err(_) => Err("TLS handshake not done within the handshake deadline"),
+    }
+}
+
+async fn connection<R, W>(
+    mut reader: R,
+    mut writer: W,
     addr: SocketAddr,
     events: mpsc::UnboundedSender<Event>,
     limits: Limits,
+    handshake_by: tokio::time::Instant,
     in_node: Arc<InNode>,
-) -> std::io::Result<()> {
-    let (mut reader, mut writer) = stream.into_split();
-    let handshake_by = tokio::time::Instant::now() + limits.handshake;
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let mut first = Vec::with_capacity(4096);
     // The first four bytes decide: a four-letter word, or the length of a ConnectRequest.
     while first.len() < 4 {

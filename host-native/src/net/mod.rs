@@ -1,4 +1,4 @@
-//! The network: the client port ([`client`]) and the links between the servers of an
+//! The network: the client port ([`client`], with [`tls`]) and the links between the servers of an
 //! ensemble on the quorum port ([`peers`], whose handshake proves membership: [`auth`]). Both
 //! only turn bytes into [`crate::event::Event`]s for the node task and carry its answers back;
 //! neither knows the protocol.
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 pub mod auth;
 pub mod client;
 pub mod peers;
+pub mod tls;
 
 /// Back-off after a listener fails to accept (EMFILE, ENFILE): a log line and a pause, never a
 /// spin, so the connections already open keep being served.

@@ -13,7 +13,9 @@ use super::{Node, NodeError};
 use crate::config::Settings;
 use crate::event::Event;
 use crate::net::auth::QuorumAuth;
+use crate::net::tls::server_config;
 use crate::net::{client, peers};
+use tokio_rustls::TlsAcceptor;
 
 /// Why a server could not start, or stopped on an error.
 #[derive(Debug)]
@@ -24,6 +26,8 @@ pub enum StartError {
     Resolve { member: u64, host: String },
     /// A port cannot be listened on.
     Listen { what: &'static str, addr: SocketAddr, source: std::io::Error },
+    /// The TLS key or trust store cannot be used.
+    Tls(crate::net::tls::TlsError),
     /// The quorum secret file cannot be used.
     Secret(crate::net::auth::SecretError),
     /// The node could not recover its data, or stopped on a storage failure.
@@ -37,6 +41,7 @@ impl fmt::Display for StartError {
             StartError::Resolve { member, host } => write!(f, "cannot resolve server.{member} host {host}"),
             StartError::Listen { what, addr, source } => write!(f, "cannot listen for {what} on {addr}: {source}"),
             StartError::Secret(why) => write!(f, "{why}"),
+            StartError::Tls(why) => write!(f, "{why}"),
             StartError::Node(why) => write!(f, "{why}"),
         }
     }
@@ -95,7 +100,23 @@ pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + '
         handshake: client::HANDSHAKE_DEADLINE,
         global_outstanding: settings.global_outstanding_limit,
     };
-    let accept = tokio::spawn(client::serve(listener, events.clone(), limits));
+    let shared = client::Shared::new(&limits);
+    let tls = match &settings.tls {
+        Some(tls) => Some(TlsAcceptor::from(server_config(tls).map_err(StartError::Tls)?)),
+        None => None,
+    };
+    let security = match (&tls, settings.port_unification) {
+        (Some(acceptor), true) => client::Security::Unified(acceptor.clone()),
+        _ => client::Security::Plain,
+    };
+    let mut accepting = vec![tokio::spawn(client::serve(listener, events.clone(), limits, shared.clone(), security))];
+    if let (Some(addr), Some(acceptor)) = (settings.secure_client_addr, tls) {
+        let listener =
+            TcpListener::bind(addr).await.map_err(|source| StartError::Listen { what: "TLS clients", addr, source })?;
+        tracing::info!(secure_client = %addr, "serving TLS");
+        let security = client::Security::Tls(acceptor);
+        accepting.push(tokio::spawn(client::serve(listener, events.clone(), limits, shared, security)));
+    }
     let shutdown = events.clone();
     tokio::spawn(async move {
         stop.await;
@@ -103,6 +124,8 @@ pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + '
         let _ = shutdown.send(Event::Shutdown);
     });
     let result = node.run(inbox).await.map_err(StartError::Node);
-    accept.abort();
+    for task in accepting {
+        task.abort();
+    }
     result
 }

@@ -1,0 +1,214 @@
+//! TLS for clients on a real server process, with certificates made by `openssl` for the test:
+//! `secureClientPort` with `ssl.clientAuth=need` serves a client whose certificate the trust
+//! store vouches for and refuses one without (and plain text), while the plain port goes on;
+//! `client.portUnification` takes TLS and plain text on one port.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Client, Member, create, get};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use zabkeeper_core::wire::records::ReplyHeader;
+use zabkeeper_core::wire::{ConnectRequest, ConnectResponse, Jute, Reader, Request, write_frame};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+    assert!(status.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&status.stderr));
+}
+
+/// A CA, and a server (127.0.0.1) and a client (CN=alice) certificate it signs, in `dir`.
+fn certificates(dir: &Path) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl(
+        dir,
+        &[&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test ca"]]
+            .concat(),
+    );
+    for (name, subject, ext) in [
+        ("server", "/CN=localhost", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
+        ("client", "/CN=alice", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), format!("basicConstraints=CA:FALSE\n{ext}")).unwrap();
+        let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
+        openssl(dir, &[&["req"][..], &ec, &["-keyout", &key, "-out", &csr, "-subj", subject]].concat());
+        let ext = format!("{name}.ext");
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                &pem,
+                "-extfile",
+                &ext,
+            ],
+        );
+        // ZooKeeper's PEM key store: the key and the certificate in one file.
+        let store = [std::fs::read(dir.join(&key)).unwrap(), std::fs::read(dir.join(&pem)).unwrap()].concat();
+        std::fs::write(dir.join(format!("{name}.store.pem")), store).unwrap();
+    }
+}
+
+fn server(dir: &Path, extra: &str) -> (Member, SocketAddr) {
+    let ports = common::free_ports(2);
+    let config = dir.join("zoo.cfg");
+    let text = format!(
+        "tickTime=200\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=srvr\n\
+         ssl.keyStore.location={}\nssl.keyStore.type=PEM\nssl.trustStore.location={}\nssl.trustStore.type=PEM\n{extra}",
+        dir.join("data").display(),
+        ports[0],
+        dir.join("server.store.pem").display(),
+        dir.join("ca.pem").display(),
+        extra = extra.replace("SECURE", &ports[1].to_string()),
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut member = Member { child: None, config, client: SocketAddr::from(([127, 0, 0, 1], ports[0])) };
+    member.spawn();
+    member.wait_for_mode(&["standalone"]);
+    (member, SocketAddr::from(([127, 0, 0, 1], ports[1])))
+}
+
+type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A TLS connection trusting the test CA, with alice's certificate if `with_cert`.
+fn tls(dir: &Path, addr: SocketAddr, with_cert: bool) -> Tls {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap()).unwrap();
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = if with_cert {
+        let chain = vec![CertificateDer::from_pem_file(dir.join("client.pem")).unwrap()];
+        let key = PrivateKeyDer::from_pem_file(dir.join("client.key")).unwrap();
+        builder.with_client_auth_cert(chain, key).unwrap()
+    } else {
+        builder.with_no_client_auth()
+    };
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+fn read_frame(stream: &mut impl Read) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len)?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body)?;
+    Ok(body)
+}
+
+/// A new session over `stream`; its id, or `None` if the connection failed.
+fn connect(stream: &mut (impl Read + Write)) -> Option<i64> {
+    let request = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout_ms: 6000,
+        session_id: 0,
+        passwd: Some(vec![0; 16]),
+        read_only: Some(false),
+    };
+    let mut bytes = Vec::new();
+    write_frame(&mut bytes, |b| request.encode(b));
+    stream.write_all(&bytes).ok()?;
+    let response = ConnectResponse::decode(&read_frame(stream).ok()?).ok()?;
+    (response.session_id != 0).then_some(response.session_id)
+}
+
+/// One request and its reply's error code.
+fn call(stream: &mut (impl Read + Write), xid: i32, request: Request) -> i32 {
+    let mut bytes = Vec::new();
+    write_frame(&mut bytes, |b| request.encode(xid, b));
+    stream.write_all(&bytes).unwrap();
+    let frame = read_frame(stream).unwrap();
+    let header = ReplyHeader::read(&mut Reader::new(&frame)).unwrap();
+    assert_eq!(header.xid, xid);
+    header.err
+}
+
+#[test]
+fn a_secure_port_serves_clients_the_trust_store_vouches_for_and_refuses_the_rest() {
+    let dir = common::scratch("tls-secure");
+    certificates(&dir);
+    let (server, secure) = server(&dir, "secureClientPort=SECURE\nssl.clientAuth=need\n");
+
+    let mut alice = tls(&dir, secure, true);
+    assert!(connect(&mut alice).is_some(), "a session over TLS");
+    assert_eq!(call(&mut alice, 1, create("/over-tls", b"v", 0)), 0);
+    assert_eq!(call(&mut alice, 2, get("/over-tls")), 0);
+
+    // No client certificate: the TLS handshake fails, no session.
+    let mut anonymous = tls(&dir, secure, false);
+    assert!(connect(&mut anonymous).is_none());
+    // Plain text on the TLS port: closed without an answer.
+    let mut plain = TcpStream::connect(secure).unwrap();
+    plain.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(connect(&mut plain).is_none());
+
+    // The plain port goes on, on the same tree.
+    let mut c = Client::open(server.client).expect("a plain session");
+    assert_eq!(c.must(get("/over-tls")).0.err, 0);
+    assert_eq!(call(&mut alice, 3, get("/")), 0, "the TLS session goes on too");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn port_unification_takes_tls_and_plain_text_on_one_port() {
+    let dir = common::scratch("tls-unified");
+    certificates(&dir);
+    let (server, _) = server(&dir, "client.portUnification=true\nssl.clientAuth=none\n");
+    let mut over_tls = tls(&dir, server.client, false);
+    assert!(connect(&mut over_tls).is_some(), "TLS on the client port");
+    assert_eq!(call(&mut over_tls, 1, create("/both", b"v", 0)), 0);
+    let mut plain = Client::open(server.client).expect("plain text on the same port");
+    assert_eq!(plain.must(get("/both")).0.err, 0);
+    assert!(common::word(server.client, "srvr").unwrap().contains("Mode: standalone"), "four-letter words too");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_key_store_that_cannot_be_used_stops_the_start() {
+    let dir = common::scratch("tls-bad-store");
+    std::fs::write(dir.join("server.store.pem"), "not a pem file\n").unwrap();
+    std::fs::write(dir.join("ca.pem"), "").unwrap();
+    let port = common::free_ports(2);
+    let config = dir.join("zoo.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "dataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\nsecureClientPort={}\nssl.keyStore.location={}\n",
+            dir.join("data").display(),
+            port[0],
+            port[1],
+            dir.join("server.store.pem").display()
+        ),
+    )
+    .unwrap();
+    let mut member = Member { child: None, config, client: SocketAddr::from(([127, 0, 0, 1], port[0])) };
+    member.spawn();
+    let status = member.wait_exit(Duration::from_secs(10)).expect("the server exits");
+    assert!(!status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
