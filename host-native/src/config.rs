@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use zabkeeper_core::wire::FourLetterWord;
 
-use crate::net::tls::{ClientAuth, Protocols, TlsSettings};
+use crate::net::tls::{ClientAuth, Protocols, QuorumTlsSettings, TlsSettings};
 
 /// One `server.N=host:quorumPort:electionPort[:participant|:observer][;[addr:]clientPort]` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +64,8 @@ pub struct Settings {
     pub port_unification: bool,
     /// The `ssl.*` keys, once a TLS port asks for them.
     pub tls: Option<TlsSettings>,
+    /// `sslQuorum=true` with the `ssl.quorum.*` keys: TLS between members.
+    pub quorum_tls: Option<QuorumTlsSettings>,
     /// Unknown keys and other things worth a warning.
     pub warnings: Vec<String>,
 }
@@ -120,6 +122,7 @@ impl Default for Settings {
             secure_client_addr: None,
             port_unification: false,
             tls: None,
+            quorum_tls: None,
             warnings: Vec::new(),
         }
     }
@@ -220,6 +223,8 @@ impl Settings {
         let mut secure_port: Option<u16> = None;
         let mut secure_ip: Option<IpAddr> = None;
         let mut ssl = SslKeys::default();
+        let mut quorum_ssl = SslKeys::default();
+        let (mut ssl_quorum, mut quorum_hostnames) = (false, true);
         for (number, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -266,10 +271,31 @@ impl Settings {
                 }
                 "quorum.auth.secretFile" => s.quorum_secret_file = Some(PathBuf::from(value)),
                 "quorum.auth.requireSecret" => s.quorum_require_secret = yes_no(key, value)?,
+                "sslQuorum" => ssl_quorum = yes_no(key, value)?,
+                "ssl.quorum.keyStore.location" => quorum_ssl.key_store = Some(PathBuf::from(value)),
+                "ssl.quorum.trustStore.location" => quorum_ssl.trust_store = Some(PathBuf::from(value)),
+                "ssl.quorum.keyStore.type" | "ssl.quorum.trustStore.type" => {
+                    if !value.eq_ignore_ascii_case("PEM") {
+                        return Err(ConfigError(format!("{key}={value}: only PEM stores are supported")));
+                    }
+                }
+                "ssl.quorum.keyStore.password" | "ssl.quorum.trustStore.password" => {
+                    if !value.is_empty() {
+                        return Err(ConfigError(format!("{key}: encrypted PEM files are not supported")));
+                    }
+                }
+                "ssl.quorum.hostnameVerification" => quorum_hostnames = yes_no(key, value)?,
+                "ssl.quorum.enabledProtocols" | "ssl.quorum.protocol" => {
+                    quorum_ssl.protocols =
+                        Some(Protocols::parse(value).map_err(|e| ConfigError(format!("{key}: {e}")))?)
+                }
+                "ssl.quorum.ciphersuites" | "ssl.quorum.clientAuth" | "portUnification" => {
+                    s.warnings.push(format!("{key}: ignored; members always show each other certificates"))
+                }
                 // Asking for a protection that is not built must not start a server without it.
-                "sslQuorum" | "quorum.auth.enableSasl" if yes_no(key, value)? => {
+                "quorum.auth.enableSasl" if yes_no(key, value)? => {
                     return Err(ConfigError(format!(
-                        "{key}=true: not supported yet; members prove themselves with \
+                        "{key}=true: not supported yet; members prove themselves with sslQuorum or \
                          quorum.auth.secretFile instead (docs/SECURITY.md)"
                     )));
                 }
@@ -302,7 +328,7 @@ impl Settings {
                 "ssl.ciphersuites" => {
                     s.warnings.push(format!("{key}: ignored; rustls's own suites (all with forward secrecy) are used"))
                 }
-                "serverCnxnFactory" | "ssl.hostnameVerification" | "ssl.quorum.hostnameVerification" => {}
+                "serverCnxnFactory" | "ssl.hostnameVerification" => {}
                 "client.secure" => {
                     return Err(ConfigError(format!("{key}: a client setting; a server takes secureClientPort")));
                 }
@@ -335,6 +361,19 @@ impl Settings {
         }
         if let Some(port) = secure_port {
             s.secure_client_addr = Some(SocketAddr::new(secure_ip.unwrap_or(s.client_addr.ip()), port));
+        }
+        if ssl_quorum {
+            let (Some(key_store), Some(trust_store)) = (quorum_ssl.key_store, quorum_ssl.trust_store) else {
+                return Err(ConfigError(
+                    "sslQuorum=true needs ssl.quorum.keyStore.location and ssl.quorum.trustStore.location".into(),
+                ));
+            };
+            s.quorum_tls = Some(QuorumTlsSettings {
+                key_store,
+                trust_store,
+                hostname_verification: quorum_hostnames,
+                protocols: quorum_ssl.protocols.unwrap_or_default(),
+            });
         }
         if s.secure_client_addr.is_some() || s.port_unification {
             let Some(key_store) = ssl.key_store else {
@@ -424,10 +463,9 @@ mod tests {
             assert!(err.0.contains(key), "{text}: {err}");
         }
         assert!(Settings::from_text("justtext").unwrap_err().0.contains("line 1"));
-        for text in ["sslQuorum=true", "quorum.auth.enableSasl=true"] {
-            let err = Settings::from_text(text).unwrap_err();
-            assert!(err.0.contains("not supported"), "{text}: a protection asked for is never silently off: {err}");
-        }
+        assert!(Settings::from_text("sslQuorum=true").unwrap_err().0.contains("ssl.quorum.keyStore.location"));
+        let err = Settings::from_text("quorum.auth.enableSasl=true").unwrap_err();
+        assert!(err.0.contains("not supported"), "a protection asked for is never silently off: {err}");
         assert!(Settings::from_text("sslQuorum=false").is_ok());
         for (text, key) in [
             ("secureClientPort=2281", "ssl.keyStore.location"),

@@ -4,7 +4,9 @@
 //! is real: that is the first test); with `quorum.auth.secretFile` the stranger is refused in
 //! the handshake, before any frame of it is read, whether it claims a secret or not, and so is
 //! a member whose secret differs. (The class of CVE-2018-8012, where ZooKeeper let any process
-//! join the quorum when quorum authentication was not enforced.)
+//! join the quorum when quorum authentication was not enforced.) With `sslQuorum=true` the
+//! members talk TLS and show each other certificates of the quorum's CA: a stranger in plain
+//! text, or with a certificate of another CA, gets no further than the TLS handshake.
 
 mod common;
 
@@ -14,8 +16,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{
-    Client, Member, create, ensemble, exists_after_sync, get, modes, peer_frame, peer_handshake, quorum_port, wait_for,
-    wait_for_leader_and_followers, word,
+    Client, Member, certificates, create, ensemble, exists_after_sync, get, modes, peer_frame, peer_handshake,
+    quorum_port, wait_for, wait_for_leader_and_followers, word,
 };
 use zabkeeper_core::ids::{SessionId, Zxid};
 use zabkeeper_core::server::PeerMessage;
@@ -184,5 +186,53 @@ fn a_secret_file_that_cannot_be_used_stops_the_start() {
     members[0].spawn();
     let status = members[0].wait_exit(Duration::from_secs(10)).expect("the server exits");
     assert!(!status.success());
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+fn with_quorum_tls(members: &[Member], dir: &Path) {
+    certificates(dir);
+    for m in members {
+        configure(
+            m,
+            &format!(
+                "sslQuorum=true\nssl.quorum.keyStore.location={}\nssl.quorum.keyStore.type=PEM\n\
+                 ssl.quorum.trustStore.location={}\nssl.quorum.trustStore.type=PEM\n",
+                dir.join("server.store.pem").display(),
+                dir.join("ca.pem").display()
+            ),
+        );
+    }
+}
+
+#[test]
+fn with_ssl_quorum_members_talk_tls_and_strangers_get_no_further_than_the_handshake() {
+    let base = common::scratch("quorum-tls");
+    let mut members = ensemble(&base, 3);
+    with_quorum_tls(&members, &base);
+    started(&mut members);
+    let (leader, follower) = leader_and_follower(&members);
+    let target = &members[follower as usize - 1];
+    let mut reader = Client::open(target.client).expect("a session on the follower");
+    let quorum = SocketAddr::from(([127, 0, 0, 1], quorum_port(&target.config, follower)));
+
+    // In plain text: the acceptor waits for a TLS ClientHello and gets our hello: closed.
+    assert!(forge(&members, false).is_none(), "plain text is refused");
+    // Over TLS with a certificate of another CA: the handshake fails, nothing is read.
+    let mut stranger = common::tls(&base, quorum, Some("stranger"));
+    let mut hello = Vec::from(&b"ZBKP\x05"[..]);
+    hello.extend_from_slice(&leader.to_le_bytes());
+    hello.push(0);
+    hello.extend_from_slice(&[7; 16]);
+    let sent = stranger.write_all(&hello).and_then(|()| stranger.flush());
+    let mut answer = [0u8; 49];
+    assert!(sent.is_err() || stranger.read_exact(&mut answer).is_err(), "another CA's certificate is refused");
+
+    // The members replicate over their TLS links.
+    assert_eq!(reader.must(create("/over-tls", b"v", 0)).0.err, 0);
+    for m in &members {
+        assert!(exists_after_sync(m.client, "/over-tls"), "{}", m.client);
+    }
+    assert!(!has_forged(&mut reader));
+    drop(members);
     let _ = std::fs::remove_dir_all(&base);
 }

@@ -8,62 +8,11 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Client, Member, create, get};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use common::{Client, Member, certificates, create, get, tls};
 use zabkeeper_core::wire::records::ReplyHeader;
 use zabkeeper_core::wire::{ConnectRequest, ConnectResponse, Jute, Reader, Request, write_frame};
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
-    assert!(status.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&status.stderr));
-}
-
-/// A CA, and a server (127.0.0.1) and a client (CN=alice) certificate it signs, in `dir`.
-fn certificates(dir: &Path) {
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    openssl(
-        dir,
-        &[&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test ca"]]
-            .concat(),
-    );
-    for (name, subject, ext) in [
-        ("server", "/CN=localhost", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
-        ("client", "/CN=alice", "extendedKeyUsage=clientAuth\n"),
-    ] {
-        std::fs::write(dir.join(format!("{name}.ext")), format!("basicConstraints=CA:FALSE\n{ext}")).unwrap();
-        let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
-        openssl(dir, &[&["req"][..], &ec, &["-keyout", &key, "-out", &csr, "-subj", subject]].concat());
-        let ext = format!("{name}.ext");
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-out",
-                &pem,
-                "-extfile",
-                &ext,
-            ],
-        );
-        // ZooKeeper's PEM key store: the key and the certificate in one file.
-        let store = [std::fs::read(dir.join(&key)).unwrap(), std::fs::read(dir.join(&pem)).unwrap()].concat();
-        std::fs::write(dir.join(format!("{name}.store.pem")), store).unwrap();
-    }
-}
 
 fn server(dir: &Path, extra: &str) -> (Member, SocketAddr) {
     let ports = common::free_ports(2);
@@ -82,32 +31,6 @@ fn server(dir: &Path, extra: &str) -> (Member, SocketAddr) {
     member.spawn();
     member.wait_for_mode(&["standalone"]);
     (member, SocketAddr::from(([127, 0, 0, 1], ports[1])))
-}
-
-type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
-
-/// A TLS connection trusting the test CA, with alice's certificate if `with_cert`.
-fn tls(dir: &Path, addr: SocketAddr, with_cert: bool) -> Tls {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap()).unwrap();
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let config = if with_cert {
-        let chain = vec![CertificateDer::from_pem_file(dir.join("client.pem")).unwrap()];
-        let key = PrivateKeyDer::from_pem_file(dir.join("client.key")).unwrap();
-        builder.with_client_auth_cert(chain, key).unwrap()
-    } else {
-        builder.with_no_client_auth()
-    };
-    let name = ServerName::try_from("127.0.0.1").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    rustls::StreamOwned::new(conn, tcp)
 }
 
 fn read_frame(stream: &mut impl Read) -> std::io::Result<Vec<u8>> {
@@ -152,13 +75,13 @@ fn a_secure_port_serves_clients_the_trust_store_vouches_for_and_refuses_the_rest
     certificates(&dir);
     let (server, secure) = server(&dir, "secureClientPort=SECURE\nssl.clientAuth=need\n");
 
-    let mut alice = tls(&dir, secure, true);
+    let mut alice = tls(&dir, secure, Some("client"));
     assert!(connect(&mut alice).is_some(), "a session over TLS");
     assert_eq!(call(&mut alice, 1, create("/over-tls", b"v", 0)), 0);
     assert_eq!(call(&mut alice, 2, get("/over-tls")), 0);
 
     // No client certificate: the TLS handshake fails, no session.
-    let mut anonymous = tls(&dir, secure, false);
+    let mut anonymous = tls(&dir, secure, None);
     assert!(connect(&mut anonymous).is_none());
     // Plain text on the TLS port: closed without an answer.
     let mut plain = TcpStream::connect(secure).unwrap();
@@ -178,7 +101,7 @@ fn port_unification_takes_tls_and_plain_text_on_one_port() {
     let dir = common::scratch("tls-unified");
     certificates(&dir);
     let (server, _) = server(&dir, "client.portUnification=true\nssl.clientAuth=none\n");
-    let mut over_tls = tls(&dir, server.client, false);
+    let mut over_tls = tls(&dir, server.client, None);
     assert!(connect(&mut over_tls).is_some(), "TLS on the client port");
     assert_eq!(call(&mut over_tls, 1, create("/both", b"v", 0)), 0);
     let mut plain = Client::open(server.client).expect("plain text on the same port");

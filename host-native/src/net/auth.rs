@@ -30,8 +30,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use zabkeeper_core::ids::ServerId;
 
 /// The first bytes of every peer connection.
@@ -162,6 +161,8 @@ pub enum Proven {
 /// Why a peer connection was closed in its handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refused {
+    /// The dial itself failed (refused, or no answer in time): the peer is down or cut off.
+    Unreachable,
     Timeout,
     Closed,
     BadMagic,
@@ -173,11 +174,15 @@ pub enum Refused {
     NoSecret,
     /// The system's random source failed.
     NoRandom,
+    /// `sslQuorum`: the TLS handshake failed (no certificate the quorum trust store vouches
+    /// for, or not for the host dialed).
+    Tls,
 }
 
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Refused::Unreachable => f.write_str("no answer"),
             Refused::Timeout => f.write_str("handshake not done in time"),
             Refused::Closed => f.write_str("closed during the handshake"),
             Refused::BadMagic => f.write_str("not a peer (bad magic)"),
@@ -186,6 +191,7 @@ impl fmt::Display for Refused {
             Refused::WrongSecret => f.write_str("wrong quorum secret"),
             Refused::NoSecret => f.write_str("peer has no quorum secret (quorum.auth.requireSecret)"),
             Refused::NoRandom => f.write_str("no random nonce"),
+            Refused::Tls => f.write_str("TLS handshake failed"),
         }
     }
 }
@@ -196,7 +202,7 @@ fn nonce() -> Result<Nonce, Refused> {
     Ok(n)
 }
 
-async fn read<const N: usize>(stream: &mut TcpStream) -> Result<[u8; N], Refused> {
+async fn read<const N: usize, S: AsyncRead + Unpin>(stream: &mut S) -> Result<[u8; N], Refused> {
     let mut buf = [0; N];
     stream.read_exact(&mut buf).await.map_err(|_| Refused::Closed)?;
     Ok(buf)
@@ -204,8 +210,8 @@ async fn read<const N: usize>(stream: &mut TcpStream) -> Result<[u8; N], Refused
 
 /// The dialer's side: says who it is, checks the acceptor's proof, proves itself. `first`
 /// goes out with the proof, in the same write.
-pub async fn dial(
-    stream: &mut TcpStream,
+pub async fn dial<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     auth: &QuorumAuth,
     me: ServerId,
     peer: ServerId,
@@ -237,8 +243,8 @@ pub async fn dial(
 
 /// The acceptor's side: reads who dials, proves itself, checks the dialer's proof. Returns
 /// the dialer's id.
-pub async fn accept(
-    stream: &mut TcpStream,
+pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     auth: &QuorumAuth,
     me: ServerId,
     members: &[ServerId],
@@ -273,7 +279,7 @@ pub async fn accept(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     const SECRET: &[u8] = b"a secret of the ensemble, 32 b..";
 

@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -37,7 +37,8 @@ use zabkeeper_core::ids::ServerId;
 use zabkeeper_core::server::PeerMessage;
 use zabkeeper_core::zab::Message;
 
-use super::auth::{self, Proven, QuorumAuth};
+use super::auth::{self, HANDSHAKE_TIMEOUT, Proven, QuorumAuth, Refused};
+use super::tls::{QuorumTls, server_name};
 use super::{ACCEPT_BACKOFF, Throttle};
 use crate::event::Event;
 
@@ -81,6 +82,26 @@ impl Liveness {
     }
 }
 
+/// A peer connection, in the clear or over TLS (`sslQuorum`).
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+type PeerStream = Box<dyn Io>;
+
+/// How a member's links are secured: the membership proof, and TLS if configured.
+#[derive(Clone, Debug)]
+pub struct Security {
+    pub auth: QuorumAuth,
+    pub tls: Option<QuorumTls>,
+}
+
+/// A member to dial: its id, address and the host its `server.N` line names (for TLS).
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub id: ServerId,
+    pub addr: SocketAddr,
+    pub host: String,
+}
+
 /// The sending side: one queue per peer, drained by a task that keeps a connection up.
 pub struct Links {
     queues: BTreeMap<ServerId, mpsc::Sender<PeerMessage>>,
@@ -90,16 +111,17 @@ impl Links {
     /// Starts a dialer per peer. `me` is this server's id.
     pub fn start(
         me: ServerId,
-        peers: Vec<(ServerId, SocketAddr)>,
+        peers: Vec<Peer>,
         liveness: Liveness,
-        auth: QuorumAuth,
+        security: Security,
         events: mpsc::UnboundedSender<Event>,
     ) -> Links {
         let mut queues = BTreeMap::new();
-        for (id, addr) in peers {
+        for peer in peers {
             let (tx, rx) = mpsc::channel(QUEUE_MAX);
-            queues.insert(id, tx);
-            let link = Link { me, peer: id, addr, liveness, auth: auth.clone() };
+            queues.insert(peer.id, tx);
+            let link =
+                Link { me, peer: peer.id, addr: peer.addr, host: peer.host, liveness, security: security.clone() };
             tokio::spawn(dialer(link, rx, events.clone()));
         }
         Links { queues }
@@ -149,35 +171,54 @@ struct Link {
     me: ServerId,
     peer: ServerId,
     addr: SocketAddr,
+    host: String,
     liveness: Liveness,
-    auth: QuorumAuth,
+    security: Security,
+}
+
+impl Link {
+    /// Dials the peer, with TLS if configured, and makes the membership handshake.
+    async fn open(&self, first: &[u8]) -> Result<(PeerStream, Proven), Refused> {
+        let tcp = dial(self.addr).await.ok_or(Refused::Unreachable)?;
+        self.liveness.apply(&tcp);
+        let mut stream: PeerStream = match &self.security.tls {
+            None => Box::new(tcp),
+            Some(tls) => {
+                let name = server_name(&self.host).map_err(|_| Refused::Tls)?;
+                let connecting = tls.connector.connect(name, tcp);
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
+                    Ok(Ok(stream)) => Box::new(stream),
+                    _ => return Err(Refused::Tls),
+                }
+            }
+        };
+        let proven = auth::dial(&mut stream, &self.security.auth, self.me, self.peer, first).await?;
+        Ok((stream, proven))
+    }
 }
 
 async fn dialer(link: Link, mut rx: mpsc::Receiver<PeerMessage>, events: mpsc::UnboundedSender<Event>) {
-    let Link { me, peer, addr, liveness, ref auth } = link;
+    let (me, peer, addr) = (link.me, link.peer, link.addr);
+    let _ = me;
     let mut backoff = Duration::from_millis(50);
     let mut last_vote = None;
     let mut refusals = Throttle::default();
     let mut buf = Vec::new();
     loop {
-        let dialed = match dial(addr).await {
-            Some(mut stream) => {
-                liveness.apply(&stream);
-                buf.clear();
-                if let Some(vote) = &last_vote {
-                    encode(vote, &mut buf);
+        buf.clear();
+        if let Some(vote) = &last_vote {
+            encode(vote, &mut buf);
+        }
+        let dialed = match link.open(&buf).await {
+            Ok(open) => Some(open),
+            // Nobody answers there: no log line, it is down.
+            Err(Refused::Unreachable) => None,
+            Err(why) => {
+                if let Some(held) = refusals.ready(Instant::now()) {
+                    warn!(%peer, %addr, %why, held, "peer link refused in its handshake");
                 }
-                match auth::dial(&mut stream, auth, me, peer, &buf).await {
-                    Ok(proven) => Some((stream, proven)),
-                    Err(why) => {
-                        if let Some(held) = refusals.ready(Instant::now()) {
-                            warn!(%peer, %addr, %why, held, "peer link refused in its handshake");
-                        }
-                        None
-                    }
-                }
+                None
             }
-            None => None,
         };
         let Some((mut stream, proven)) = dialed else {
             let _ = events.send(Event::LinkDown { peer });
@@ -225,7 +266,7 @@ pub async fn listen(
     me: ServerId,
     members: Vec<ServerId>,
     liveness: Liveness,
-    auth: QuorumAuth,
+    security: Security,
     events: mpsc::UnboundedSender<Event>,
 ) {
     // The newest connection accepted from each peer: only its end says the link broke (an
@@ -235,7 +276,7 @@ pub async fn listen(
     let mut accept_failures = Throttle::default();
     let members: Arc<[ServerId]> = members.into();
     loop {
-        let (mut stream, addr) = match listener.accept().await {
+        let (tcp, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 if let Some(held) = accept_failures.ready(Instant::now()) {
@@ -245,14 +286,30 @@ pub async fn listen(
                 continue;
             }
         };
-        liveness.apply(&stream);
+        liveness.apply(&tcp);
         let events = events.clone();
         let members = Arc::clone(&members);
         let newest = Arc::clone(&newest);
         let refusals = Arc::clone(&refusals);
-        let auth = auth.clone();
+        let security = security.clone();
         tokio::spawn(async move {
-            let (from, proven) = match auth::accept(&mut stream, &auth, me, &members).await {
+            let auth = &security.auth;
+            let accepted = match &security.tls {
+                None => Ok(Box::new(tcp) as PeerStream),
+                Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => Ok(Box::new(stream) as PeerStream),
+                    Ok(Err(e)) => {
+                        debug!(%addr, error = %e, "peer TLS handshake failed");
+                        Err(Refused::Tls)
+                    }
+                    Err(_) => Err(Refused::Timeout),
+                },
+            };
+            let handshake = match accepted {
+                Ok(mut stream) => auth::accept(&mut stream, auth, me, &members).await.map(|ok| (stream, ok)),
+                Err(why) => Err(why),
+            };
+            let (stream, (from, proven)) = match handshake {
                 Ok(accepted) => accepted,
                 Err(why) => {
                     let held = refusals.lock().ok().and_then(|mut t| t.ready(Instant::now()));
@@ -283,7 +340,11 @@ pub async fn listen(
 }
 
 /// Reads the frames of one accepted connection whose handshake checked out.
-async fn receive(stream: TcpStream, from: ServerId, events: &mpsc::UnboundedSender<Event>) -> Result<(), &'static str> {
+async fn receive(
+    stream: PeerStream,
+    from: ServerId,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Result<(), &'static str> {
     // Many small frames arrive back to back: read them from a buffer, not a syscall each.
     let mut stream = tokio::io::BufReader::with_capacity(64 * 1024, stream);
     let mut header = [0u8; 8];

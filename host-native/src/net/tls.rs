@@ -1,17 +1,21 @@
-//! TLS for clients, configured with ZooKeeper's keys: `secureClientPort` (a port that speaks
+//! TLS for clients and between members. For clients, with ZooKeeper's keys: `secureClientPort` (a port that speaks
 //! only TLS), `client.portUnification` (TLS and plain text on the client port, told apart by
 //! the first byte), `ssl.keyStore.*` and `ssl.trustStore.*` of type PEM, `ssl.clientAuth`
 //! (`none`, `want`, `need`; `need` by default, as in ZooKeeper), `ssl.enabledProtocols`
-//! (`TLSv1.2`, `TLSv1.3`). The TLS itself is rustls, with ring's primitives.
+//! (`TLSv1.2`, `TLSv1.3`). Between members: `sslQuorum=true` with the `ssl.quorum.*` keys
+//! ([`QuorumTls`]). The TLS itself is rustls, with ring's primitives.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 /// `ssl.clientAuth`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,25 +109,48 @@ fn certificates(pem: &[u8], path: &Path) -> Result<Vec<CertificateDer<'static>>,
     Ok(certs)
 }
 
-/// Builds the rustls configuration from the PEM files.
-pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+fn provider() -> Arc<CryptoProvider> {
     // ring, not aws-lc-rs: it builds with a C compiler alone. (It has no post-quantum key
     // exchange yet, which is why rustls marks it deprecated.)
     #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let pem = read(&settings.key_store, "key store")?;
-    let chain = certificates(&pem, &settings.key_store)?;
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A PEM key store: the certificate chain and the private key.
+fn key_store(path: &Path) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let pem = read(path, "key store")?;
+    let chain = certificates(&pem, path)?;
     let key = PrivateKeyDer::from_pem_slice(&pem)
-        .map_err(|e| TlsError(format!("{}: no usable private key: {e}", settings.key_store.display())))?;
+        .map_err(|e| TlsError(format!("{}: no usable private key: {e}", path.display())))?;
+    Ok((chain, key))
+}
+
+/// A PEM trust store.
+fn roots(path: &Path) -> Result<Arc<RootCertStore>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(&read(path, "trust store")?, path)? {
+        roots.add(cert).map_err(|e| TlsError(format!("{}: {e}", path.display())))?;
+    }
+    Ok(Arc::new(roots))
+}
+
+fn versions(protocols: Protocols) -> Vec<&'static rustls::SupportedProtocolVersion> {
     let mut versions = Vec::new();
-    if settings.protocols.tls13 {
+    if protocols.tls13 {
         versions.push(&rustls::version::TLS13);
     }
-    if settings.protocols.tls12 {
+    if protocols.tls12 {
         versions.push(&rustls::version::TLS12);
     }
+    versions
+}
+
+/// Builds the client port's rustls configuration from the PEM files.
+pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
+    let (chain, key) = key_store(&settings.key_store)?;
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(&versions)
+        .with_protocol_versions(&versions(settings.protocols))
         .map_err(|e| TlsError(e.to_string()))?;
     let builder = match settings.client_auth {
         ClientAuth::None => builder.with_no_client_auth(),
@@ -133,17 +160,123 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsErr
                     "ssl.clientAuth asks for client certificates: ssl.trustStore.location is needed".into(),
                 ));
             };
-            let mut roots = RootCertStore::empty();
-            for cert in certificates(&read(path, "trust store")?, path)? {
-                roots.add(cert).map_err(|e| TlsError(format!("{}: {e}", path.display())))?;
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots(path)?, provider);
             let verifier = if auth == ClientAuth::Want { verifier.allow_unauthenticated() } else { verifier };
             builder.with_client_cert_verifier(verifier.build().map_err(|e| TlsError(e.to_string()))?)
         }
     };
     let config = builder.with_single_cert(chain, key).map_err(|e| TlsError(e.to_string()))?;
     Ok(Arc::new(config))
+}
+
+/// TLS on the quorum port (`sslQuorum=true` with the `ssl.quorum.*` keys): every member shows
+/// a certificate the quorum trust store vouches for, both ways.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuorumTlsSettings {
+    pub key_store: PathBuf,
+    pub trust_store: PathBuf,
+    /// `ssl.quorum.hostnameVerification` (default true): a dialer checks that the member it
+    /// dials shows a certificate for the host its `server.N` line names.
+    pub hostname_verification: bool,
+    pub protocols: Protocols,
+}
+
+/// Both sides of the quorum port's TLS: the acceptor demands a member's certificate, the dialer
+/// shows its own and checks the acceptor's.
+#[derive(Clone)]
+pub struct QuorumTls {
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    pub connector: tokio_rustls::TlsConnector,
+}
+
+impl fmt::Debug for QuorumTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("QuorumTls")
+    }
+}
+
+impl QuorumTls {
+    pub fn new(settings: &QuorumTlsSettings) -> Result<QuorumTls, TlsError> {
+        let provider = provider();
+        let (chain, key) = key_store(&settings.key_store)?;
+        let roots = roots(&settings.trust_store)?;
+        let versions = versions(settings.protocols);
+        let client_verifier = WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), Arc::clone(&provider))
+            .build()
+            .map_err(|e| TlsError(e.to_string()))?;
+        let server = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(&versions)
+            .map_err(|e| TlsError(e.to_string()))?
+            .with_client_cert_verifier(client_verifier)
+            .with_single_cert(chain.clone(), key.clone_key())
+            .map_err(|e| TlsError(e.to_string()))?;
+        let server_verifier = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+            .build()
+            .map_err(|e| TlsError(e.to_string()))?;
+        let verifier: Arc<dyn ServerCertVerifier> =
+            if settings.hostname_verification { server_verifier } else { Arc::new(AnyName(server_verifier)) };
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&versions)
+            .map_err(|e| TlsError(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| TlsError(e.to_string()))?;
+        Ok(QuorumTls {
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+            connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
+        })
+    }
+}
+
+/// The trust store's full check of a member's certificate, less the match of its name to the
+/// host dialed (`ssl.quorum.hostnameVerification=false`).
+#[derive(Debug)]
+struct AnyName(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// The name a dialer checks a member's certificate against: its `server.N` host.
+pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
+    ServerName::try_from(host.to_string()).map_err(|_| TlsError(format!("{host:?} is not a host name or address")))
 }
 
 /// The first byte of a TLS connection (a handshake record); no ZooKeeper frame (a length

@@ -13,7 +13,7 @@ use super::{Node, NodeError};
 use crate::config::Settings;
 use crate::event::Event;
 use crate::net::auth::QuorumAuth;
-use crate::net::tls::server_config;
+use crate::net::tls::{QuorumTls, server_config};
 use crate::net::{client, peers};
 use tokio_rustls::TlsAcceptor;
 
@@ -70,21 +70,30 @@ pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + '
         let auth = match &settings.quorum_secret_file {
             Some(path) => QuorumAuth::from_file(path, settings.quorum_require_secret).map_err(StartError::Secret)?,
             None => {
-                tracing::warn!("no quorum.auth.secretFile: anyone who can reach the quorum port can pose as a member");
+                if settings.quorum_tls.is_none() {
+                    tracing::warn!(
+                        "neither sslQuorum nor quorum.auth.secretFile: anyone who can reach the quorum port can pose as a member"
+                    );
+                }
                 QuorumAuth::none()
             }
         };
+        let tls = match &settings.quorum_tls {
+            Some(tls) => Some(QuorumTls::new(tls).map_err(StartError::Tls)?),
+            None => None,
+        };
+        let security = peers::Security { auth, tls };
         let ids = settings.members.iter().map(|m| ServerId(m.id)).collect();
         let liveness = peers::Liveness::from_limits(settings.tick_ms, settings.sync_limit);
         let me_id = ServerId(settings.my_id);
-        tokio::spawn(peers::listen(listener, me_id, ids, liveness, auth.clone(), events.clone()));
+        tokio::spawn(peers::listen(listener, me_id, ids, liveness, security.clone(), events.clone()));
         let mut others = Vec::new();
         for m in settings.members.iter().filter(|m| m.id != settings.my_id) {
             let addr = Settings::resolve(m, m.quorum_port)
                 .ok_or_else(|| StartError::Resolve { member: m.id, host: m.host.clone() })?;
-            others.push((ServerId(m.id), addr));
+            others.push(peers::Peer { id: ServerId(m.id), addr, host: m.host.clone() });
         }
-        node.set_links(peers::Links::start(me_id, others, liveness, auth, events.clone()));
+        node.set_links(peers::Links::start(me_id, others, liveness, security, events.clone()));
         tracing::info!(peers = %quorum, members = settings.members.len(), "ensemble member");
     }
     let listener = TcpListener::bind(settings.client_addr).await.map_err(|source| StartError::Listen {

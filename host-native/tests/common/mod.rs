@@ -7,8 +7,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use zabkeeper_core::tree::Acl;
 use zabkeeper_core::wire::records::{CreateRequest, PathRecord, PathWatch, ReplyHeader};
 use zabkeeper_core::wire::{ConnectRequest, ConnectResponse, Jute, Reader, Request, Response, write_frame};
@@ -350,4 +353,65 @@ pub fn peer_frame(payload: &[u8]) -> Vec<u8> {
     bytes.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
     bytes.extend_from_slice(payload);
     bytes
+}
+
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+    assert!(status.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&status.stderr));
+}
+
+/// Certificates made with `openssl` in `dir`: a CA (`ca.pem`), and signed by it a server
+/// certificate for 127.0.0.1 good for both ends of a link (`server`, as members use it) and a
+/// client one (`client`, CN=alice); and a CA of strangers (`other-ca.pem`) with a certificate
+/// it signs (`stranger`). `<name>.store.pem` holds the key and the certificate (a PEM key store).
+pub fn certificates(dir: &Path) {
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    for (ca, subject) in [("ca", "/CN=test ca"), ("other-ca", "/CN=strangers")] {
+        let (key, pem) = (format!("{ca}.key"), format!("{ca}.pem"));
+        let args = [&["req", "-x509"][..], &ec, &["-keyout", &key, "-out", &pem, "-days", "2", "-subj", subject]];
+        openssl(dir, &args.concat());
+    }
+    let both_ends = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n";
+    for (name, subject, ext, ca) in [
+        ("server", "/CN=localhost", both_ends, "ca"),
+        ("client", "/CN=alice", "extendedKeyUsage=clientAuth\n", "ca"),
+        ("stranger", "/CN=mallory", both_ends, "other-ca"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), format!("basicConstraints=CA:FALSE\n{ext}")).unwrap();
+        let (key, csr, pem) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"));
+        openssl(dir, &[&["req"][..], &ec, &["-keyout", &key, "-out", &csr, "-subj", subject]].concat());
+        let (ext, ca_pem, ca_key) = (format!("{name}.ext"), format!("{ca}.pem"), format!("{ca}.key"));
+        let sign = ["x509", "-req", "-in", &csr, "-CA", &ca_pem, "-CAkey", &ca_key, "-CAcreateserial", "-days", "2"];
+        openssl(dir, &[&sign[..], &["-out", &pem, "-extfile", &ext]].concat());
+        // ZooKeeper's PEM key store: the key and the certificate in one file.
+        let store = [std::fs::read(dir.join(&key)).unwrap(), std::fs::read(dir.join(&pem)).unwrap()].concat();
+        std::fs::write(dir.join(format!("{name}.store.pem")), store).unwrap();
+    }
+}
+
+pub type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A TLS connection trusting the test CA (`ca.pem` in `dir`), showing the certificate
+/// `<cert>.pem` (key `<cert>.key`) if one is named.
+pub fn tls(dir: &Path, addr: SocketAddr, cert: Option<&str>) -> Tls {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap()).unwrap();
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = if let Some(name) = cert {
+        let chain = vec![CertificateDer::from_pem_file(dir.join(format!("{name}.pem"))).unwrap()];
+        let key = PrivateKeyDer::from_pem_file(dir.join(format!("{name}.key"))).unwrap();
+        builder.with_client_auth_cert(chain, key).unwrap()
+    } else {
+        builder.with_no_client_auth()
+    };
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    rustls::StreamOwned::new(conn, tcp)
 }
