@@ -274,16 +274,6 @@ impl Settings {
                 "sslQuorum" => ssl_quorum = yes_no(key, value)?,
                 "ssl.quorum.keyStore.location" => quorum_ssl.key_store = Some(PathBuf::from(value)),
                 "ssl.quorum.trustStore.location" => quorum_ssl.trust_store = Some(PathBuf::from(value)),
-                "ssl.quorum.keyStore.type" | "ssl.quorum.trustStore.type" => {
-                    if !value.eq_ignore_ascii_case("PEM") {
-                        return Err(ConfigError(format!("{key}={value}: only PEM stores are supported")));
-                    }
-                }
-                "ssl.quorum.keyStore.password" | "ssl.quorum.trustStore.password" => {
-                    if !value.is_empty() {
-                        return Err(ConfigError(format!("{key}: encrypted PEM files are not supported")));
-                    }
-                }
                 "ssl.quorum.hostnameVerification" => quorum_hostnames = yes_no(key, value)?,
                 "ssl.quorum.enabledProtocols" | "ssl.quorum.protocol" => {
                     quorum_ssl.protocols =
@@ -304,12 +294,18 @@ impl Settings {
                 "client.portUnification" => s.port_unification = yes_no(key, value)?,
                 "ssl.keyStore.location" => ssl.key_store = Some(PathBuf::from(value)),
                 "ssl.trustStore.location" => ssl.trust_store = Some(PathBuf::from(value)),
-                "ssl.keyStore.type" | "ssl.trustStore.type" => {
+                "ssl.keyStore.type"
+                | "ssl.trustStore.type"
+                | "ssl.quorum.keyStore.type"
+                | "ssl.quorum.trustStore.type" => {
                     if !value.eq_ignore_ascii_case("PEM") {
                         return Err(ConfigError(format!("{key}={value}: only PEM stores are supported")));
                     }
                 }
-                "ssl.keyStore.password" | "ssl.trustStore.password" => {
+                "ssl.keyStore.password"
+                | "ssl.trustStore.password"
+                | "ssl.quorum.keyStore.password"
+                | "ssl.quorum.trustStore.password" => {
                     if !value.is_empty() {
                         return Err(ConfigError(format!(
                             "{key}: encrypted PEM files are not supported; give an unencrypted key readable only by the server"
