@@ -135,3 +135,67 @@ fn a_key_store_that_cannot_be_used_stops_the_start() {
     assert!(!status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_load_tool_speaks_tls_with_a_client_certificate() {
+    let dir = common::scratch("tls-bench");
+    certificates(&dir);
+    let (server, secure) = server(&dir, "secureClientPort=SECURE\nssl.clientAuth=need\n");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_zabkeeper"))
+        .args(["bench", "--servers", &secure.to_string(), "--clients", "2", "--op", "set", "--keys", "10"])
+        .args(["--duration", "0.3", "--warmup", "0", "--tls-ca"])
+        .arg(dir.join("ca.pem"))
+        .arg("--tls-cert")
+        .arg(dir.join("client.pem"))
+        .arg("--tls-key")
+        .arg(dir.join("client.key"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report["ops"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["errors"], serde_json::json!({}));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A write over TLS can leave encrypted records in the TLS buffer when the socket is full; with
+/// nothing written after it they stayed there and the reader waited forever (the load tool hung
+/// in its setup that way, and a server's last reply could too). Every write to a client or a
+/// peer goes through `send_all`, which flushes. Here over a pipe of 512 bytes, full at every
+/// write, and a writer that writes nothing more afterwards.
+#[test]
+fn a_tls_write_reaches_the_reader_whole_even_when_the_pipe_is_full() {
+    use tokio::io::AsyncReadExt;
+    let dir = common::scratch("tls-flush");
+    certificates(&dir);
+    let settings = zabkeeper::net::tls::TlsSettings {
+        key_store: dir.join("server.store.pem"),
+        trust_store: None,
+        client_auth: zabkeeper::net::tls::ClientAuth::None,
+        protocols: zabkeeper::net::tls::Protocols::default(),
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(zabkeeper::net::tls::server_config(&settings).unwrap());
+    let connector =
+        tokio_rustls::TlsConnector::from(zabkeeper::net::tls::client_config(&dir.join("ca.pem"), None).unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    const LEN: usize = 300_000;
+    rt.block_on(async {
+        let (a, b) = tokio::io::duplex(512);
+        let server = tokio::spawn(async move {
+            let mut tls = acceptor.accept(a).await.unwrap();
+            zabkeeper::net::send_all(&mut tls, &vec![5u8; LEN]).await.unwrap();
+            // Stays open and writes nothing more, as a writer waiting for its next reply.
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            drop(tls);
+        });
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut client = connector.connect(name, b).await.unwrap();
+        let mut got = vec![0u8; LEN];
+        let read = tokio::time::timeout(Duration::from_secs(10), client.read_exact(&mut got)).await;
+        assert!(matches!(read, Ok(Ok(_))), "the whole write arrived: {read:?}");
+        assert!(got.iter().all(|b| *b == 5));
+        server.abort();
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

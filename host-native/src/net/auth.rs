@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use zabkeeper_core::ids::ServerId;
 
 /// The first bytes of every peer connection.
@@ -225,7 +225,7 @@ pub async fn dial<S: AsyncRead + AsyncWrite + Unpin>(
         hello.extend_from_slice(&me.0.to_le_bytes());
         hello.push(u8::from(auth.has_secret()));
         hello.extend_from_slice(&nonce_d);
-        stream.write_all(&hello).await.map_err(|_| Refused::Closed)?;
+        super::send_all(stream, &hello).await.map_err(|_| Refused::Closed)?;
         let answer: [u8; ANSWER_LEN] = read(stream).await?;
         let proves = answer[0] == 1;
         let nonce_a: Nonce = answer[1..1 + NONCE_LEN].try_into().expect("sized");
@@ -235,7 +235,7 @@ pub async fn dial<S: AsyncRead + AsyncWrite + Unpin>(
         let mut proof = Vec::with_capacity(TAG_LEN + first.len());
         proof.extend_from_slice(&auth.tag(DIALER_LABEL, me, peer, &nonce_d, &nonce_a));
         proof.extend_from_slice(first);
-        stream.write_all(&proof).await.map_err(|_| Refused::Closed)?;
+        super::send_all(stream, &proof).await.map_err(|_| Refused::Closed)?;
         Ok(proven)
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange).await.map_err(|_| Refused::Timeout)?
@@ -268,7 +268,7 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         answer.push(u8::from(auth.has_secret()));
         answer.extend_from_slice(&nonce_a);
         answer.extend_from_slice(&auth.tag(ACCEPTOR_LABEL, from, me, &nonce_d, &nonce_a));
-        stream.write_all(&answer).await.map_err(|_| Refused::Closed)?;
+        super::send_all(stream, &answer).await.map_err(|_| Refused::Closed)?;
         let tag_d: [u8; TAG_LEN] = read(stream).await?;
         let tag_ok = proves && auth.verify(DIALER_LABEL, (from, me), (&nonce_d, &nonce_a), &tag_d);
         Ok((from, auth.judge(proves, tag_ok)?))

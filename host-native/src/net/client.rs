@@ -242,7 +242,7 @@ where
         if events.send(Event::Word { word, reply }).is_ok()
             && let Ok(text) = answer.await
         {
-            writer.write_all(text.as_bytes()).await?;
+            super::send_all(&mut writer, text.as_bytes()).await?;
         }
         writer.shutdown().await?;
         return Ok(());
@@ -280,7 +280,7 @@ where
                 }
             }
             tokio::select! {
-                written = writer.write_all(&bytes) => if written.is_err() { break },
+                written = super::send_all(&mut writer, &bytes) => if written.is_err() { break },
                 // The node gave up on a client that does not read.
                 _ = abort.notified() => break,
             }

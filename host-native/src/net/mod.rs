@@ -14,6 +14,16 @@ pub mod tls;
 /// spin, so the connections already open keep being served.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Writes all of `bytes` and flushes them. Over TLS the flush matters: a write may leave
+/// encrypted records in the TLS buffer when the socket is full, and only a flush (or a later
+/// write) sends them; a connection that then waits for an answer would wait forever. (Plain
+/// TCP has nothing to flush.)
+pub async fn send_all<W: tokio::io::AsyncWrite + Unpin + ?Sized>(out: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    out.write_all(bytes).await?;
+    out.flush().await
+}
+
 /// At most one line per this much for a warning that comes at the pace of someone else's
 /// connections (refusals, accept failures), so a flood cannot fill the disk with logs.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);

@@ -28,7 +28,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -251,7 +251,7 @@ async fn dialer(link: Link, mut rx: mpsc::Receiver<PeerMessage>, events: mpsc::U
                     Err(_) => break,
                 }
             }
-            if stream.write_all(&buf).await.is_err() {
+            if super::send_all(&mut stream, &buf).await.is_err() {
                 info!(%peer, "peer link down");
                 let _ = events.send(Event::LinkDown { peer });
                 break;

@@ -274,6 +274,25 @@ impl ServerCertVerifier for AnyName {
     }
 }
 
+/// A client's side (the load tool's): trust the CAs in `ca`, show the certificate in `cert`
+/// (its key in `key`) if given.
+pub fn client_config(ca: &Path, cert: Option<(&Path, &Path)>) -> Result<Arc<ClientConfig>, TlsError> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError(e.to_string()))?
+        .with_root_certificates(roots(ca)?);
+    let config = match cert {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = certificates(&read(cert, "certificate")?, cert)?;
+            let key = PrivateKeyDer::from_pem_slice(&read(key, "key")?)
+                .map_err(|e| TlsError(format!("{}: no usable private key: {e}", key.display())))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| TlsError(e.to_string()))?
+        }
+    };
+    Ok(Arc::new(config))
+}
+
 /// The name a dialer checks a member's certificate against: its `server.N` host.
 pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
     ServerName::try_from(host.to_string()).map_err(|_| TlsError(format!("{host:?} is not a host name or address")))

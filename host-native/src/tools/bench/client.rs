@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use zabkeeper_core::tree::Acl;
 use zabkeeper_core::wire::records::{CreateRequest, PathWatch, ReplyHeader, SetDataRequest};
 use zabkeeper_core::wire::{Jute, NOTIFICATION_XID, Reader, Request, write_frame};
@@ -230,7 +230,7 @@ impl Client {
                     self.requests.emit(xid, &mut out);
                     in_flight.push_back((xid, sent_at));
                 }
-                session.stream.write_all(&out).await.map_err(|e| format!("cannot send: {e}"))?;
+                crate::net::send_all(&mut session.stream, &out).await.map_err(|e| format!("cannot send: {e}"))?;
                 out.clear();
             }
             if in_flight.is_empty() {

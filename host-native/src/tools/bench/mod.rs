@@ -25,6 +25,7 @@ mod session;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -87,6 +88,15 @@ pub struct BenchArgs {
     /// Delete, best effort, what this run created (the keys, the created nodes, the prefix).
     #[arg(long)]
     cleanup: bool,
+    /// Speak TLS, trusting the CA certificates in this PEM file.
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// With --tls-ca: show this client certificate (PEM) ...
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// ... whose private key is in this PEM file.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -123,6 +133,7 @@ pub struct Plan {
     keys: usize,
     prefix: String,
     cleanup: bool,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Plan {
@@ -166,6 +177,14 @@ impl Plan {
             keys: within("keys", args.keys, KEYS_MAX)?,
             prefix: args.prefix.clone(),
             cleanup: args.cleanup,
+            tls: match &args.tls_ca {
+                Some(ca) => {
+                    let cert = args.tls_cert.as_deref().zip(args.tls_key.as_deref());
+                    Some(crate::net::tls::client_config(ca, cert).map_err(|e| e.to_string())?)
+                }
+                None if args.tls_cert.is_some() => return Err("--tls-cert needs --tls-ca".into()),
+                None => None,
+            },
         })
     }
 }
@@ -219,7 +238,7 @@ struct Made {
 
 async fn bench(plan: Arc<Plan>) -> Result<Report, String> {
     let first = plan.servers[0].1;
-    let mut admin = Session::connect(first).await?;
+    let mut admin = Session::connect(first, plan.tls.as_ref()).await?;
     let made = setup(&mut admin, &plan).await?;
     // Closed now: an idle session would expire during a long run.
     admin.close().await;
@@ -227,7 +246,7 @@ async fn bench(plan: Arc<Plan>) -> Result<Report, String> {
     let mut sessions = Vec::with_capacity(plan.clients);
     for i in 0..plan.clients {
         let (name, addr) = &plan.servers[i % plan.servers.len()];
-        match Session::connect(*addr).await {
+        match Session::connect(*addr, plan.tls.as_ref()).await {
             Ok(session) => sessions.push(session),
             Err(why) => {
                 for session in sessions {
@@ -350,7 +369,7 @@ async fn setup(admin: &mut Session, plan: &Plan) -> Result<Made, String> {
 
 /// Deletes what this run made; says on stderr what it could not.
 async fn cleanup(plan: &Plan, made: &Made, outcomes: &[Outcome]) {
-    let mut admin = match Session::connect(plan.servers[0].1).await {
+    let mut admin = match Session::connect(plan.servers[0].1, plan.tls.as_ref()).await {
         Ok(admin) => admin,
         Err(why) => return eprintln!("bench: cleanup: {why}"),
     };

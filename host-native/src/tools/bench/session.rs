@@ -5,7 +5,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use zabkeeper_core::wire::records::ReplyHeader;
 use zabkeeper_core::wire::{
@@ -22,9 +24,13 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bytes asked of the socket per read.
 pub const READ_CHUNK_BYTES: usize = 64 * 1024;
 
+/// A connection, plain or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 /// A connected session.
 pub struct Session {
-    pub stream: TcpStream,
+    pub stream: Box<dyn Io>,
     pub frames: FrameDecoder,
     pub read_buf: Vec<u8>,
     pub session_id: i64,
@@ -34,16 +40,24 @@ pub struct Session {
 
 impl Session {
     /// Connects and shakes hands, within `REPLY_TIMEOUT`.
-    pub async fn connect(addr: SocketAddr) -> Result<Session, String> {
-        tokio::time::timeout(REPLY_TIMEOUT, Session::handshake(addr))
+    pub async fn connect(addr: SocketAddr, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<Session, String> {
+        tokio::time::timeout(REPLY_TIMEOUT, Session::handshake(addr, tls))
             .await
             .map_err(|_| format!("{addr}: no handshake within {}s", REPLY_TIMEOUT.as_secs()))?
     }
 
-    async fn handshake(addr: SocketAddr) -> Result<Session, String> {
-        let stream = TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    async fn handshake(addr: SocketAddr, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<Session, String> {
+        let tcp = TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
         // Requests are small and latency is what we measure: no Nagle delay.
-        stream.set_nodelay(true).map_err(|e| format!("{addr}: {e}"))?;
+        tcp.set_nodelay(true).map_err(|e| format!("{addr}: {e}"))?;
+        let stream: Box<dyn Io> = match tls {
+            None => Box::new(tcp),
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+                let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+                Box::new(connector.connect(name, tcp).await.map_err(|e| format!("{addr}: TLS: {e}"))?)
+            }
+        };
         let mut session = Session {
             stream,
             frames: FrameDecoder::new(DEFAULT_MAX_FRAME),
@@ -61,7 +75,7 @@ impl Session {
         };
         let mut out = Vec::new();
         write_frame(&mut out, |b| hello.encode(b));
-        session.stream.write_all(&out).await.map_err(|e| format!("{addr}: {e}"))?;
+        crate::net::send_all(&mut session.stream, &out).await.map_err(|e| format!("{addr}: {e}"))?;
         let frame = session.next_frame().await.map_err(|e| format!("{addr}: {e}"))?;
         let answer = ConnectResponse::decode(&frame).map_err(|e| format!("{addr}: bad handshake reply: {e}"))?;
         if answer.timeout_ms <= 0 || answer.session_id == 0 {
@@ -111,7 +125,7 @@ impl Session {
         let xid = self.take_xid();
         let mut out = Vec::new();
         write_frame(&mut out, |b| request.encode(xid, b));
-        self.stream.write_all(&out).await.map_err(|e| e.to_string())?;
+        crate::net::send_all(&mut self.stream, &out).await.map_err(|e| e.to_string())?;
         let (header, body) = self.next_reply().await?;
         if header.xid != xid {
             return Err(format!("reply to xid {} while waiting for {xid}", header.xid));
@@ -139,7 +153,7 @@ impl Session {
                 in_flight.push_back(xid);
             }
             if !out.is_empty() {
-                self.stream.write_all(&out).await.map_err(|e| e.to_string())?;
+                crate::net::send_all(&mut self.stream, &out).await.map_err(|e| e.to_string())?;
                 out.clear();
             }
             let Some(expected) = in_flight.pop_front() else { return Ok(codes) };
