@@ -120,7 +120,7 @@ impl Cluster {
         let leader = self.leader();
         let addr = IpAddr::V4(Ipv4Addr::LOCALHOST);
         for conn in 1..=SESSIONS {
-            self.inbox[leader].push_back(ServerInput::Connected { conn, addr });
+            self.inbox[leader].push_back(ServerInput::Connected { conn, addr, x509: None });
             let mut payload = Vec::new();
             let hello = ConnectRequest {
                 timeout_ms: 30_000,

@@ -61,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
         match control >> 4 {
             0 => {
                 // Most connections get a proper handshake, so requests reach the pipeline.
-                step(&mut server, now, ServerInput::Connected { conn, addr });
+                step(&mut server, now, ServerInput::Connected { conn, addr, x509: None });
                 if control & 8 == 0 {
                     step(&mut server, now, ServerInput::Frame { conn, payload: handshake() });
                 }
@@ -80,7 +80,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // A well-behaved client still gets served.
     let good = 99;
-    step(&mut server, now, ServerInput::Connected { conn: good, addr });
+    step(&mut server, now, ServerInput::Connected { conn: good, addr, x509: None });
     let out = step(&mut server, now, ServerInput::Frame { conn: good, payload: handshake() });
     assert!(out.iter().any(|o| matches!(o, ServerOutput::Send { conn: 99, .. })), "no handshake answer");
     let mut create = Vec::new();

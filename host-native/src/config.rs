@@ -51,6 +51,8 @@ pub struct Settings {
     /// Four-letter words answered ("*" in zoo.cfg means all).
     pub four_letter_words: BTreeSet<String>,
     pub super_digest: Option<String>,
+    /// `X509AuthenticationProvider.superUser`: a client certificate subject that is super.
+    pub x509_super: Option<String>,
     /// The file holding the secret that members prove to each other on the quorum port
     /// (`quorum.auth.secretFile`; none: peers are taken at their word).
     pub quorum_secret_file: Option<PathBuf>,
@@ -117,6 +119,7 @@ impl Default for Settings {
             extended_types: false,
             four_letter_words: BTreeSet::from(["srvr".to_string()]),
             super_digest: None,
+            x509_super: None,
             quorum_secret_file: None,
             quorum_require_secret: true,
             secure_client_addr: None,
@@ -269,6 +272,13 @@ impl Settings {
                 "DigestAuthenticationProvider.superDigest" | "zookeeper.DigestAuthenticationProvider.superDigest" => {
                     s.super_digest = Some(value.to_string())
                 }
+                "X509AuthenticationProvider.superUser" | "zookeeper.X509AuthenticationProvider.superUser" => {
+                    s.x509_super = Some(value.to_string())
+                }
+                "ssl.authProvider" if value != "x509" => {
+                    return Err(ConfigError(format!("{key}={value}: only the x509 provider is built")));
+                }
+                "ssl.authProvider" => {}
                 "quorum.auth.secretFile" => s.quorum_secret_file = Some(PathBuf::from(value)),
                 "quorum.auth.requireSecret" => s.quorum_require_secret = yes_no(key, value)?,
                 "sslQuorum" => ssl_quorum = yes_no(key, value)?,

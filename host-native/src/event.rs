@@ -140,6 +140,8 @@ pub enum Event {
     Connected {
         conn: u64,
         addr: SocketAddr,
+        /// The subject of the client certificate a TLS connection showed, if any.
+        x509: Option<String>,
         link: ClientLink,
     },
     Frame {

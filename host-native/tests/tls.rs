@@ -199,3 +199,47 @@ fn a_tls_write_reaches_the_reader_whole_even_when_the_pipe_is_full() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The x509 scheme: a client certificate's subject is the connection's `x509` id from the
+/// start, usable in ACLs (and by the `auth` scheme); a client without that certificate may not
+/// read the node; `X509AuthenticationProvider.superUser` makes a subject super.
+#[test]
+fn a_client_certificate_is_an_x509_id_in_acls() {
+    use zabkeeper_core::tree::Acl;
+    use zabkeeper_core::wire::records::CreateRequest;
+    const ALICE: &str = "CN=alice,O=Test,C=NL";
+    let dir = common::scratch("tls-x509");
+    certificates(&dir);
+    let (first, secure) = server(&dir, "secureClientPort=SECURE\nssl.clientAuth=want\n");
+    let private = |path: &str, acl: Acl| {
+        Request::Create(CreateRequest { path: path.into(), data: Some(b"s".to_vec()), acl: vec![acl], flags: 0 })
+    };
+    let mut alice = tls(&dir, secure, Some("client"));
+    assert!(connect(&mut alice).is_some());
+    assert_eq!(call(&mut alice, 1, private("/alice", Acl::new(31, "x509", ALICE))), 0);
+    assert_eq!(call(&mut alice, 2, private("/mine", Acl::new(31, "auth", ""))), 0, "auth expands to the x509 id");
+    assert_eq!(call(&mut alice, 3, get("/alice")), 0);
+    assert_eq!(call(&mut alice, 4, get("/mine")), 0);
+    // Over TLS without a certificate, and in plain text: not alice.
+    let mut anonymous = tls(&dir, secure, None);
+    assert!(connect(&mut anonymous).is_some(), "ssl.clientAuth=want lets it in");
+    assert_eq!(call(&mut anonymous, 1, get("/alice")), -102, "NoAuth");
+    let mut plain = Client::open(first.client).expect("a plain session");
+    assert_eq!(plain.must(get("/mine")).0.err, -102);
+    drop(first);
+
+    // The same subject named super user may do anything, here read a node only bob may.
+    let dir2 = common::scratch("tls-x509-super");
+    certificates(&dir2);
+    let (server, secure) = server(
+        &dir2,
+        &format!("secureClientPort=SECURE\nssl.clientAuth=need\nX509AuthenticationProvider.superUser={ALICE}\n"),
+    );
+    let mut alice = tls(&dir2, secure, Some("client"));
+    assert!(connect(&mut alice).is_some());
+    assert_eq!(call(&mut alice, 1, private("/bob", Acl::new(31, "x509", "CN=bob"))), 0);
+    assert_eq!(call(&mut alice, 2, get("/bob")), 0, "super reads it");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&dir2);
+}

@@ -192,7 +192,21 @@ impl<M: ServerMachine> Server<M> {
         }
     }
 
-    /// addAuth: `digest` (user:password) and `ip`; anything else fails the connection.
+    /// The ids a connection has from how it came: `ip:<address>`, and `x509:<subject>` (and
+    /// `super` for `X509AuthenticationProvider.superUser`) for a client certificate.
+    pub(super) fn transport_ids(&self, addr: core::net::IpAddr, x509: Option<String>) -> Vec<Id> {
+        let mut ids = alloc::vec![Id::new("ip", &alloc::format!("{addr}"))];
+        if let Some(subject) = x509 {
+            if self.config.x509_super.as_deref() == Some(subject.as_str()) {
+                ids.push(Id::new("super", ""));
+            }
+            ids.push(Id::new("x509", &subject));
+        }
+        ids
+    }
+
+    /// addAuth: `digest` (user:password), `ip`, and `x509` (which the connection's client
+    /// certificate already gave, or not); anything else fails the connection.
     pub(super) fn on_auth(&mut self, conn: ConnId, scheme: String, auth: Vec<u8>, out: &mut Vec<ServerOutput>) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         let ok = match scheme.as_str() {
@@ -211,6 +225,8 @@ impl<M: ServerMachine> Server<M> {
                 Err(_) => false,
             },
             "ip" => true,
+            // The certificate was checked when the connection came: it has the id or not.
+            "x509" => c.auth.iter().any(|id| id.scheme == "x509"),
             _ => false,
         };
         let err = if ok { ErrorCode::Ok } else { ErrorCode::AuthFailed };

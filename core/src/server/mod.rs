@@ -65,6 +65,8 @@ pub struct ServerConfig {
     pub prep: PrepConfig,
     /// `DigestAuthenticationProvider.superDigest`: `super:<base64 sha1>`.
     pub super_digest: Option<String>,
+    /// `X509AuthenticationProvider.superUser`: a certificate subject that is super.
+    pub x509_super: Option<String>,
     /// How often the leader deletes empty containers and expired TTL nodes
     /// (`znode.container.checkIntervalMs`, default 60 s).
     pub container_check_ms: u64,
@@ -81,6 +83,7 @@ impl ServerConfig {
             sessions,
             prep: PrepConfig::default(),
             super_digest: None,
+            x509_super: None,
             container_check_ms: 60_000,
             container_never_used_ms: 0,
         }
@@ -165,10 +168,13 @@ pub enum ServerInput {
     LinkDown {
         peer: ServerId,
     },
-    /// A client connected from `addr`.
+    /// A client connected from `addr`; over TLS with a client certificate the trust store
+    /// vouched for, `x509` is its subject (`CN=alice,O=Example`, last RDN first), the
+    /// connection's `x509` id from the start.
     Connected {
         conn: ConnId,
         addr: IpAddr,
+        x509: Option<String>,
     },
     /// One frame's payload from a client (length prefix removed).
     Frame {
@@ -422,7 +428,7 @@ impl<M: ServerMachine> Server<M> {
             ServerInput::Persisted { seq } => self.zab(zab::Input::Persisted { seq }, out),
             ServerInput::LinkDown { peer } => self.zab(zab::Input::LinkDown { peer }, out),
             ServerInput::Peer { from, msg } => self.on_peer(from, msg, out),
-            ServerInput::Connected { conn, addr } => {
+            ServerInput::Connected { conn, addr, x509 } => {
                 if !self.serving {
                     out.push(ServerOutput::Close { conn });
                     return;
@@ -431,7 +437,7 @@ impl<M: ServerMachine> Server<M> {
                     phase: Phase::Handshake,
                     session: SessionId(0),
                     timeout_ms: 0,
-                    auth: Arc::new(alloc::vec![Id::new("ip", &alloc::format!("{addr}"))]),
+                    auth: Arc::new(self.transport_ids(addr, x509)),
                     queue: VecDeque::new(),
                     early: VecDeque::new(),
                     offered: None,

@@ -141,7 +141,7 @@ impl Net {
     fn connect_start(&mut self, server: usize, conn: ConnId, session: i64, passwd: Vec<u8>) {
         self.at.insert(conn, server);
         let addr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
-        self.queue.push_back((server, ServerInput::Connected { conn, addr }));
+        self.queue.push_back((server, ServerInput::Connected { conn, addr, x509: None }));
         let request = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: 0,

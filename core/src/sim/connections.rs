@@ -36,7 +36,7 @@ impl Sim {
                         ConnInfo { client, server, incarnation, to_server_at: now, to_client_at: now, dead: false };
                     self.conns.insert(conn, info);
                     let addr = core::net::IpAddr::V4(core::net::Ipv4Addr::new(127, 0, 0, 1));
-                    self.client_send(conn, ServerInput::Connected { conn, addr });
+                    self.client_send(conn, ServerInput::Connected { conn, addr, x509: None });
                     self.client_send(conn, ServerInput::Frame { conn, payload });
                 }
                 ClientAction::Send { conn, payload } => self.client_send(conn, ServerInput::Frame { conn, payload }),

@@ -54,7 +54,7 @@ pub fn check_acl(auth: &AuthContext, acl: &[Acl], perm: i32, skip_acl: bool) -> 
 fn id_matches(scheme: &str, have: &str, pattern: &str) -> bool {
     match scheme {
         "ip" => ip_matches(have, pattern),
-        "digest" => have == pattern,
+        "digest" | "x509" => have == pattern,
         _ => false,
     }
 }
@@ -87,6 +87,8 @@ pub fn fixup_acl(auth: &AuthContext, acl: Vec<Acl>) -> Result<Vec<Acl>, ErrorCod
             }
             "digest" if digest_id_is_valid(&a.id.id) => out.push(a),
             "ip" if parse_ip_pattern(&a.id.id).is_some() => out.push(a),
+            // A distinguished name, `CN=alice,O=Example` (ZooKeeper takes what X500Principal parses).
+            "x509" if a.id.id.contains('=') => out.push(a),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
@@ -179,7 +181,8 @@ mod tests {
             ("digest", "a:b:c"),
             ("ip", "300.1.1.1"),
             ("ip", "10.0.0.0/33"),
-            ("x509", "CN=a"),
+            ("x509", "nonsense"),
+            ("sasl", "alice"),
         ] {
             assert_eq!(
                 fixup_acl(&nobody, alloc::vec![Acl::new(31, bad.0, bad.1)]),
@@ -187,7 +190,14 @@ mod tests {
                 "{bad:?}"
             );
         }
-        for good in [("digest", "a:b"), ("digest", ":b"), ("ip", "10.1.2.3"), ("ip", "10.0.0.0/8"), ("ip", "::1")] {
+        for good in [
+            ("digest", "a:b"),
+            ("digest", ":b"),
+            ("ip", "10.1.2.3"),
+            ("ip", "10.0.0.0/8"),
+            ("ip", "::1"),
+            ("x509", "CN=a,O=b"),
+        ] {
             assert!(fixup_acl(&nobody, alloc::vec![Acl::new(31, good.0, good.1)]).is_ok(), "{good:?}");
         }
     }

@@ -164,11 +164,14 @@ pub async fn serve(
             let result = match secure(stream, &security, handshake_by).await {
                 Ok(Stream::Plain(stream)) => {
                     let (reader, writer) = stream.into_split();
-                    connection(reader, writer, addr, events, limits, handshake_by, in_node).await
+                    let peer = Peer { addr, x509: None };
+                    connection(reader, writer, peer, events, limits, handshake_by, in_node).await
                 }
                 Ok(Stream::Tls(stream)) => {
+                    let certificate = stream.get_ref().1.peer_certificates().and_then(|chain| chain.first());
+                    let peer = Peer { addr, x509: certificate.and_then(|c| tls::subject(c)) };
                     let (reader, writer) = tokio::io::split(*stream);
-                    connection(reader, writer, addr, events, limits, handshake_by, in_node).await
+                    connection(reader, writer, peer, events, limits, handshake_by, in_node).await
                 }
                 Err(why) => {
                     debug!(%addr, why, "no TLS session; closed");
@@ -210,10 +213,17 @@ async fn secure(stream: TcpStream, security: &Security, by: tokio::time::Instant
     }
 }
 
+/// Who is on the other end of a connection.
+struct Peer {
+    addr: SocketAddr,
+    /// The subject of its client certificate (TLS only).
+    x509: Option<String>,
+}
+
 async fn connection<R, W>(
     mut reader: R,
     mut writer: W,
-    addr: SocketAddr,
+    peer: Peer,
     events: mpsc::UnboundedSender<Event>,
     limits: Limits,
     handshake_by: tokio::time::Instant,
@@ -223,6 +233,7 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    let addr = peer.addr;
     let mut first = Vec::with_capacity(4096);
     // The first four bytes decide: a four-letter word, or the length of a ConnectRequest.
     while first.len() < 4 {
@@ -257,7 +268,7 @@ where
         abort: Arc::clone(&abort),
         in_node: Arc::clone(&in_node),
     };
-    if events.send(Event::Connected { conn, addr, link }).is_err() {
+    if events.send(Event::Connected { conn, addr, x509: peer.x509, link }).is_err() {
         return Ok(());
     }
     let (done, mut writer_done) = oneshot::channel::<()>();

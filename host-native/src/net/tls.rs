@@ -298,6 +298,15 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
     ServerName::try_from(host.to_string()).map_err(|_| TlsError(format!("{host:?} is not a host name or address")))
 }
 
+/// The subject of a certificate as ZooKeeper's x509 scheme names a client
+/// (`X500Principal.getName()`, RFC 2253): the relative names last first, comma-separated,
+/// `CN=alice,O=Example,C=NL`.
+pub fn subject(der: &[u8]) -> Option<String> {
+    use x509_cert::der::Decode;
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    Some(cert.tbs_certificate.subject.to_string())
+}
+
 /// The first byte of a TLS connection (a handshake record); no ZooKeeper frame (a length
 /// below 16 MiB) or four-letter word starts with it.
 pub const HANDSHAKE_RECORD: u8 = 0x16;

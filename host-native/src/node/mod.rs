@@ -134,6 +134,7 @@ fn server_config(settings: &Settings) -> ServerConfig {
     config.sessions = sessions;
     config.prep.extended_types = settings.extended_types;
     config.super_digest = settings.super_digest.clone();
+    config.x509_super = settings.x509_super.clone();
     config
 }
 
@@ -319,10 +320,10 @@ impl Node {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Connected { conn, addr, link } => {
+            Event::Connected { conn, addr, x509, link } => {
                 // (maxClientCnxns and maxCnxns are enforced where connections are accepted.)
                 self.clients.insert(conn, Client { addr, link, received: 0, sent: 0, dropped: false });
-                self.step(ServerInput::Connected { conn, addr: addr.ip() });
+                self.step(ServerInput::Connected { conn, addr: addr.ip(), x509 });
             }
             Event::Frame { conn, payload } => {
                 self.received += 1;

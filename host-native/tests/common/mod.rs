@@ -362,7 +362,7 @@ pub fn openssl(dir: &Path, args: &[&str]) {
 
 /// Certificates made with `openssl` in `dir`: a CA (`ca.pem`), and signed by it a server
 /// certificate for 127.0.0.1 good for both ends of a link (`server`, as members use it) and a
-/// client one (`client`, CN=alice); and a CA of strangers (`other-ca.pem`) with a certificate
+/// client one (`client`, subject `CN=alice,O=Test,C=NL`); and a CA of strangers (`other-ca.pem`) with a certificate
 /// it signs (`stranger`). `<name>.store.pem` holds the key and the certificate (a PEM key store).
 pub fn certificates(dir: &Path) {
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
@@ -374,7 +374,7 @@ pub fn certificates(dir: &Path) {
     let both_ends = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n";
     for (name, subject, ext, ca) in [
         ("server", "/CN=localhost", both_ends, "ca"),
-        ("client", "/CN=alice", "extendedKeyUsage=clientAuth\n", "ca"),
+        ("client", "/C=NL/O=Test/CN=alice", "extendedKeyUsage=clientAuth\n", "ca"),
         ("stranger", "/CN=mallory", both_ends, "other-ca"),
     ] {
         std::fs::write(dir.join(format!("{name}.ext")), format!("basicConstraints=CA:FALSE\n{ext}")).unwrap();
