@@ -53,6 +53,9 @@ pub struct Settings {
     pub super_digest: Option<String>,
     /// `X509AuthenticationProvider.superUser`: a client certificate subject that is super.
     pub x509_super: Option<String>,
+    /// `enforce.auth.enabled=true`: the schemes of `enforce.auth.schemes`, one of which a
+    /// connection must have authenticated with before it may ask for anything.
+    pub enforce_auth: Option<Vec<String>>,
     /// The file holding the secret that members prove to each other on the quorum port
     /// (`quorum.auth.secretFile`; none: peers are taken at their word).
     pub quorum_secret_file: Option<PathBuf>,
@@ -120,6 +123,7 @@ impl Default for Settings {
             four_letter_words: BTreeSet::from(["srvr".to_string()]),
             super_digest: None,
             x509_super: None,
+            enforce_auth: None,
             quorum_secret_file: None,
             quorum_require_secret: true,
             secure_client_addr: None,
@@ -228,6 +232,7 @@ impl Settings {
         let mut ssl = SslKeys::default();
         let mut quorum_ssl = SslKeys::default();
         let (mut ssl_quorum, mut quorum_hostnames) = (false, true);
+        let (mut enforce, mut enforce_schemes) = (false, Vec::<String>::new());
         for (number, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -274,6 +279,17 @@ impl Settings {
                 }
                 "X509AuthenticationProvider.superUser" | "zookeeper.X509AuthenticationProvider.superUser" => {
                     s.x509_super = Some(value.to_string())
+                }
+                "enforce.auth.enabled" | "zookeeper.enforce.auth.enabled" => enforce = yes_no(key, value)?,
+                "enforce.auth.schemes" | "zookeeper.enforce.auth.schemes" => {
+                    enforce_schemes =
+                        value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+                    if let Some(bad) = enforce_schemes.iter().find(|s| !["digest", "x509", "ip"].contains(&s.as_str()))
+                    {
+                        return Err(ConfigError(format!(
+                            "{key}: authentication scheme {bad:?} is not available (digest, x509, ip are)"
+                        )));
+                    }
                 }
                 "ssl.authProvider" if value != "x509" => {
                     return Err(ConfigError(format!("{key}={value}: only the x509 provider is built")));
@@ -367,6 +383,14 @@ impl Settings {
         }
         if let Some(port) = secure_port {
             s.secure_client_addr = Some(SocketAddr::new(secure_ip.unwrap_or(s.client_addr.ip()), port));
+        }
+        if enforce {
+            if enforce_schemes.is_empty() {
+                return Err(ConfigError(
+                    "enforce.auth.enabled is true: enforce.auth.schemes must be configured".into(),
+                ));
+            }
+            s.enforce_auth = Some(enforce_schemes);
         }
         if ssl_quorum {
             let (Some(key_store), Some(trust_store)) = (quorum_ssl.key_store, quorum_ssl.trust_store) else {
@@ -470,6 +494,12 @@ mod tests {
         }
         assert!(Settings::from_text("justtext").unwrap_err().0.contains("line 1"));
         assert!(Settings::from_text("sslQuorum=true").unwrap_err().0.contains("ssl.quorum.keyStore.location"));
+        let err = Settings::from_text("enforce.auth.enabled=true").unwrap_err();
+        assert!(err.0.contains("enforce.auth.schemes"), "{err}");
+        let err = Settings::from_text("enforce.auth.schemes=sasl").unwrap_err();
+        assert!(err.0.contains("not available"), "{err}");
+        let enforced = Settings::from_text("enforce.auth.enabled=true\nenforce.auth.schemes=digest, x509\n").unwrap();
+        assert_eq!(enforced.enforce_auth, Some(vec!["digest".to_string(), "x509".to_string()]));
         let err = Settings::from_text("quorum.auth.enableSasl=true").unwrap_err();
         assert!(err.0.contains("not supported"), "a protection asked for is never silently off: {err}");
         assert!(Settings::from_text("sslQuorum=false").is_ok());

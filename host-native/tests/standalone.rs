@@ -117,3 +117,38 @@ fn cve_2017_5637_only_whitelisted_words_are_answered() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `enforce.auth.enabled`: a session that has not authenticated by digest gets
+/// SessionClosedRequireSaslAuth (-124) and its connection closes; one that did is served.
+#[test]
+fn enforced_authentication_on_a_real_server() {
+    use zabkeeper_core::wire::records::AuthPacket;
+    let dir = common::scratch("enforce-auth");
+    let port = common::free_ports(1)[0];
+    let config = dir.join("zoo.cfg");
+    let text = format!(
+        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=srvr\n\
+         enforce.auth.enabled=true\nenforce.auth.schemes=digest\n",
+        dir.join("data").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut server = common::Member { child: None, config, client: std::net::SocketAddr::from(([127, 0, 0, 1], port)) };
+    server.spawn();
+    server.wait_for_mode(&["standalone"]);
+    let mut stranger = Client::open(server.client).expect("a session");
+    assert_eq!(stranger.call(get("/")).map(|(h, _)| h.err), Some(-124));
+    let mut rest = Vec::new();
+    let _ = stranger.stream.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "closed after the answer");
+
+    let mut alice = Client::open(server.client).expect("a session");
+    let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Some(b"alice:secret".to_vec()) };
+    let mut bytes = Vec::new();
+    zabkeeper_core::wire::write_frame(&mut bytes, |b| Request::Auth(auth).encode(-4, b));
+    alice.stream.write_all(&bytes).unwrap();
+    let answer = alice.next_reply().expect("the addauth answer");
+    assert_eq!((answer.xid, answer.err), (-4, 0));
+    assert_eq!(alice.must(create("/ok", b"v", 0)).0.err, 0, "authenticated: served");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

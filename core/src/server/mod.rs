@@ -67,6 +67,10 @@ pub struct ServerConfig {
     pub super_digest: Option<String>,
     /// `X509AuthenticationProvider.superUser`: a certificate subject that is super.
     pub x509_super: Option<String>,
+    /// `enforce.auth.enabled` with `enforce.auth.schemes`: a connection that has no id of one of
+    /// these schemes gets SessionClosedRequireSaslAuth for any request but addAuth, and is
+    /// closed.
+    pub enforce_auth: Option<Vec<String>>,
     /// How often the leader deletes empty containers and expired TTL nodes
     /// (`znode.container.checkIntervalMs`, default 60 s).
     pub container_check_ms: u64,
@@ -84,6 +88,7 @@ impl ServerConfig {
             prep: PrepConfig::default(),
             super_digest: None,
             x509_super: None,
+            enforce_auth: None,
             container_check_ms: 60_000,
             container_never_used_ms: 0,
         }

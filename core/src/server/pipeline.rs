@@ -214,6 +214,13 @@ impl<M: ServerMachine> Server<M> {
         }
     }
 
+    /// With `enforce.auth.schemes` set, only a connection authenticated by one of them may ask
+    /// for anything but addAuth.
+    fn may_request(&self, conn: ConnId) -> bool {
+        let Some(schemes) = &self.config.enforce_auth else { return true };
+        self.conns.get(&conn).is_some_and(|c| c.auth.iter().any(|id| schemes.contains(&id.scheme)))
+    }
+
     pub(super) fn on_request(&mut self, conn: ConnId, payload: &[u8], out: &mut Vec<ServerOutput>) {
         let (xid, request) = match Request::decode(payload) {
             Ok(r) => r,
@@ -255,6 +262,13 @@ impl<M: ServerMachine> Server<M> {
         self.touch(session);
         if let Request::Auth(packet) = request {
             self.on_auth(conn, packet.scheme, packet.auth.unwrap_or_default(), out);
+            return;
+        }
+        if !self.may_request(conn) {
+            // `enforce.auth.enabled`, as ZooKeeper: the answer, then the connection closes.
+            let header = ReplyHeader { xid, zxid: 0, err: ErrorCode::SessionClosedRequireSaslAuth.code() };
+            self.send_reply(conn, &header, &Response::Empty, out);
+            self.close(conn, out);
             return;
         }
         match request {

@@ -923,3 +923,22 @@ fn cve_2019_0201_get_acl_needs_read_or_admin_and_masks_digests_without_admin() {
     let Response::GetAcl(seen) = body else { panic!("{body:?}") };
     assert_eq!(seen.acl, vec![Acl::new(31, "digest", &alice)]);
 }
+
+/// `enforce.auth.enabled=true` with `enforce.auth.schemes=digest`, as ZooKeeper 3.8: a
+/// connection without a digest id gets SessionClosedRequireSaslAuth (-124) for its first request
+/// and is closed; one that authenticated first is served.
+#[test]
+fn enforced_authentication_closes_a_connection_that_did_not_authenticate() {
+    let mut net = Net::with(1, |c| c.enforce_auth = Some(vec!["digest".into()]));
+    net.open(0, 1);
+    let (header, _) = net.call(1, 1, get("/", false));
+    assert_eq!(header.err, ErrorCode::SessionClosedRequireSaslAuth.code());
+    assert!(net.closed.contains(&1));
+    net.open(0, 2);
+    let auth = AuthPacket { auth_type: 0, scheme: "digest".into(), auth: Some(b"alice:secret".to_vec()) };
+    net.send(2, AUTH_XID, Request::Auth(auth));
+    net.received(2);
+    assert_eq!(net.call(2, 1, get("/", false)).0.err, 0);
+    assert_eq!(net.call(2, 2, create("/a", b"", 0)).0.err, 0);
+    assert!(!net.closed.contains(&2));
+}

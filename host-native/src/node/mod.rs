@@ -135,6 +135,7 @@ fn server_config(settings: &Settings) -> ServerConfig {
     config.prep.extended_types = settings.extended_types;
     config.super_digest = settings.super_digest.clone();
     config.x509_super = settings.x509_super.clone();
+    config.enforce_auth = settings.enforce_auth.clone();
     config
 }
 
