@@ -350,7 +350,9 @@ impl Settings {
                 "ssl.ciphersuites" => {
                     s.warnings.push(format!("{key}: ignored; rustls's own suites (all with forward secrecy) are used"))
                 }
-                "serverCnxnFactory" | "ssl.hostnameVerification" => {}
+                // Certificates are always reloaded when their files change.
+                "serverCnxnFactory" | "ssl.hostnameVerification" | "client.certReload" | "sslQuorumReloadCertFiles" => {
+                }
                 "client.secure" => {
                     return Err(ConfigError(format!("{key}: a client setting; a server takes secureClientPort")));
                 }

@@ -243,3 +243,35 @@ fn a_client_certificate_is_an_x509_id_in_acls() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&dir2);
 }
+
+/// Certificates are rotated without a restart: a new key store written over the old one is in
+/// use for new connections within seconds, while the connection made before goes on; a file
+/// that does not parse is not used.
+#[test]
+fn a_rotated_certificate_is_used_without_a_restart() {
+    let dir = common::scratch("tls-reload");
+    certificates(&dir);
+    let (server, secure) = server(&dir, "secureClientPort=SECURE\nssl.clientAuth=none\n");
+    let mut before = tls(&dir, secure, None);
+    assert!(connect(&mut before).is_some(), "the first certificate, from the test CA");
+    let store = dir.join("server.store.pem");
+    // A broken file (half written) is not used: the certificate in force stays.
+    std::fs::write(&store, "-----BEGIN CERTIFICATE-----\ncut sh").unwrap();
+    // (The session above lives 20 ticks, 4 s, without a request: it is used in between.)
+    std::thread::sleep(zabkeeper::net::tls::RELOAD_EVERY + Duration::from_millis(800));
+    assert_eq!(call(&mut before, 1, get("/")), 0);
+    let mut meanwhile = tls(&dir, secure, None);
+    assert!(connect(&mut meanwhile).is_some(), "a broken file leaves the certificate in force");
+    // Rotate to a certificate of the other CA (written aside, then renamed into place).
+    std::fs::copy(dir.join("stranger.store.pem"), dir.join("next.pem")).unwrap();
+    std::fs::rename(dir.join("next.pem"), &store).unwrap();
+    common::wait_for("the new certificate in use", || {
+        let mut after = common::tls_trusting(&dir.join("other-ca.pem"), secure, None);
+        connect(&mut after).is_some()
+    });
+    let mut old_ca = tls(&dir, secure, None);
+    assert!(connect(&mut old_ca).is_none(), "the old certificate is no longer shown");
+    assert_eq!(call(&mut before, 2, get("/")), 0, "the connection made before goes on");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -24,7 +24,8 @@ use zabkeeper_core::wire::{FourLetterWord, FrameDecoder};
 
 use tokio_rustls::TlsAcceptor;
 
-use super::{Throttle, tls};
+use super::Throttle;
+use super::tls::{self, Live};
 use crate::event::{ClientLink, Event, InNode, Outbound, count_frames};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
@@ -116,9 +117,9 @@ impl Shared {
 pub enum Security {
     Plain,
     /// Only TLS (`secureClientPort`).
-    Tls(TlsAcceptor),
+    Tls(Arc<Live<TlsAcceptor>>),
     /// Both, told apart by the first byte (`client.portUnification`).
-    Unified(TlsAcceptor),
+    Unified(Arc<Live<TlsAcceptor>>),
 }
 
 /// Accepts clients until the task is dropped.
@@ -206,7 +207,7 @@ async fn secure(stream: TcpStream, security: &Security, by: tokio::time::Instant
             }
         }
     };
-    match tokio::time::timeout_at(by, acceptor.accept(stream)).await {
+    match tokio::time::timeout_at(by, acceptor.get().accept(stream)).await {
         Ok(Ok(tls)) => Ok(Stream::Tls(Box::new(tls))),
         Ok(Err(_)) => Err("TLS handshake failed"),
         Err(_) => Err("TLS handshake not done within the handshake deadline"),

@@ -38,7 +38,7 @@ use zabkeeper_core::server::PeerMessage;
 use zabkeeper_core::zab::Message;
 
 use super::auth::{self, HANDSHAKE_TIMEOUT, Proven, QuorumAuth, Refused};
-use super::tls::{QuorumTls, server_name};
+use super::tls::{Live, QuorumTls, server_name};
 use super::{ACCEPT_BACKOFF, Throttle};
 use crate::event::Event;
 
@@ -91,7 +91,7 @@ type PeerStream = Box<dyn Io>;
 #[derive(Clone, Debug)]
 pub struct Security {
     pub auth: QuorumAuth,
-    pub tls: Option<QuorumTls>,
+    pub tls: Option<Arc<Live<QuorumTls>>>,
 }
 
 /// A member to dial: its id, address and the host its `server.N` line names (for TLS).
@@ -185,7 +185,7 @@ impl Link {
             None => Box::new(tcp),
             Some(tls) => {
                 let name = server_name(&self.host).map_err(|_| Refused::Tls)?;
-                let connecting = tls.connector.connect(name, tcp);
+                let connecting = tls.get().connector.connect(name, tcp);
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
                     Ok(Ok(stream)) => Box::new(stream),
                     _ => return Err(Refused::Tls),
@@ -296,7 +296,7 @@ pub async fn listen(
             let auth = &security.auth;
             let accepted = match &security.tls {
                 None => Ok(Box::new(tcp) as PeerStream),
-                Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(tcp)).await {
+                Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.get().acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => Ok(Box::new(stream) as PeerStream),
                     Ok(Err(e)) => {
                         debug!(%addr, error = %e, "peer TLS handshake failed");

@@ -7,7 +7,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -305,6 +306,78 @@ pub fn subject(der: &[u8]) -> Option<String> {
     use x509_cert::der::Decode;
     let cert = x509_cert::Certificate::from_der(der).ok()?;
     Some(cert.tbs_certificate.subject.to_string())
+}
+
+/// How often the key and trust store files are looked at for a change.
+pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
+
+/// A TLS configuration that follows its files: new connections take the newest one. Certificates
+/// are rotated by writing new files (best renamed into place): within [`RELOAD_EVERY`] the
+/// configuration is built anew from them; files that do not make a configuration (half
+/// written, a key that does not match) are logged and the one in use is kept.
+#[derive(Debug)]
+pub struct Live<T> {
+    current: RwLock<T>,
+}
+
+impl<T: Clone> Live<T> {
+    pub fn new(value: T) -> Arc<Live<T>> {
+        Arc::new(Live { current: RwLock::new(value) })
+    }
+
+    /// The configuration in force now.
+    pub fn get(&self) -> T {
+        match self.current.read() {
+            Ok(value) => value.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set(&self, value: T) {
+        match self.current.write() {
+            Ok(mut current) => *current = value,
+            Err(poisoned) => *poisoned.into_inner() = value,
+        }
+    }
+}
+
+/// The files' sizes and modification times: what a change shows in.
+fn stamps(paths: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
+    paths.iter().map(|p| std::fs::metadata(p).ok().map(|m| (m.len(), m.modified().unwrap_or(UNIX_EPOCH)))).collect()
+}
+
+/// Watches `paths` and rebuilds `live` with `build` when any of them changes, until the runtime
+/// stops. `what` names the configuration in log lines.
+pub fn follow<T, F>(what: &'static str, paths: Vec<PathBuf>, live: Arc<Live<T>>, build: F)
+where
+    T: Clone + Send + Sync + 'static,
+    F: Fn() -> Result<T, TlsError> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut seen = stamps(&paths);
+        loop {
+            tokio::time::sleep(RELOAD_EVERY).await;
+            let now = stamps(&paths);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match build() {
+                Ok(value) => {
+                    live.set(value);
+                    tracing::info!(what, "TLS certificates reloaded");
+                }
+                Err(e) => tracing::warn!(what, error = %e, "changed TLS files not used; the previous ones stay"),
+            }
+        }
+    });
+}
+
+/// The files a client port's TLS is built from.
+pub fn files(settings: &TlsSettings) -> Vec<PathBuf> {
+    let mut files = vec![settings.key_store.clone()];
+    files.extend(settings.trust_store.clone());
+    files
 }
 
 /// The first byte of a TLS connection (a handshake record); no ZooKeeper frame (a length

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use zabkeeper_core::ids::ServerId;
@@ -13,7 +14,7 @@ use super::{Node, NodeError};
 use crate::config::Settings;
 use crate::event::Event;
 use crate::net::auth::QuorumAuth;
-use crate::net::tls::{QuorumTls, server_config};
+use crate::net::tls::{Live, QuorumTls, files, follow, server_config};
 use crate::net::{client, peers};
 use tokio_rustls::TlsAcceptor;
 
@@ -79,7 +80,13 @@ pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + '
             }
         };
         let tls = match &settings.quorum_tls {
-            Some(tls) => Some(QuorumTls::new(tls).map_err(StartError::Tls)?),
+            Some(tls) => {
+                let live = Live::new(QuorumTls::new(tls).map_err(StartError::Tls)?);
+                let rebuilt = tls.clone();
+                let paths = vec![tls.key_store.clone(), tls.trust_store.clone()];
+                follow("quorum", paths, Arc::clone(&live), move || QuorumTls::new(&rebuilt));
+                Some(live)
+            }
             None => None,
         };
         let security = peers::Security { auth, tls };
@@ -111,7 +118,12 @@ pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + '
     };
     let shared = client::Shared::new(&limits);
     let tls = match &settings.tls {
-        Some(tls) => Some(TlsAcceptor::from(server_config(tls).map_err(StartError::Tls)?)),
+        Some(tls) => {
+            let live = Live::new(TlsAcceptor::from(server_config(tls).map_err(StartError::Tls)?));
+            let rebuilt = tls.clone();
+            follow("clients", files(tls), Arc::clone(&live), move || server_config(&rebuilt).map(TlsAcceptor::from));
+            Some(live)
+        }
         None => None,
     };
     let security = match (&tls, settings.port_unification) {

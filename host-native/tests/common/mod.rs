@@ -394,17 +394,23 @@ pub type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 /// A TLS connection trusting the test CA (`ca.pem` in `dir`), showing the certificate
 /// `<cert>.pem` (key `<cert>.key`) if one is named.
 pub fn tls(dir: &Path, addr: SocketAddr, cert: Option<&str>) -> Tls {
+    let cert = cert.map(|name| (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key"))));
+    tls_trusting(&dir.join("ca.pem"), addr, cert.as_ref().map(|(c, k)| (c.as_path(), k.as_path())))
+}
+
+/// A TLS connection trusting the CA in `ca`, showing the certificate and key given, if any.
+pub fn tls_trusting(ca: &Path, addr: SocketAddr, cert: Option<(&Path, &Path)>) -> Tls {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap()).unwrap();
+    roots.add(CertificateDer::from_pem_file(ca).unwrap()).unwrap();
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots);
-    let config = if let Some(name) = cert {
-        let chain = vec![CertificateDer::from_pem_file(dir.join(format!("{name}.pem"))).unwrap()];
-        let key = PrivateKeyDer::from_pem_file(dir.join(format!("{name}.key"))).unwrap();
+    let config = if let Some((cert, key)) = cert {
+        let chain = vec![CertificateDer::from_pem_file(cert).unwrap()];
+        let key = PrivateKeyDer::from_pem_file(key).unwrap();
         builder.with_client_auth_cert(chain, key).unwrap()
     } else {
         builder.with_no_client_auth()
