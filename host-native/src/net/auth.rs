@@ -20,9 +20,9 @@
 //! compared in constant time.
 //!
 //! What it does not give: secrecy or integrity of the frames after the handshake (someone who
-//! can already read and rewrite the packets between two members is not stopped by it; TLS on
-//! the quorum port is what would), and no member can be told from another (every holder of the
-//! secret may claim any member id).
+//! can already read and rewrite the packets between two members is not stopped by it;
+//! `sslQuorum=true` is, and the handshake then runs inside TLS), and no member can be told
+//! from another (every holder of the secret may claim any member id).
 
 use std::fmt;
 use std::path::{Path, PathBuf};

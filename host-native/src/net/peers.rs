@@ -198,8 +198,7 @@ impl Link {
 }
 
 async fn dialer(link: Link, mut rx: mpsc::Receiver<PeerMessage>, events: mpsc::UnboundedSender<Event>) {
-    let (me, peer, addr) = (link.me, link.peer, link.addr);
-    let _ = me;
+    let (peer, addr) = (link.peer, link.addr);
     let mut backoff = Duration::from_millis(50);
     let mut last_vote = None;
     let mut refusals = Throttle::default();
