@@ -248,7 +248,7 @@ fn valid_peer_messages() -> Vec<Vec<u8>> {
         no_txn: false,
         accepted_epoch: 1,
     };
-    let messages = vec![
+    let messages = [
         PeerMessage::Zab(Message::Vote(vote)),
         PeerMessage::Zab(Message::Ping { epoch: 1, committed: Zxid::new(1, 1) }),
         PeerMessage::Zab(Message::Proposal { epoch: 1, entries: vec![entry.into()] }),
