@@ -117,20 +117,9 @@ fn a_client_that_does_not_read_is_disconnected_and_the_rest_keep_being_served() 
     assert_eq!(good.must(get("/big")).0.err, 0);
 }
 
-/// A standalone server on a free port with `extra` zoo.cfg lines, serving.
+/// A standalone server with `extra` zoo.cfg lines, serving.
 fn server_with(name: &str, extra: &str) -> Member {
-    let dir = common::scratch(name);
-    let port = common::free_ports(1)[0];
-    let config = dir.join("zoo.cfg");
-    let text = format!(
-        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=srvr\n{extra}",
-        dir.join("data").display()
-    );
-    std::fs::write(&config, text).unwrap();
-    let mut server = Member { child: None, config, client: SocketAddr::from(([127, 0, 0, 1], port)) };
-    server.spawn();
-    server.wait_for_mode(&["standalone"]);
-    server
+    common::standalone_with(&common::scratch(name), &format!("4lw.commands.whitelist=srvr\n{extra}"))
 }
 
 /// The server-wide bound on requests read and not answered (globalOutstandingLimit), here 4:

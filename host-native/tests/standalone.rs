@@ -99,16 +99,7 @@ fn garbage_closes_only_its_own_connection() {
 #[test]
 fn cve_2017_5637_only_whitelisted_words_are_answered() {
     let dir = common::scratch("words-default");
-    let port = common::free_ports(1)[0];
-    let config = dir.join("zoo.cfg");
-    let text = format!(
-        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n",
-        dir.join("data").display()
-    );
-    std::fs::write(&config, text).unwrap();
-    let mut server = common::Member { child: None, config, client: std::net::SocketAddr::from(([127, 0, 0, 1], port)) };
-    server.spawn();
-    server.wait_for_mode(&["standalone"]);
+    let server = common::standalone_with(&dir, "");
     for w in ["wchp", "wchc", "wchs", "cons", "dump", "stat", "mntr", "envi", "conf", "crst", "srst", "ruok", "isro"] {
         let answer = word(server.client, w).unwrap_or_default();
         assert_eq!(answer, format!("{w} is not executed because it is not in the whitelist.\n"));
@@ -124,17 +115,7 @@ fn cve_2017_5637_only_whitelisted_words_are_answered() {
 fn enforced_authentication_on_a_real_server() {
     use zabkeeper_core::wire::records::AuthPacket;
     let dir = common::scratch("enforce-auth");
-    let port = common::free_ports(1)[0];
-    let config = dir.join("zoo.cfg");
-    let text = format!(
-        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=srvr\n\
-         enforce.auth.enabled=true\nenforce.auth.schemes=digest\n",
-        dir.join("data").display()
-    );
-    std::fs::write(&config, text).unwrap();
-    let mut server = common::Member { child: None, config, client: std::net::SocketAddr::from(([127, 0, 0, 1], port)) };
-    server.spawn();
-    server.wait_for_mode(&["standalone"]);
+    let server = common::standalone_with(&dir, "enforce.auth.enabled=true\nenforce.auth.schemes=digest\n");
     let mut stranger = Client::open(server.client).expect("a session");
     assert_eq!(stranger.call(get("/")).map(|(h, _)| h.err), Some(-124));
     let mut rest = Vec::new();

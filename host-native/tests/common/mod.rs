@@ -139,11 +139,15 @@ impl Member {
 
 /// A standalone server on a free loopback port (tickTime 200, data in `dir/data`), serving.
 pub fn standalone(dir: &Path) -> Member {
+    standalone_with(dir, "4lw.commands.whitelist=ruok,srvr,stat,mntr,conf,envi,isro,cons,wchs\n")
+}
+
+/// The same, with `extra` zoo.cfg lines (a four-letter-word whitelist among them, or none).
+pub fn standalone_with(dir: &Path, extra: &str) -> Member {
     let port = free_ports(1)[0];
     let config = dir.join("zoo.cfg");
     let text = format!(
-        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-         4lw.commands.whitelist=ruok,srvr,stat,mntr,conf,envi,isro,cons,wchs\n",
+        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n{extra}",
         dir.join("data").display()
     );
     std::fs::write(&config, text).unwrap();
