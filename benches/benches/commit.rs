@@ -101,7 +101,7 @@ impl Cluster {
                         }
                         ServerOutput::Persist { seq, .. } => persisted = Some(seq),
                         ServerOutput::Send { bytes, .. } => self.replies += frames(&bytes),
-                        ServerOutput::Close { .. } | ServerOutput::Event(_) => {}
+                        ServerOutput::Close { .. } | ServerOutput::Event(_) | ServerOutput::Login(_) => {}
                     }
                 }
                 self.out = out;

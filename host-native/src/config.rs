@@ -56,6 +56,10 @@ pub struct Settings {
     /// `enforce.auth.enabled=true`: the schemes of `enforce.auth.schemes`, one of which a
     /// connection must have authenticated with before it may ask for anything.
     pub enforce_auth: Option<Vec<String>>,
+    /// SASL DIGEST-MD5 logins, when a JAAS file is given.
+    pub sasl: Option<SaslSettings>,
+    /// `authProvider.N=...SASLAuthenticationProvider`: ACLs may name `sasl` ids.
+    pub sasl_acls: bool,
     /// The file holding the secret that members prove to each other on the quorum port
     /// (`quorum.auth.secretFile`; none: peers are taken at their word).
     pub quorum_secret_file: Option<PathBuf>,
@@ -73,6 +77,17 @@ pub struct Settings {
     pub quorum_tls: Option<QuorumTlsSettings>,
     /// Unknown keys and other things worth a warning.
     pub warnings: Vec<String>,
+}
+
+/// Where SASL users come from, and who of them is super.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SaslSettings {
+    /// `java.security.auth.login.config`: the JAAS file.
+    pub jaas_file: PathBuf,
+    /// `zookeeper.sasl.serverconfig`: its section (`Server`).
+    pub section: String,
+    /// `zookeeper.superUser` (and `zookeeper.superUser.N`): SASL users who are super.
+    pub super_users: Vec<String>,
 }
 
 /// The `ssl.*` keys as read, before they are checked together.
@@ -124,6 +139,8 @@ impl Default for Settings {
             super_digest: None,
             x509_super: None,
             enforce_auth: None,
+            sasl: None,
+            sasl_acls: false,
             quorum_secret_file: None,
             quorum_require_secret: true,
             secure_client_addr: None,
@@ -199,6 +216,13 @@ fn member(key: &str, id: u64, value: &str) -> Result<Member, ConfigError> {
     })
 }
 
+/// `zookeeper.superUser`, `superUser` and their `.N` forms (ZooKeeper reads every system
+/// property that starts so).
+fn is_super_user_key(key: &str) -> bool {
+    let rest = key.strip_prefix("zookeeper.").unwrap_or(key);
+    rest.strip_prefix("superUser").is_some_and(|tail| tail.is_empty() || tail.starts_with('.'))
+}
+
 impl Settings {
     /// Reads a zoo.cfg, then `myid` from its dataDir when it lists servers.
     pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
@@ -233,6 +257,8 @@ impl Settings {
         let mut quorum_ssl = SslKeys::default();
         let (mut ssl_quorum, mut quorum_hostnames) = (false, true);
         let (mut enforce, mut enforce_schemes) = (false, Vec::<String>::new());
+        let (mut jaas_file, mut jaas_section, mut super_users) = (None, String::from("Server"), Vec::new());
+        let mut require_sasl = false;
         for (number, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -284,11 +310,30 @@ impl Settings {
                 "enforce.auth.schemes" | "zookeeper.enforce.auth.schemes" => {
                     enforce_schemes =
                         value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
-                    if let Some(bad) = enforce_schemes.iter().find(|s| !["digest", "x509", "ip"].contains(&s.as_str()))
+                    if let Some(bad) =
+                        enforce_schemes.iter().find(|s| !["digest", "x509", "ip", "sasl"].contains(&s.as_str()))
                     {
                         return Err(ConfigError(format!(
-                            "{key}: authentication scheme {bad:?} is not available (digest, x509, ip are)"
+                            "{key}: authentication scheme {bad:?} is not available (digest, x509, ip, sasl are)"
                         )));
+                    }
+                }
+                "sessionRequireClientSASLAuth" | "zookeeper.sessionRequireClientSASLAuth" => {
+                    require_sasl = yes_no(key, value)?
+                }
+                "java.security.auth.login.config" => jaas_file = Some(PathBuf::from(value)),
+                "zookeeper.sasl.serverconfig" | "sasl.serverconfig" => jaas_section = value.to_string(),
+                key if is_super_user_key(key) => super_users.push(value.to_string()),
+                key if key.starts_with("authProvider.") || key.starts_with("zookeeper.authProvider.") => {
+                    match value.rsplit('.').next().unwrap_or(value) {
+                        "SASLAuthenticationProvider" => s.sasl_acls = true,
+                        "DigestAuthenticationProvider" | "IPAuthenticationProvider" | "X509AuthenticationProvider" => {}
+                        _ => {
+                            return Err(ConfigError(format!(
+                                "{key}={value}: no such authentication provider is built (digest, ip, x509 and \
+                                 org.apache.zookeeper.server.auth.SASLAuthenticationProvider are)"
+                            )));
+                        }
                     }
                 }
                 "ssl.authProvider" if value != "x509" => {
@@ -385,6 +430,26 @@ impl Settings {
         }
         if let Some(port) = secure_port {
             s.secure_client_addr = Some(SocketAddr::new(secure_ip.unwrap_or(s.client_addr.ip()), port));
+        }
+        if require_sasl {
+            // ZooKeeper's older switch: enforcement with the sasl scheme.
+            enforce = true;
+            if !enforce_schemes.iter().any(|s| s == "sasl") {
+                enforce_schemes.push("sasl".into());
+            }
+        }
+        if let Some(jaas_file) = jaas_file {
+            s.sasl = Some(SaslSettings { jaas_file, section: jaas_section, super_users });
+        } else if !super_users.is_empty() {
+            s.warnings
+                .push("zookeeper.superUser: no JAAS file (java.security.auth.login.config), so no SASL users".into());
+        }
+        if enforce && enforce_schemes.iter().any(|s| s == "sasl") && s.sasl.is_none() {
+            return Err(ConfigError(
+                "authentication by sasl is enforced but no SASL users are configured: \
+                 java.security.auth.login.config must name a JAAS file"
+                    .into(),
+            ));
         }
         if enforce {
             if enforce_schemes.is_empty() {
@@ -498,8 +563,28 @@ mod tests {
         assert!(Settings::from_text("sslQuorum=true").unwrap_err().0.contains("ssl.quorum.keyStore.location"));
         let err = Settings::from_text("enforce.auth.enabled=true").unwrap_err();
         assert!(err.0.contains("enforce.auth.schemes"), "{err}");
-        let err = Settings::from_text("enforce.auth.schemes=sasl").unwrap_err();
+        let err = Settings::from_text("enforce.auth.schemes=kerberos").unwrap_err();
         assert!(err.0.contains("not available"), "{err}");
+        let err = Settings::from_text("enforce.auth.enabled=true\nenforce.auth.schemes=sasl").unwrap_err();
+        assert!(err.0.contains("java.security.auth.login.config"), "{err}");
+        let err = Settings::from_text("sessionRequireClientSASLAuth=true").unwrap_err();
+        assert!(err.0.contains("java.security.auth.login.config"), "{err}");
+        let err = Settings::from_text("authProvider.1=com.example.MyProvider").unwrap_err();
+        assert!(err.0.contains("no such authentication provider"), "{err}");
+        let sasl = Settings::from_text(
+            "java.security.auth.login.config=/etc/zk/jaas.conf\nzookeeper.superUser=admin\nsuperUser.2=root\n\
+             authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n\
+             sessionRequireClientSASLAuth=true\n",
+        )
+        .unwrap();
+        let want = SaslSettings {
+            jaas_file: PathBuf::from("/etc/zk/jaas.conf"),
+            section: "Server".into(),
+            super_users: vec!["admin".into(), "root".into()],
+        };
+        assert_eq!(sasl.sasl, Some(want));
+        assert!(sasl.sasl_acls);
+        assert_eq!(sasl.enforce_auth, Some(vec!["sasl".to_string()]));
         let enforced = Settings::from_text("enforce.auth.enabled=true\nenforce.auth.schemes=digest, x509\n").unwrap();
         assert_eq!(enforced.enforce_auth, Some(vec!["digest".to_string(), "x509".to_string()]));
         let err = Settings::from_text("quorum.auth.enableSasl=true").unwrap_err();

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod event;
+pub mod jaas;
 pub mod net;
 pub mod node;
 pub mod storage;

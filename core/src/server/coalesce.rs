@@ -104,6 +104,7 @@ mod tests {
                 ServerOutput::Close { conn } => alloc::format!("C{conn}"),
                 ServerOutput::Persist { seq, .. } => alloc::format!("W{seq}"),
                 ServerOutput::Event(_) => "E".into(),
+                ServerOutput::Login(_) => "L".into(),
             })
             .collect()
     }

@@ -6,7 +6,8 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use super::{Conn, ConnId, PeerMessage, Phase, Server, ServerMachine, ServerOutput};
+use super::sasl::{self, Expect, SaslError};
+use super::{Conn, ConnId, Login, PeerMessage, Phase, SaslStep, Server, ServerMachine, ServerOutput};
 
 use crate::error::ErrorCode;
 use crate::ids::{SessionId, Zxid};
@@ -14,6 +15,7 @@ use crate::session::password_matches;
 use crate::tree::Id;
 use crate::txn::WriteOp;
 use crate::wire::records::ReplyHeader;
+use crate::wire::records::SaslToken;
 use crate::wire::{AUTH_XID, ConnectRequest, ConnectResponse, Response, write_frame};
 
 impl<M: ServerMachine> Server<M> {
@@ -234,6 +236,63 @@ impl<M: ServerMachine> Server<M> {
         self.send_reply(conn, &header, &Response::Empty, out);
         if !ok {
             self.close(conn, out);
+        }
+    }
+}
+
+impl<M: ServerMachine> Server<M> {
+    /// A SASL token (opcode 102), answered at once as ZooKeeper does: the first, empty, gets
+    /// the DIGEST-MD5 challenge; the digest-response, if it proves the password, the server's
+    /// `rspauth` and a `sasl` id (and `super` for `zookeeper.superUser`). Any failure is
+    /// AuthFailed (SessionClosedRequireSaslAuth when `sasl` authentication is enforced) and
+    /// the connection closes.
+    pub(super) fn on_sasl(&mut self, conn: ConnId, xid: i32, token: Vec<u8>, out: &mut Vec<ServerOutput>) {
+        let server = self.config.zab.id.0;
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let session = c.session;
+        let step = core::mem::replace(&mut c.sasl, SaslStep::Done);
+        let answer = match (&self.config.sasl, step) {
+            (None, _) => Err(SaslError::Disabled),
+            (Some(config), SaslStep::Start) if token.is_empty() => {
+                let nonce = sasl::nonce(&config.nonce_key, server, conn, self.sasl_challenges);
+                self.sasl_challenges += 1;
+                let challenge = sasl::challenge(&nonce);
+                c.sasl = SaslStep::Challenged { nonce };
+                Ok((challenge, None))
+            }
+            (Some(config), SaslStep::Challenged { nonce }) => {
+                sasl::verify(&token, Expect::zookeeper(&nonce), |user| config.users.get(user).map(String::as_str)).map(
+                    |ok| {
+                        let ids = Arc::make_mut(&mut c.auth);
+                        if config.super_users.contains(&ok.user) {
+                            ids.push(Id::new("super", ""));
+                        }
+                        let id = Id::new("sasl", &ok.user);
+                        if !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                        (ok.rspauth, Some(ok.user))
+                    },
+                )
+            }
+            (Some(_), _) => Err(SaslError::OutOfTurn),
+        };
+        match answer {
+            Ok((reply, user)) => {
+                let header = ReplyHeader { xid, zxid: 0, err: ErrorCode::Ok.code() };
+                self.send_reply(conn, &header, &Response::Sasl(SaslToken { token: Some(reply) }), out);
+                if let Some(user) = user {
+                    out.push(ServerOutput::Login(Login { conn, session, outcome: Ok(user) }));
+                }
+            }
+            Err(why) => {
+                let enforced = self.config.enforce_auth.as_ref().is_some_and(|s| s.iter().any(|s| s == "sasl"));
+                let err = if enforced { ErrorCode::SessionClosedRequireSaslAuth } else { ErrorCode::AuthFailed };
+                let header = ReplyHeader { xid, zxid: 0, err: err.code() };
+                self.send_reply(conn, &header, &Response::Sasl(SaslToken { token: None }), out);
+                out.push(ServerOutput::Login(Login { conn, session, outcome: Err(why) }));
+                self.close(conn, out);
+            }
         }
     }
 }

@@ -27,6 +27,7 @@ mod leader;
 mod pipeline;
 mod read;
 mod reply;
+pub mod sasl;
 
 pub use handshake::digest_id;
 
@@ -71,6 +72,8 @@ pub struct ServerConfig {
     /// these schemes gets SessionClosedRequireSaslAuth for any request but addAuth, and is
     /// closed.
     pub enforce_auth: Option<Vec<String>>,
+    /// SASL DIGEST-MD5 logins (opcode 102); without it a SASL request fails the connection.
+    pub sasl: Option<sasl::SaslConfig>,
     /// How often the leader deletes empty containers and expired TTL nodes
     /// (`znode.container.checkIntervalMs`, default 60 s).
     pub container_check_ms: u64,
@@ -89,6 +92,7 @@ impl ServerConfig {
             super_digest: None,
             x509_super: None,
             enforce_auth: None,
+            sasl: None,
             container_check_ms: 60_000,
             container_never_used_ms: 0,
         }
@@ -214,6 +218,17 @@ pub enum ServerOutput {
         conn: ConnId,
     },
     Event(Event),
+    /// A SASL login succeeded or failed: for the host's log (the reply is in `Send`).
+    Login(Login),
+}
+
+/// The outcome of a SASL exchange on a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Login {
+    pub conn: ConnId,
+    pub session: SessionId,
+    /// The user it proved to be, or why it failed.
+    pub outcome: Result<String, sasl::SaslError>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -281,6 +296,17 @@ struct Conn {
     early: VecDeque<Vec<u8>>,
     /// The password a reconnecting client offered, checked once this server knows the session.
     offered: Option<Password>,
+    /// Where this connection's SASL exchange stands.
+    sasl: SaslStep,
+}
+
+/// A DIGEST-MD5 exchange: the empty first token gets a challenge with a fresh nonce, the
+/// digest-response that answers it ends the exchange one way or the other.
+#[derive(Debug, PartialEq, Eq)]
+enum SaslStep {
+    Start,
+    Challenged { nonce: String },
+    Done,
 }
 
 #[derive(Debug)]
@@ -352,6 +378,8 @@ pub struct Server<M = Database> {
     /// Connections with a sync that knows its target and waits for this server to get there.
     syncing: BTreeSet<ConnId>,
     next_report_ms: u64,
+    /// SASL challenges made so far (a part of every nonce).
+    sasl_challenges: u64,
     next_container_check_ms: u64,
     leading: bool,
     serving: bool,
@@ -382,6 +410,7 @@ impl<M: ServerMachine> Server<M> {
             touched: BTreeSet::new(),
             syncing: BTreeSet::new(),
             next_report_ms: 0,
+            sasl_challenges: 0,
             next_container_check_ms: 0,
             leading: false,
             serving: false,
@@ -446,6 +475,7 @@ impl<M: ServerMachine> Server<M> {
                     queue: VecDeque::new(),
                     early: VecDeque::new(),
                     offered: None,
+                    sasl: SaslStep::Start,
                 };
                 self.conns.insert(conn, c);
             }

@@ -264,6 +264,10 @@ impl<M: ServerMachine> Server<M> {
             self.on_auth(conn, packet.scheme, packet.auth.unwrap_or_default(), out);
             return;
         }
+        if let Request::Sasl(packet) = request {
+            self.on_sasl(conn, xid, packet.token.unwrap_or_default(), out);
+            return;
+        }
         if !self.may_request(conn) {
             // `enforce.auth.enabled`, as ZooKeeper: the answer, then the connection closes.
             let header = ReplyHeader { xid, zxid: 0, err: ErrorCode::SessionClosedRequireSaslAuth.code() };
@@ -279,10 +283,6 @@ impl<M: ServerMachine> Server<M> {
             Request::Reconfig(_) => {
                 let Some(c) = self.conns.get_mut(&conn) else { return };
                 c.queue.push_back(Item::Refused { xid, code: ErrorCode::ReconfigDisabled });
-            }
-            Request::Sasl(_) => {
-                let Some(c) = self.conns.get_mut(&conn) else { return };
-                c.queue.push_back(Item::Refused { xid, code: ErrorCode::Unimplemented });
             }
             request => {
                 let Some(c) = self.conns.get_mut(&conn) else { return };

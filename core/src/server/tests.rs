@@ -2,6 +2,7 @@
 //! in-memory host with instant disks and an in-order network.
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::ToString;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr};
@@ -109,7 +110,7 @@ impl Net {
                     ServerOutput::Close { conn } => {
                         self.closed.insert(conn);
                     }
-                    ServerOutput::Event(_) => {}
+                    ServerOutput::Event(_) | ServerOutput::Login(_) => {}
                 }
             }
         }
@@ -900,8 +901,6 @@ fn cve_2019_0201_get_acl_needs_read_or_admin_and_masks_digests_without_admin() {
     net.open(0, 1);
     net.open(0, 2);
     let alice = digest_id("alice:secret");
-    let create_with =
-        |path: &str, acl: Vec<Acl>| Request::Create(CreateRequest { path: path.into(), data: None, acl, flags: 0 });
     let readable = vec![Acl::new(31, "digest", &alice), Acl::new(1, "world", "anyone")];
     assert_eq!(net.call(1, 1, create_with("/readable", readable)).0.err, 0);
     assert_eq!(net.call(1, 2, create_with("/private", vec![Acl::new(31, "digest", &alice)])).0.err, 0);
@@ -941,4 +940,97 @@ fn enforced_authentication_closes_a_connection_that_did_not_authenticate() {
     assert_eq!(net.call(2, 1, get("/", false)).0.err, 0);
     assert_eq!(net.call(2, 2, create("/a", b"", 0)).0.err, 0);
     assert!(!net.closed.contains(&2));
+}
+
+fn sasl(token: &[u8]) -> Request {
+    Request::Sasl(crate::wire::records::SaslToken { token: Some(token.to_vec()) })
+}
+
+fn sasl_token(response: Response) -> Vec<u8> {
+    match response {
+        Response::Sasl(t) => t.token.unwrap_or_default(),
+        other => panic!("not a SASL reply: {other:?}"),
+    }
+}
+
+/// A DIGEST-MD5 login the way ZooKeeper's clients run it: an empty token, the challenge, the
+/// digest-response, `rspauth`; the connection then holds `sasl:bob`, which an ACL names.
+/// A wrong password gets AuthFailed and a closed connection, as does SASL on a server without
+/// users; a `super` user passes every ACL.
+#[test]
+fn sasl_digest_md5_logins() {
+    let users = BTreeMap::from([("bob".to_string(), "bobsecret".to_string()), ("root".to_string(), "r".to_string())]);
+    let mut net = Net::with(1, |c| {
+        c.sasl = Some(sasl::SaslConfig { users: users.clone(), super_users: vec!["root".into()], nonce_key: [3; 32] });
+        c.prep.sasl_acls = true;
+    });
+    let login = |net: &mut Net, conn: ConnId, user: &str, password: &str| -> (ReplyHeader, Response) {
+        net.open(0, conn);
+        let (header, challenge) = net.call(conn, 1, sasl(b""));
+        assert_eq!(header.err, 0);
+        let challenge = String::from_utf8(sasl_token(challenge)).unwrap();
+        assert!(challenge.starts_with("realm=\"zk-sasl-md5\",nonce=\""), "{challenge}");
+        let nonce = challenge.split('"').nth(3).unwrap().to_string();
+        net.call(conn, 2, sasl(&sasl::client_response(user, password, &nonce, "")))
+    };
+    let (header, done) = login(&mut net, 1, "bob", "bobsecret");
+    assert_eq!(header.err, 0);
+    assert!(sasl_token(done).starts_with(b"rspauth="));
+    let bob_only = vec![Acl::new(31, "sasl", "bob")];
+    assert_eq!(net.call(1, 3, create_with("/bob", bob_only.clone())).0.err, 0);
+    assert_eq!(net.call(1, 4, get("/bob", false)).0.err, 0);
+    // A second digest-response after the login is out of turn.
+    let (header, _) = net.call(1, 5, sasl(b"again"));
+    assert_eq!(header.err, ErrorCode::AuthFailed.code());
+    assert!(net.closed.contains(&1));
+
+    net.open(0, 2);
+    assert_eq!(net.call(2, 1, get("/bob", false)).0.err, ErrorCode::NoAuth.code());
+    let (header, _) = login(&mut net, 3, "bob", "guess");
+    assert_eq!(header.err, ErrorCode::AuthFailed.code());
+    assert!(net.closed.contains(&3));
+    // A client may not skip the challenge (DIGEST-MD5 has no initial response).
+    net.open(0, 4);
+    assert_eq!(net.call(4, 1, sasl(b"username=\"bob\"")).0.err, ErrorCode::AuthFailed.code());
+    assert!(net.closed.contains(&4));
+    let (header, _) = login(&mut net, 5, "root", "r");
+    assert_eq!(header.err, 0);
+    assert_eq!(net.call(5, 3, get("/bob", false)).0.err, 0);
+    assert_eq!(net.call(5, 4, create_with("/open", vec![Acl::new(31, "sasl", "nobody")])).0.err, 0);
+
+    // Without users, SASL fails the connection; without the provider a sasl ACL is invalid.
+    let mut plain = Net::with(1, |_| {});
+    plain.open(0, 1);
+    assert_eq!(plain.call(1, 1, sasl(b"")).0.err, ErrorCode::AuthFailed.code());
+    assert!(plain.closed.contains(&1));
+    plain.open(0, 2);
+    assert_eq!(plain.call(2, 1, create_with("/x", bob_only)).0.err, ErrorCode::InvalidAcl.code());
+}
+
+/// `enforce.auth.schemes=sasl`: only a SASL login opens the way, and a failed one is
+/// SessionClosedRequireSaslAuth.
+#[test]
+fn enforced_sasl() {
+    let users = BTreeMap::from([("bob".to_string(), "bobsecret".to_string())]);
+    let mut net = Net::with(1, |c| {
+        c.sasl = Some(sasl::SaslConfig { users: users.clone(), super_users: vec![], nonce_key: [4; 32] });
+        c.enforce_auth = Some(vec!["sasl".into()]);
+    });
+    net.open(0, 1);
+    assert_eq!(net.call(1, 1, get("/", false)).0.err, ErrorCode::SessionClosedRequireSaslAuth.code());
+    net.open(0, 2);
+    let challenge = String::from_utf8(sasl_token(net.call(2, 1, sasl(b"")).1)).unwrap();
+    let nonce = challenge.split('"').nth(3).unwrap().to_string();
+    assert_eq!(net.call(2, 2, sasl(&sasl::client_response("bob", "bobsecret", &nonce, ""))).0.err, 0);
+    assert_eq!(net.call(2, 3, get("/", false)).0.err, 0);
+    net.open(0, 3);
+    let challenge = String::from_utf8(sasl_token(net.call(3, 1, sasl(b"")).1)).unwrap();
+    let nonce = challenge.split('"').nth(3).unwrap().to_string();
+    let (header, _) = net.call(3, 2, sasl(&sasl::client_response("bob", "nope", &nonce, "")));
+    assert_eq!(header.err, ErrorCode::SessionClosedRequireSaslAuth.code());
+    assert!(net.closed.contains(&3));
+}
+
+fn create_with(path: &str, acl: Vec<Acl>) -> Request {
+    Request::Create(CreateRequest { path: path.into(), data: None, acl, flags: 0 })
 }

@@ -584,6 +584,7 @@ impl Sim {
                     self.start_fsync(index);
                 }
                 ServerOutput::Event(event) => self.on_event(index, event),
+                ServerOutput::Login(_) => {}
                 ServerOutput::Send { conn, bytes } => {
                     if let Some(at) = self.client_link(conn, false) {
                         self.schedule(at - self.now_ms, Scheduled::ToClient { conn, bytes });

@@ -55,13 +55,15 @@ fn id_matches(scheme: &str, have: &str, pattern: &str) -> bool {
     match scheme {
         "ip" => ip_matches(have, pattern),
         "digest" | "x509" => have == pattern,
+        // SASLAuthenticationProvider.matches: a user named `super` passes every sasl entry.
+        "sasl" => have == pattern || have == "super",
         _ => false,
     }
 }
 
 /// `fixupACL`: validates an ACL list for create/setACL, removes duplicates and expands `auth`
 /// entries into the session's authenticated ids. Any problem is `InvalidACL`.
-pub fn fixup_acl(auth: &AuthContext, acl: Vec<Acl>) -> Result<Vec<Acl>, ErrorCode> {
+pub fn fixup_acl(auth: &AuthContext, acl: Vec<Acl>, sasl_acls: bool) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<Acl> = Vec::with_capacity(acl.len());
     for a in acl {
         if !unique.contains(&a) {
@@ -89,10 +91,19 @@ pub fn fixup_acl(auth: &AuthContext, acl: Vec<Acl>) -> Result<Vec<Acl>, ErrorCod
             "ip" if parse_ip_pattern(&a.id.id).is_some() => out.push(a),
             // A distinguished name, `CN=alice,O=Example` (ZooKeeper takes what X500Principal parses).
             "x509" if a.id.id.contains('=') => out.push(a),
+            "sasl" if sasl_acls && kerberos_name_is_valid(&a.id.id) => out.push(a),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
     Ok(out)
+}
+
+/// `SASLAuthenticationProvider.isValid`: what Kerberos takes as a principal,
+/// `name[/host][@REALM]`, each part non-empty.
+fn kerberos_name_is_valid(id: &str) -> bool {
+    let (principal, realm) = id.split_once('@').unwrap_or((id, "x"));
+    let (name, host) = principal.split_once('/').unwrap_or((principal, "x"));
+    [name, host, realm].iter().all(|p| !p.is_empty() && !p.contains(['/', '@']))
 }
 
 /// Schemes whose ids stand for an authenticated principal (`isAuthenticated()`); `ip` does not.
@@ -170,11 +181,11 @@ mod tests {
     fn fixup_follows_zookeeper() {
         let nobody = AuthContext::new(SessionId(1)).with_id("ip", "127.0.0.1");
         let alice = nobody.clone().with_id("digest", "alice:hash");
-        assert_eq!(fixup_acl(&nobody, Vec::new()), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup_acl(&nobody, Acl::creator_all()), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup_acl(&alice, Acl::creator_all()), Ok(alloc::vec![Acl::new(31, "digest", "alice:hash")]));
+        assert_eq!(fixup_acl(&nobody, Vec::new(), false), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup_acl(&nobody, Acl::creator_all(), false), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup_acl(&alice, Acl::creator_all(), false), Ok(alloc::vec![Acl::new(31, "digest", "alice:hash")]));
         let twice = alloc::vec![Acl::new(1, "world", "anyone"), Acl::new(1, "world", "anyone")];
-        assert_eq!(fixup_acl(&nobody, twice), Ok(Acl::read_unsafe()));
+        assert_eq!(fixup_acl(&nobody, twice, false), Ok(Acl::read_unsafe()));
         for bad in [
             ("world", "someone"),
             ("digest", "nocolon"),
@@ -185,7 +196,7 @@ mod tests {
             ("sasl", "alice"),
         ] {
             assert_eq!(
-                fixup_acl(&nobody, alloc::vec![Acl::new(31, bad.0, bad.1)]),
+                fixup_acl(&nobody, alloc::vec![Acl::new(31, bad.0, bad.1)], false),
                 Err(ErrorCode::InvalidAcl),
                 "{bad:?}"
             );
@@ -198,7 +209,19 @@ mod tests {
             ("ip", "::1"),
             ("x509", "CN=a,O=b"),
         ] {
-            assert!(fixup_acl(&nobody, alloc::vec![Acl::new(31, good.0, good.1)]).is_ok(), "{good:?}");
+            assert!(fixup_acl(&nobody, alloc::vec![Acl::new(31, good.0, good.1)], false).is_ok(), "{good:?}");
+        }
+        // With the SASL provider: Kerberos-shaped names only.
+        for (id, ok) in [
+            ("bob", true),
+            ("zk/host@EXAMPLE.COM", true),
+            ("a@b", true),
+            ("", false),
+            ("a/", false),
+            ("a@b@c", false),
+            ("@R", false),
+        ] {
+            assert_eq!(fixup_acl(&nobody, alloc::vec![Acl::new(31, "sasl", id)], true).is_ok(), ok, "{id:?}");
         }
     }
 

@@ -35,6 +35,9 @@ pub struct PrepConfig {
     /// What a leader makes new sessions' passwords with. The host draws it at random; the
     /// default (all zeros) is for tests and the simulator only.
     pub session_key: SessionKey,
+    /// `authProvider.N=...SASLAuthenticationProvider`: ACLs may name `sasl` ids (without it
+    /// they are InvalidACL, as in ZooKeeper).
+    pub sasl_acls: bool,
 }
 
 /// Which create request a create came in as; it decides the reply and a few rules.
@@ -252,7 +255,7 @@ impl Prep<'_> {
             return Err(ErrorCode::BadArguments);
         }
         let slash = parent_of(&path)?.len();
-        let acl = fixup_acl(self.auth, acl)?;
+        let acl = fixup_acl(self.auth, acl, self.config.sasl_acls)?;
         let mut parent = self.lookup(&path[..slash]).ok_or(ErrorCode::NoNode)?;
         self.check_acl(&parent, perms::CREATE)?;
         let path = if mode.is_sequential() { format!("{path}{:010}", parent.cversion) } else { path };
@@ -318,7 +321,7 @@ impl Prep<'_> {
 
     fn set_acl(&mut self, path: String, acl: Vec<Acl>, version: i32) -> Result<MultiTxn, ErrorCode> {
         tree::validate_path(&path).map_err(|_| ErrorCode::BadArguments)?;
-        let acl = fixup_acl(self.auth, acl)?;
+        let acl = fixup_acl(self.auth, acl, self.config.sasl_acls)?;
         let mut node = self.lookup(&path).ok_or(ErrorCode::NoNode)?;
         self.check_acl(&node, perms::ADMIN)?;
         check_version(version, node.aversion)?;

@@ -59,6 +59,8 @@ pub struct Node {
     writer: Option<Writer>,
     links: Option<crate::net::peers::Links>,
     clients: BTreeMap<u64, Client>,
+    /// Failed SASL logins, logged at most once per interval (a guesser makes many).
+    login_failures: crate::net::Throttle,
     started: Instant,
     base_ms: u64,
     received: u64,
@@ -136,6 +138,7 @@ fn server_config(settings: &Settings) -> ServerConfig {
     config.super_digest = settings.super_digest.clone();
     config.x509_super = settings.x509_super.clone();
     config.enforce_auth = settings.enforce_auth.clone();
+    config.prep.sasl_acls = settings.sasl_acls;
     config
 }
 
@@ -152,6 +155,8 @@ pub enum NodeError {
     Close(StorageError),
     /// The system's random source failed (for the key of session passwords).
     NoRandom(String),
+    /// The JAAS file of SASL users could not be read.
+    Sasl(crate::config::ConfigError),
 }
 
 impl fmt::Display for NodeError {
@@ -162,6 +167,7 @@ impl fmt::Display for NodeError {
             NodeError::LogFailed(Some(e)) => write!(f, "the transaction log failed: {e}"),
             NodeError::LogFailed(None) => f.write_str("the transaction log failed: unknown"),
             NodeError::NoRandom(why) => write!(f, "no random key for session passwords: {why}"),
+            NodeError::Sasl(why) => write!(f, "SASL: {why}"),
         }
     }
 }
@@ -195,6 +201,17 @@ impl Node {
         let mut config = server_config(&settings);
         // New sessions' passwords are made with a key nobody else ever sees (docs/SECURITY.md).
         getrandom::fill(&mut config.prep.session_key.0).map_err(|e| NodeError::NoRandom(e.to_string()))?;
+        if let Some(sasl) = &settings.sasl {
+            let users = crate::jaas::digest_users(&sasl.jaas_file, &sasl.section).map_err(NodeError::Sasl)?;
+            info!(users = users.len(), file = %sasl.jaas_file.display(), "SASL DIGEST-MD5 logins on");
+            let mut nonce_key = [0; 32];
+            getrandom::fill(&mut nonce_key).map_err(|e| NodeError::NoRandom(e.to_string()))?;
+            config.sasl = Some(zabkeeper_core::server::sasl::SaslConfig {
+                users,
+                super_users: sasl.super_users.clone(),
+                nonce_key,
+            });
+        }
         let server = Server::new(config, seed, image.durable(), db, base_ms);
         let snapshots = SnapSchedule::new(settings.snap_count, seed.rotate_left(17));
         let failures = events.clone();
@@ -212,6 +229,7 @@ impl Node {
             writer: Some(writer),
             links: None,
             clients: BTreeMap::new(),
+            login_failures: crate::net::Throttle::default(),
             started: Instant::now(),
             base_ms,
             received: 0,
@@ -407,6 +425,18 @@ impl Node {
                     zab::Event::Violation { .. } => tracing::debug!(?event, "zab"),
                     _ => info!(?event, "zab"),
                 },
+                ServerOutput::Login(login) => {
+                    let addr = self.clients.get(&login.conn).map(|c| c.addr);
+                    let session = format!("0x{:x}", login.session.0);
+                    match login.outcome {
+                        Ok(user) => info!(?addr, %session, %user, "SASL login"),
+                        Err(why) => {
+                            if let Some(held) = self.login_failures.ready(Instant::now()) {
+                                warn!(?addr, %session, %why, held, "SASL login failed; connection closed");
+                            }
+                        }
+                    }
+                }
             }
         }
         self.out = out;
