@@ -236,3 +236,68 @@ fn with_ssl_quorum_members_talk_tls_and_strangers_get_no_further_than_the_handsh
     drop(members);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// Over TLS with `cert` (a certificate in `dir`), dials the follower's quorum port as the
+/// leader and sends the forged PROPOSAL and COMMIT. The connection if it is still open after
+/// (while it is, the follower takes it for its leader's newest link).
+fn forge_over_tls(members: &[Member], dir: &Path, cert: &str) -> Option<common::Tls> {
+    let (leader, follower) = leader_and_follower(members);
+    let target = &members[follower as usize - 1];
+    let next = Zxid::from_u64(zxid(target.client).as_u64() + 1);
+    let quorum = SocketAddr::from(([127, 0, 0, 1], quorum_port(&target.config, follower)));
+    let mut stream = common::tls(dir, quorum, Some(cert));
+    let mut hello = Vec::from(&common::PEER_MAGIC[..]);
+    hello.push(common::PEER_VERSION);
+    hello.extend_from_slice(&leader.to_le_bytes());
+    hello.push(0);
+    hello.extend_from_slice(&[7; 16]);
+    let mut answer = [0u8; common::PEER_ANSWER_LEN];
+    let sent = stream.write_all(&hello).and_then(|()| stream.flush()).and_then(|()| stream.read_exact(&mut answer));
+    if sent.is_err() {
+        return None;
+    }
+    let _ =
+        stream.write_all(&[0; 32]).and_then(|()| stream.write_all(&forged_frames(next))).and_then(|()| stream.flush());
+    stream.sock.set_read_timeout(Some(Duration::from_millis(800))).unwrap();
+    let mut byte = [0u8; 1];
+    let open = matches!(stream.read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+        || e.kind() == std::io::ErrorKind::TimedOut);
+    open.then_some(stream)
+}
+
+/// The class of CVE-2023-44981 (ZooKeeper let a peer whose SASL identity did not match the
+/// server id it claimed into the quorum): with `sslQuorum=true` and hostname verification (the
+/// default), a certificate the quorum's CA signed, but not for the host of the member it claims
+/// to be (here alice's client certificate), is refused before any frame of it is read. The
+/// control: with `ssl.quorum.hostnameVerification=false` the same certificate gets in, and the
+/// forged node lands.
+#[test]
+fn cve_2023_44981_a_certificate_must_be_for_the_member_it_claims_to_be() {
+    let base = common::scratch("quorum-tls-bind");
+    let mut members = ensemble(&base, 3);
+    with_quorum_tls(&members, &base);
+    started(&mut members);
+    let (_, follower) = leader_and_follower(&members);
+    let mut reader = Client::open(members[follower as usize - 1].client).expect("a session on the follower");
+    assert!(forge_over_tls(&members, &base, "client").is_none(), "a certificate for another host is refused");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!has_forged(&mut reader));
+    // Members still replicate (each shows a certificate for 127.0.0.1, the host of every line).
+    assert_eq!(reader.must(create("/bound", b"v", 0)).0.err, 0);
+    for m in &members {
+        assert!(exists_after_sync(m.client, "/bound"), "{}", m.client);
+    }
+
+    for m in members.iter_mut() {
+        configure(m, "ssl.quorum.hostnameVerification=false\n");
+        m.restart(false);
+    }
+    wait_for_leader_and_followers(&members);
+    let (_, follower) = leader_and_follower(&members);
+    let mut reader = Client::open(members[follower as usize - 1].client).expect("a session on the follower");
+    let stranger = forge_over_tls(&members, &base, "client").expect("without hostname verification it gets in");
+    wait_for("the forged node on the follower", || has_forged(&mut reader));
+    drop(stranger);
+    drop(members);
+    let _ = std::fs::remove_dir_all(&base);
+}

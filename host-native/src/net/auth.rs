@@ -177,6 +177,9 @@ pub enum Refused {
     /// `sslQuorum`: the TLS handshake failed (no certificate the quorum trust store vouches
     /// for, or not for the host dialed).
     Tls,
+    /// `sslQuorum` with hostname verification: its certificate, good as it is, is not for the
+    /// host of the member it claims to be (CVE-2023-44981's class).
+    NotThatMember(ServerId),
 }
 
 impl fmt::Display for Refused {
@@ -191,6 +194,7 @@ impl fmt::Display for Refused {
             Refused::WrongSecret => f.write_str("wrong quorum secret"),
             Refused::NoSecret => f.write_str("peer has no quorum secret (quorum.auth.requireSecret)"),
             Refused::NoRandom => f.write_str("no random nonce"),
+            Refused::NotThatMember(id) => write!(f, "its certificate is not for the host of server.{id}"),
             Refused::Tls => f.write_str("TLS handshake failed"),
         }
     }

@@ -38,7 +38,7 @@ use zabkeeper_core::server::PeerMessage;
 use zabkeeper_core::zab::Message;
 
 use super::auth::{self, HANDSHAKE_TIMEOUT, Proven, QuorumAuth, Refused};
-use super::tls::{Live, QuorumTls, server_name};
+use super::tls::{self, Live, QuorumTls, server_name};
 use super::{ACCEPT_BACKOFF, Throttle};
 use crate::event::Event;
 
@@ -92,6 +92,9 @@ type PeerStream = Box<dyn Io>;
 pub struct Security {
     pub auth: QuorumAuth,
     pub tls: Option<Arc<Live<QuorumTls>>>,
+    /// The host of each member's `server.N` line, which its certificate must name (with TLS
+    /// and hostname verification).
+    pub hosts: Arc<BTreeMap<ServerId, String>>,
 }
 
 /// A member to dial: its id, address and the host its `server.N` line names (for TLS).
@@ -293,10 +296,18 @@ pub async fn listen(
         let security = security.clone();
         tokio::spawn(async move {
             let auth = &security.auth;
+            // With TLS and hostname verification: the certificate the peer showed, to be
+            // checked against the member it claims to be.
+            let mut shown = None;
             let accepted = match &security.tls {
                 None => Ok(Box::new(tcp) as PeerStream),
                 Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.get().acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => Ok(Box::new(stream) as PeerStream),
+                    Ok(Ok(stream)) => {
+                        if tls.get().bind_members {
+                            shown = Some(stream.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned());
+                        }
+                        Ok(Box::new(stream) as PeerStream)
+                    }
                     Ok(Err(e)) => {
                         debug!(%addr, error = %e, "peer TLS handshake failed");
                         Err(Refused::Tls)
@@ -308,6 +319,18 @@ pub async fn listen(
                 Ok(mut stream) => auth::accept(&mut stream, auth, me, &members).await.map(|ok| (stream, ok)),
                 Err(why) => Err(why),
             };
+            // Nothing it sends is read before this holds.
+            let handshake = handshake.and_then(|(stream, (from, proven))| match &shown {
+                Some(cert) => {
+                    let host = security.hosts.get(&from).map(String::as_str).unwrap_or("");
+                    if cert.as_ref().is_some_and(|c| tls::is_for_host(c, host)) {
+                        Ok((stream, (from, proven)))
+                    } else {
+                        Err(Refused::NotThatMember(from))
+                    }
+                }
+                None => Ok((stream, (from, proven))),
+            });
             let (stream, (from, proven)) = match handshake {
                 Ok(accepted) => accepted,
                 Err(why) => {

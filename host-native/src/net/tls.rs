@@ -188,6 +188,10 @@ pub struct QuorumTlsSettings {
 pub struct QuorumTls {
     pub acceptor: tokio_rustls::TlsAcceptor,
     pub connector: tokio_rustls::TlsConnector,
+    /// `ssl.quorum.hostnameVerification`: the acceptor, too, checks that the certificate of a
+    /// peer claiming to be server N is for the host of N's `server.N` line, so that one
+    /// member's certificate (or any other the CA signed) cannot pose as another member.
+    pub bind_members: bool,
 }
 
 impl fmt::Debug for QuorumTls {
@@ -226,6 +230,7 @@ impl QuorumTls {
         Ok(QuorumTls {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
             connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
+            bind_members: settings.hostname_verification,
         })
     }
 }
@@ -295,6 +300,14 @@ pub fn client_config(ca: &Path, cert: Option<(&Path, &Path)>) -> Result<Arc<Clie
 }
 
 /// The name a dialer checks a member's certificate against: its `server.N` host.
+/// Whether the certificate `der` is for `host` (a DNS name or an IP address in its subject
+/// alternative names), as a dialer checks the host it dialed.
+pub fn is_for_host(der: &CertificateDer<'_>, host: &str) -> bool {
+    let Ok(name) = server_name(host) else { return false };
+    let Ok(cert) = rustls::server::ParsedCertificate::try_from(der) else { return false };
+    rustls::client::verify_server_name(&cert, &name).is_ok()
+}
+
 pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {
     ServerName::try_from(host.to_string()).map_err(|_| TlsError(format!("{host:?} is not a host name or address")))
 }

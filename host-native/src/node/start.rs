@@ -89,7 +89,8 @@ pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + '
             }
             None => None,
         };
-        let security = peers::Security { auth, tls };
+        let hosts = settings.members.iter().map(|m| (ServerId(m.id), m.host.clone())).collect();
+        let security = peers::Security { auth, tls, hosts: Arc::new(hosts) };
         let ids = settings.members.iter().map(|m| ServerId(m.id)).collect();
         let liveness = peers::Liveness::from_limits(settings.tick_ms, settings.sync_limit);
         let me_id = ServerId(settings.my_id);
