@@ -148,7 +148,7 @@ fn cve_2018_8012_with_a_secret_a_stranger_is_refused_before_it_is_heard() {
 }
 
 #[test]
-fn a_member_with_another_secret_does_not_join() {
+fn a_member_with_another_secret_does_not_join_until_its_file_holds_the_right_one() {
     let base = common::scratch("quorum-other-secret");
     let mut members = ensemble(&base, 3);
     with_secret(&members, &base, "the members' secret, 33 bytes....");
@@ -172,6 +172,15 @@ fn a_member_with_another_secret_does_not_join() {
         assert!(!m.iter().any(|m| m == "leader" || m == "follower"), "member 3 joined: {m:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The right secret written into its file (renamed into place, as a rotation would): it is
+    // read again within seconds, without a restart, and member 3 joins.
+    let pid = members[2].child.as_ref().map(|c| c.id());
+    let staged = base.join("other.secret.new");
+    std::fs::write(&staged, "the members' secret, 33 bytes....").unwrap();
+    std::fs::rename(&staged, &other).unwrap();
+    wait_for("member 3 to join with the reloaded secret", || modes(&members[2..]) == ["follower"]);
+    assert_eq!(members[2].child.as_ref().map(|c| c.id()), pid, "the same process");
+    assert!(exists_after_sync(members[2].client, "/after"));
     drop(members);
     let _ = std::fs::remove_dir_all(&base);
 }

@@ -90,7 +90,8 @@ type PeerStream = Box<dyn Io>;
 /// How a member's links are secured: the membership proof, and TLS if configured.
 #[derive(Clone, Debug)]
 pub struct Security {
-    pub auth: QuorumAuth,
+    /// The quorum secret, reloaded when its file changes.
+    pub auth: Arc<Live<QuorumAuth>>,
     pub tls: Option<Arc<Live<QuorumTls>>>,
     /// The host of each member's `server.N` line, which its certificate must name (with TLS
     /// and hostname verification).
@@ -195,7 +196,7 @@ impl Link {
                 }
             }
         };
-        let proven = auth::dial(&mut stream, &self.security.auth, self.me, self.peer, first).await?;
+        let proven = auth::dial(&mut stream, &self.security.auth.get(), self.me, self.peer, first).await?;
         Ok((stream, proven))
     }
 }
@@ -295,7 +296,7 @@ pub async fn listen(
         let refusals = Arc::clone(&refusals);
         let security = security.clone();
         tokio::spawn(async move {
-            let auth = &security.auth;
+            let auth = &security.auth.get();
             // With TLS and hostname verification: the certificate the peer showed, to be
             // checked against the member it claims to be.
             let mut shown = None;

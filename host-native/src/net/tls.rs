@@ -324,10 +324,11 @@ pub fn subject(der: &[u8]) -> Option<String> {
 /// How often the key and trust store files are looked at for a change.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
 
-/// A TLS configuration that follows its files: new connections take the newest one. Certificates
-/// are rotated by writing new files (best renamed into place): within [`RELOAD_EVERY`] the
-/// configuration is built anew from them; files that do not make a configuration (half
-/// written, a key that does not match) are logged and the one in use is kept.
+/// A configuration that follows its files (TLS certificates, the quorum secret): new connections
+/// take the newest one. It is rotated by writing new files (best renamed into place): within
+/// [`RELOAD_EVERY`] the configuration is built anew from them; files that do not make one (half
+/// written, a key that does not match, a secret too short) are logged and the one in use is
+/// kept.
 #[derive(Debug)]
 pub struct Live<T> {
     current: RwLock<T>,
@@ -361,10 +362,11 @@ fn stamps(paths: &[PathBuf]) -> Vec<Option<(u64, SystemTime)>> {
 
 /// Watches `paths` and rebuilds `live` with `build` when any of them changes, until the runtime
 /// stops. `what` names the configuration in log lines.
-pub fn follow<T, F>(what: &'static str, paths: Vec<PathBuf>, live: Arc<Live<T>>, build: F)
+pub fn follow<T, E, F>(what: &'static str, paths: Vec<PathBuf>, live: Arc<Live<T>>, build: F)
 where
     T: Clone + Send + Sync + 'static,
-    F: Fn() -> Result<T, TlsError> + Send + 'static,
+    E: fmt::Display,
+    F: Fn() -> Result<T, E> + Send + 'static,
 {
     tokio::spawn(async move {
         let mut seen = stamps(&paths);
@@ -378,9 +380,9 @@ where
             match build() {
                 Ok(value) => {
                     live.set(value);
-                    tracing::info!(what, "TLS certificates reloaded");
+                    tracing::info!(what, "reloaded from its changed files");
                 }
-                Err(e) => tracing::warn!(what, error = %e, "changed TLS files not used; the previous ones stay"),
+                Err(e) => tracing::warn!(what, error = %e, "changed files not used; the previous ones stay"),
             }
         }
     });

@@ -69,14 +69,24 @@ pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + '
             source,
         })?;
         let auth = match &settings.quorum_secret_file {
-            Some(path) => QuorumAuth::from_file(path, settings.quorum_require_secret).map_err(StartError::Secret)?,
+            Some(path) => {
+                let required = settings.quorum_require_secret;
+                let live = Live::new(QuorumAuth::from_file(path, required).map_err(StartError::Secret)?);
+                let path = path.clone();
+                // A new secret is taken by the links made after it is in the file; the links
+                // up now were proven with the old one and stay.
+                follow("quorum secret", vec![path.clone()], Arc::clone(&live), move || {
+                    QuorumAuth::from_file(&path, required)
+                });
+                live
+            }
             None => {
                 if settings.quorum_tls.is_none() {
                     tracing::warn!(
                         "neither sslQuorum nor quorum.auth.secretFile: anyone who can reach the quorum port can pose as a member"
                     );
                 }
-                QuorumAuth::none()
+                Live::new(QuorumAuth::none())
             }
         };
         let tls = match &settings.quorum_tls {
