@@ -255,7 +255,7 @@ impl Settings {
         let mut secure_ip: Option<IpAddr> = None;
         let mut ssl = SslKeys::default();
         let mut quorum_ssl = SslKeys::default();
-        let (mut ssl_quorum, mut quorum_hostnames) = (false, true);
+        let (mut ssl_quorum, mut quorum_hostnames, mut quorum_unified) = (false, true, false);
         let (mut enforce, mut enforce_schemes) = (false, Vec::<String>::new());
         let (mut jaas_file, mut jaas_section, mut super_users) = (None, String::from("Server"), Vec::new());
         let mut require_sasl = false;
@@ -350,7 +350,8 @@ impl Settings {
                     quorum_ssl.protocols =
                         Some(Protocols::parse(value).map_err(|e| ConfigError(format!("{key}: {e}")))?)
                 }
-                "ssl.quorum.ciphersuites" | "ssl.quorum.clientAuth" | "portUnification" => {
+                "portUnification" => quorum_unified = yes_no(key, value)?,
+                "ssl.quorum.ciphersuites" | "ssl.quorum.clientAuth" => {
                     s.warnings.push(format!("{key}: ignored; members always show each other certificates"))
                 }
                 // Asking for a protection that is not built must not start a server without it.
@@ -459,10 +460,12 @@ impl Settings {
             }
             s.enforce_auth = Some(enforce_schemes);
         }
-        if ssl_quorum {
+        if ssl_quorum || quorum_unified {
             let (Some(key_store), Some(trust_store)) = (quorum_ssl.key_store, quorum_ssl.trust_store) else {
                 return Err(ConfigError(
-                    "sslQuorum=true needs ssl.quorum.keyStore.location and ssl.quorum.trustStore.location".into(),
+                    "sslQuorum=true or portUnification=true needs ssl.quorum.keyStore.location and \
+                     ssl.quorum.trustStore.location"
+                        .into(),
                 ));
             };
             s.quorum_tls = Some(QuorumTlsSettings {
@@ -470,6 +473,8 @@ impl Settings {
                 trust_store,
                 hostname_verification: quorum_hostnames,
                 protocols: quorum_ssl.protocols.unwrap_or_default(),
+                dial: ssl_quorum,
+                unified: quorum_unified,
             });
         }
         if s.secure_client_addr.is_some() || s.port_unification {
@@ -561,6 +566,13 @@ mod tests {
         }
         assert!(Settings::from_text("justtext").unwrap_err().0.contains("line 1"));
         assert!(Settings::from_text("sslQuorum=true").unwrap_err().0.contains("ssl.quorum.keyStore.location"));
+        assert!(Settings::from_text("portUnification=true").unwrap_err().0.contains("ssl.quorum.keyStore.location"));
+        let rolling = Settings::from_text(
+            "portUnification=true\nssl.quorum.keyStore.location=/k\nssl.quorum.trustStore.location=/t\n",
+        )
+        .unwrap();
+        let q = rolling.quorum_tls.unwrap();
+        assert!(q.unified && !q.dial, "unification alone accepts TLS but dials plain");
         let err = Settings::from_text("enforce.auth.enabled=true").unwrap_err();
         assert!(err.0.contains("enforce.auth.schemes"), "{err}");
         let err = Settings::from_text("enforce.auth.schemes=kerberos").unwrap_err();

@@ -310,3 +310,44 @@ fn cve_2023_44981_a_certificate_must_be_for_the_member_it_claims_to_be() {
     drop(members);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// ZooKeeper's way of rolling TLS into a running ensemble, one member at a time and serving
+/// throughout: first `portUnification=true` (the quorum port takes TLS and plain peers; members
+/// still dial plain), then `sslQuorum=true` (they dial TLS), then `portUnification=false` (plain
+/// is refused). After every restart a write is acknowledged and all members have it; at the
+/// end a stranger in plain text gets nowhere.
+#[test]
+fn tls_is_rolled_into_a_running_ensemble_with_port_unification() {
+    let base = common::scratch("quorum-unification");
+    let mut members = ensemble(&base, 3);
+    started(&mut members);
+    certificates(&base);
+    let keys = format!(
+        "ssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n",
+        base.join("server.store.pem").display(),
+        base.join("ca.pem").display()
+    );
+    let mut n = 0;
+    for step in [format!("portUnification=true\n{keys}"), "sslQuorum=true\n".into(), "portUnification=false\n".into()] {
+        for i in 0..members.len() {
+            configure(&members[i], &step);
+            members[i].restart(false);
+            wait_for_leader_and_followers(&members);
+            n += 1;
+            let path = format!("/roll-{n}");
+            wait_for(&format!("a write after restart {n}"), || {
+                members.iter().any(|m| {
+                    Client::open(m.client)
+                        .and_then(|mut c| c.call(create(&path, b"", 0)))
+                        .is_some_and(|(h, _)| h.err == 0 || h.err == -110)
+                })
+            });
+            for m in &members {
+                assert!(exists_after_sync(m.client, &path), "{path} on {}", m.client);
+            }
+        }
+    }
+    assert!(forge(&members, false).is_none(), "plain text is refused once the roll is done");
+    drop(members);
+    let _ = std::fs::remove_dir_all(&base);
+}

@@ -185,11 +185,12 @@ impl Link {
     async fn open(&self, first: &[u8]) -> Result<(PeerStream, Proven), Refused> {
         let tcp = dial(self.addr).await.ok_or(Refused::Unreachable)?;
         self.liveness.apply(&tcp);
-        let mut stream: PeerStream = match &self.security.tls {
+        let tls = self.security.tls.as_ref().map(|t| t.get()).filter(|t| t.dial);
+        let mut stream: PeerStream = match tls {
             None => Box::new(tcp),
             Some(tls) => {
                 let name = server_name(&self.host).map_err(|_| Refused::Tls)?;
-                let connecting = tls.get().connector.connect(name, tcp);
+                let connecting = tls.connector.connect(name, tcp);
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
                     Ok(Ok(stream)) => Box::new(stream),
                     _ => return Err(Refused::Tls),
@@ -300,11 +301,22 @@ pub async fn listen(
             // With TLS and hostname verification: the certificate the peer showed, to be
             // checked against the member it claims to be.
             let mut shown = None;
-            let accepted = match &security.tls {
+            let tls = match security.tls.as_ref().map(|t| t.get()) {
+                Some(tls) if tls.unified => match speaks_tls(&tcp).await {
+                    Ok(true) => Some(tls),
+                    Ok(false) => None,
+                    Err(why) => {
+                        debug!(%addr, why, "peer connection dropped before its first byte");
+                        return;
+                    }
+                },
+                other => other,
+            };
+            let accepted = match tls {
                 None => Ok(Box::new(tcp) as PeerStream),
-                Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.get().acceptor.accept(tcp)).await {
+                Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
-                        if tls.get().bind_members {
+                        if tls.bind_members {
                             shown = Some(stream.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned());
                         }
                         Ok(Box::new(stream) as PeerStream)
@@ -359,6 +371,17 @@ pub async fn listen(
                 let _ = events.send(Event::LinkDown { peer: from });
             }
         });
+    }
+}
+
+/// `portUnification`: whether a peer's first byte opens a TLS handshake (the membership
+/// hello opens with the magic instead).
+async fn speaks_tls(tcp: &TcpStream) -> Result<bool, &'static str> {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.peek(&mut first)).await {
+        Ok(Ok(1)) => Ok(first[0] == tls::HANDSHAKE_RECORD),
+        Ok(_) => Err("closed"),
+        Err(_) => Err("nothing sent in time"),
     }
 }
 

@@ -180,6 +180,11 @@ pub struct QuorumTlsSettings {
     /// dials shows a certificate for the host its `server.N` line names.
     pub hostname_verification: bool,
     pub protocols: Protocols,
+    /// `sslQuorum`: this member dials its peers with TLS.
+    pub dial: bool,
+    /// `portUnification`: the quorum port takes plain peers as well as TLS ones (told apart by
+    /// the first byte), for rolling TLS into a running ensemble.
+    pub unified: bool,
 }
 
 /// Both sides of the quorum port's TLS: the acceptor demands a member's certificate, the dialer
@@ -192,6 +197,10 @@ pub struct QuorumTls {
     /// peer claiming to be server N is for the host of N's `server.N` line, so that one
     /// member's certificate (or any other the CA signed) cannot pose as another member.
     pub bind_members: bool,
+    /// `sslQuorum`: dial with TLS (else plain, with the acceptor kept for `portUnification`).
+    pub dial: bool,
+    /// `portUnification`: accept plain peers too.
+    pub unified: bool,
 }
 
 impl fmt::Debug for QuorumTls {
@@ -231,6 +240,8 @@ impl QuorumTls {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
             connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
             bind_members: settings.hostname_verification,
+            dial: settings.dial,
+            unified: settings.unified,
         })
     }
 }

@@ -81,7 +81,7 @@ pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + '
                 live
             }
             None => {
-                if settings.quorum_tls.is_none() {
+                if settings.quorum_tls.as_ref().is_none_or(|t| t.unified) {
                     tracing::warn!(
                         "neither sslQuorum nor quorum.auth.secretFile: anyone who can reach the quorum port can pose as a member"
                     );
