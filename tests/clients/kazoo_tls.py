@@ -16,27 +16,17 @@ Every call has a 5 s limit; a watchdog ends the run after 60 s. Exits non-zero o
 """
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 from kazoo.client import KazooClient
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Servers, fail, free_port, wait_serving, watchdog  # noqa: E402
+
 CALL_S = 5.0
-
-
-def fail(msg):
-    print(f"FAIL: {msg}", flush=True)
-    sys.exit(1)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def openssl(work, *args):
@@ -63,33 +53,6 @@ def certificates(work):
                 out.write(f.read())
 
 
-def start_server(binary, work, name, lines):
-    d = os.path.join(work, name)
-    os.makedirs(os.path.join(d, "data"))
-    cfg = os.path.join(d, "zoo.cfg")
-    with open(cfg, "w") as f:
-        f.write(f"tickTime=200\ndataDir={d}/data\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=srvr\n"
-                f"ssl.keyStore.location={work}/server.store.pem\nssl.keyStore.type=PEM\n"
-                f"ssl.trustStore.location={work}/ca.pem\nssl.trustStore.type=PEM\n" + "".join(l + "\n" for l in lines))
-    log = open(os.path.join(d, "server.log"), "w")
-    proc = subprocess.Popen([binary, "start", "--config", cfg], stdout=log, stderr=log)
-    return proc
-
-
-def wait_port(port):
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.sendall(b"srvr")
-                if b"Mode" in s.recv(4096):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    fail(f"no server on {port}")
-
-
 def client(port, tls, cert=True, work=None):
     kw = {}
     if tls:
@@ -103,18 +66,18 @@ def client(port, tls, cert=True, work=None):
 
 def main():
     binary = os.path.abspath(sys.argv[1])
-    threading.Timer(60, lambda: (print("FAIL: watchdog", flush=True), os._exit(1))).start()
+    watchdog(60)
     work = tempfile.mkdtemp(prefix="kazoo-tls-")
-    procs = []
+    servers = Servers(binary, work)
     try:
         certificates(work)
-        plain, secure, unified = free_port(), free_port(), free_port()
-        procs.append(start_server(binary, work, "secure", [f"clientPort={plain}", f"secureClientPort={secure}",
-                                                          "ssl.clientAuth=need"]))
-        procs.append(start_server(binary, work, "unified", [f"clientPort={unified}", "client.portUnification=true",
-                                                           "ssl.clientAuth=want"]))
-        wait_port(plain)
-        wait_port(unified)
+        stores = [f"ssl.keyStore.location={work}/server.store.pem", "ssl.keyStore.type=PEM",
+                  f"ssl.trustStore.location={work}/ca.pem", "ssl.trustStore.type=PEM"]
+        secure = free_port()
+        plain = servers.standalone("secure", stores + [f"secureClientPort={secure}", "ssl.clientAuth=need"])
+        unified = servers.standalone("unified", stores + ["client.portUnification=true", "ssl.clientAuth=want"])
+        wait_serving([plain])
+        wait_serving([unified])
 
         alice = client(secure, tls=True, work=work)
         alice.create("/tls", b"v1")
@@ -155,10 +118,11 @@ def main():
         a.stop()
         b.stop()
         print("ok unified", flush=True)
+    except SystemExit:
+        print(servers.logs(), flush=True)
+        raise
     finally:
-        for p in procs:
-            p.kill()
-            p.wait()
+        servers.stop()
     shutil.rmtree(work, ignore_errors=True)
     os._exit(0)
 
