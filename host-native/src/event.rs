@@ -85,6 +85,20 @@ pub struct Frames {
     pub replies: usize,
 }
 
+/// The payloads of the reply frames in `bytes` (every frame but notifications, xid -1).
+pub fn reply_payloads(mut bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        loop {
+            let len = u32::from_be_bytes(*bytes.first_chunk::<4>()?) as usize;
+            let payload = bytes.get(4..(4 + len).min(bytes.len()))?;
+            bytes = bytes.get(4 + len..).unwrap_or_default();
+            if payload.first_chunk::<4>().map(|x| i32::from_be_bytes(*x)) != Some(-1) {
+                return Some(payload);
+            }
+        }
+    })
+}
+
 /// Counts the length-prefixed frames in `bytes`.
 pub fn count_frames(mut bytes: &[u8]) -> Frames {
     let mut frames = Frames::default();
@@ -114,6 +128,8 @@ mod tests {
             bytes.extend_from_slice(&[0u8; 12]);
         }
         assert_eq!(count_frames(&bytes), Frames { all: 4, replies: 3 });
+        let xids: Vec<i32> = reply_payloads(&bytes).map(|p| i32::from_be_bytes(p[..4].try_into().unwrap())).collect();
+        assert_eq!(xids, [5, -2, 6]);
     }
 
     #[test]

@@ -133,3 +133,65 @@ fn enforced_authentication_on_a_real_server() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The words that report on clients and requests give real values in ZooKeeper 3.8's layout:
+/// `srvr`'s latencies and counters, `cons` with the session, last operation, cxid and zxid,
+/// `wchc`/`wchp` by session and by path, `dump`'s ephemerals, `dirs`' sizes, `gtmk`; and
+/// `crst` and `srst` reset what they should.
+#[test]
+fn four_letter_words_report_real_values() {
+    let dir = common::scratch("words-values");
+    let server = common::standalone_with(&dir, "4lw.commands.whitelist=*\n");
+    let mut c = Client::open(server.client).expect("a session");
+    let sid = format!("0x{:x}", c.session);
+    assert_eq!(c.must(create("/w", b"data", 0)).0.err, 0);
+    assert_eq!(c.must(create("/w/e", b"", 1)).0.err, 0);
+    c.must(Request::GetData(PathWatch { path: "/w".into(), watch: true }));
+    for _ in 0..10 {
+        c.must(get("/w"));
+    }
+    let field = |text: &str, key: &str| -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+            .trim()
+            .to_string()
+    };
+
+    let srvr = word(server.client, "srvr").unwrap();
+    let latency: Vec<String> = field(&srvr, "Latency min/avg/max:").split('/').map(String::from).collect();
+    assert_eq!(latency.len(), 3, "{srvr}");
+    let (min, avg, max): (u64, f64, u64) =
+        (latency[0].parse().unwrap(), latency[1].parse().unwrap(), latency[2].parse().unwrap());
+    assert!(min as f64 <= avg && avg <= max as f64, "{srvr}");
+    assert!(field(&srvr, "Received:").parse::<u64>().unwrap() >= 14, "{srvr}");
+    assert_eq!(field(&srvr, "Outstanding:"), "0");
+
+    let cons = word(server.client, "cons").unwrap();
+    let line = cons.lines().find(|l| l.contains(&sid)).unwrap_or_else(|| panic!("{sid} not in {cons}"));
+    for part in ["[1](queued=0,recved=14,sent=14,", "lop=GETD,", "to=", "lcxid=0x", "lzxid=0x", "maxlat="] {
+        assert!(line.contains(part), "{part} not in {line}");
+    }
+    assert_eq!(word(server.client, "wchc").unwrap(), format!("{sid}\n\t/w\n\n"));
+    assert_eq!(word(server.client, "wchp").unwrap(), format!("/w\n\t{sid}\n\n"));
+    let dump = word(server.client, "dump").unwrap();
+    assert!(dump.contains(&format!("Sessions with Ephemerals (1):\n{sid}:\n\t/w/e\n")), "{dump}");
+    let dirs = word(server.client, "dirs").unwrap();
+    assert!(field(&dirs, "datadir_size:").parse::<u64>().unwrap() > 0, "{dirs}");
+    assert_eq!(word(server.client, "gtmk").as_deref(), Some("306"));
+    let mntr = word(server.client, "mntr").unwrap();
+    for key in ["zk_avg_latency\t", "zk_max_latency\t", "zk_approximate_data_size\t", "zk_uptime\t"] {
+        assert!(mntr.contains(key), "{key} not in {mntr}");
+    }
+
+    assert_eq!(word(server.client, "crst").as_deref(), Some("Connection stats reset.\n"));
+    let cons = word(server.client, "cons").unwrap();
+    assert!(cons.contains("recved=0,sent=0,"), "{cons}");
+    assert_eq!(word(server.client, "srst").as_deref(), Some("Server stats reset.\n"));
+    let srvr = word(server.client, "srvr").unwrap();
+    assert_eq!(field(&srvr, "Received:"), "0", "{srvr}");
+    assert_eq!(field(&srvr, "Latency min/avg/max:"), "0/0.0/0", "{srvr}");
+    drop(c);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

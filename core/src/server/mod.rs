@@ -451,6 +451,12 @@ impl<M: ServerMachine> Server<M> {
         self.conns.len()
     }
 
+    /// The session a connection holds (0 until it has one) and its negotiated timeout, for
+    /// the host's connection reports (`cons`, `wchc`).
+    pub fn connection_session(&self, conn: ConnId) -> Option<(SessionId, i32)> {
+        self.conns.get(&conn).map(|c| (c.session, c.timeout_ms))
+    }
+
     /// Feeds one input at `now_ms` (monotonic); what to do goes to `out`.
     pub fn step(&mut self, now_ms: u64, input: ServerInput, out: &mut Vec<ServerOutput>) {
         self.now_ms = self.now_ms.max(now_ms);

@@ -29,10 +29,11 @@ use zabkeeper_core::tree::snapshot::SnapshotError;
 use zabkeeper_core::zab::{self, StateMachine};
 
 use crate::config::Settings;
-use crate::event::{ClientLink, Event, Outbound, count_frames};
+use crate::event::{ClientLink, Event, Outbound, count_frames, reply_payloads};
 use crate::storage::{Faults, Snapshot, Storage, StorageError, StorageOptions, Writer};
 
 pub mod start;
+mod stats;
 pub mod words;
 
 /// Inputs stepped before their outputs are carried out, at most.
@@ -46,8 +47,7 @@ pub const QUEUED_BYTES_MAX: usize = 64 << 20;
 struct Client {
     addr: SocketAddr,
     link: ClientLink,
-    received: u64,
-    sent: u64,
+    stats: stats::ConnStats,
     /// Disconnected for not reading; its Disconnected event is on the way.
     dropped: bool,
 }
@@ -65,6 +65,8 @@ pub struct Node {
     base_ms: u64,
     received: u64,
     sent: u64,
+    /// Request latencies over all connections since the start or the last `srst`.
+    latency: stats::Latency,
     out: Vec<ServerOutput>,
     snapshots: SnapSchedule,
     /// A checkpoint is due and waits for the one being written (see [`Node::step`]).
@@ -234,6 +236,7 @@ impl Node {
             base_ms,
             received: 0,
             sent: 0,
+            latency: stats::Latency::default(),
             out: Vec::new(),
             snapshots,
             checkpoint_owed: false,
@@ -341,13 +344,14 @@ impl Node {
         match event {
             Event::Connected { conn, addr, x509, link } => {
                 // (maxClientCnxns and maxCnxns are enforced where connections are accepted.)
-                self.clients.insert(conn, Client { addr, link, received: 0, sent: 0, dropped: false });
+                let stats = stats::ConnStats::new(self.now_ms());
+                self.clients.insert(conn, Client { addr, link, stats, dropped: false });
                 self.step(ServerInput::Connected { conn, addr: addr.ip(), x509 });
             }
             Event::Frame { conn, payload } => {
                 self.received += 1;
                 if let Some(c) = self.clients.get_mut(&conn) {
-                    c.received += 1;
+                    c.stats.request(&payload, Instant::now());
                 }
                 self.step(ServerInput::Frame { conn, payload });
             }
@@ -395,8 +399,12 @@ impl Node {
                             continue;
                         }
                         let frames = count_frames(&bytes);
-                        c.sent += frames.all;
+                        c.stats.sent += frames.all;
                         self.sent += frames.all;
+                        let (now, wall_ms) = (Instant::now(), self.base_ms + self.started.elapsed().as_millis() as u64);
+                        for payload in reply_payloads(&bytes) {
+                            c.stats.reply(payload, now, wall_ms, &mut self.latency);
+                        }
                         c.link.in_node.answered(frames.replies);
                         c.link.queued.fetch_add(bytes.len(), Ordering::Relaxed);
                         let _ = c.link.out.send(Outbound::Bytes(bytes));

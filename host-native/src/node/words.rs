@@ -5,6 +5,7 @@ use zabkeeper_core::server::ServerMachine;
 use zabkeeper_core::wire::FourLetterWord;
 use zabkeeper_core::zab::StateMachine;
 
+use super::stats::Latency;
 use super::{Node, server_config};
 use crate::SERVER_VERSION;
 
@@ -29,7 +30,7 @@ impl Node {
 
     /// The four-letter words, in ZooKeeper 3.8's formats; words not in the whitelist are
     /// refused with ZooKeeper's message.
-    pub fn four_letter_word(&self, word: FourLetterWord) -> String {
+    pub fn four_letter_word(&mut self, word: FourLetterWord) -> String {
         let name = word.as_str();
         if !self.settings.four_letter_words.contains(name) {
             return format!("{name} is not executed because it is not in the whitelist.\n");
@@ -62,17 +63,24 @@ impl Node {
                 let mut s = format!("Zookeeper version: {SERVER_VERSION}, built on unknown\n");
                 if word == FourLetterWord::Stat {
                     s.push_str("Clients:\n");
-                    for (conn, c) in &self.clients {
-                        s.push_str(&format!(" /{}[{conn}](queued=0,recved={},sent={})\n", c.addr, c.received, c.sent));
+                    for c in self.clients.values() {
+                        s.push_str(&format!(
+                            " /{}[1](queued=0,recved={},sent={})\n",
+                            c.addr, c.stats.received, c.stats.sent
+                        ));
                     }
                     s.push('\n');
                 }
                 s.push_str(&format!(
-                    "Latency min/avg/max: 0/0.0/0\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: 0\n\
+                    "Latency min/avg/max: {}/{}/{}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\n\
                      Zxid: 0x{:x}\nMode: {}\nNode count: {nodes}\n",
+                    self.latency.min(),
+                    java_double(self.latency.avg()),
+                    self.latency.max(),
                     self.received,
                     self.sent,
                     self.clients.len(),
+                    self.outstanding(),
                     zxid.as_u64(),
                     self.mode()
                 ));
@@ -104,23 +112,81 @@ impl Node {
             FourLetterWord::Cons => {
                 let mut s = String::new();
                 for (conn, c) in &self.clients {
-                    s.push_str(&format!(" /{}[{conn}](queued=0,recved={},sent={})\n", c.addr, c.received, c.sent));
+                    s.push_str(&self.connection_line(*conn, c));
                 }
                 s.push('\n');
+                s
+            }
+            FourLetterWord::Crst => {
+                for c in self.clients.values_mut() {
+                    c.stats.reset();
+                }
+                "Connection stats reset.\n".into()
+            }
+            FourLetterWord::Srst => {
+                self.received = 0;
+                self.sent = 0;
+                self.latency = Latency::default();
+                "Server stats reset.\n".into()
+            }
+            FourLetterWord::Gtmk => TRACE_MASK.to_string(),
+            FourLetterWord::Wchc => {
+                let mut s = String::new();
+                for (watcher, paths) in self.server.watches().report_by_watcher() {
+                    let session = self.server.connection_session(watcher.0).map_or(0, |(s, _)| s.0);
+                    s.push_str(&format!("0x{session:x}\n"));
+                    for path in paths {
+                        s.push_str(&format!("\t{path}\n"));
+                    }
+                }
+                s.push('\n');
+                s
+            }
+            FourLetterWord::Wchp => {
+                let mut s = String::new();
+                for (path, watchers) in self.server.watches().report_by_path() {
+                    s.push_str(&format!("{path}\n"));
+                    for w in watchers {
+                        let session = self.server.connection_session(w.0).map_or(0, |(s, _)| s.0);
+                        s.push_str(&format!("\t0x{session:x}\n"));
+                    }
+                }
+                s.push('\n');
+                s
+            }
+            FourLetterWord::Dump => {
+                let mut s = String::from("ephemeral nodes dump:\n");
+                let owners: Vec<_> = db.tree.sessions_with_ephemerals().collect();
+                s.push_str(&format!("Sessions with Ephemerals ({}):\n", owners.len()));
+                for session in owners {
+                    s.push_str(&format!("0x{:x}:\n", session.0));
+                    for path in db.tree.ephemerals(session) {
+                        s.push_str(&format!("\t{path}\n"));
+                    }
+                }
                 s
             }
             FourLetterWord::Mntr => format!(
                 "zk_version\t{SERVER_VERSION}, built on unknown\nzk_server_state\t{}\nzk_znode_count\t{nodes}\n\
                  zk_watch_count\t{}\nzk_ephemerals_count\t{}\nzk_num_alive_connections\t{}\n\
-                 zk_outstanding_requests\t0\nzk_packets_received\t{}\nzk_packets_sent\t{}\n\
-                 zk_global_sessions\t{}\nzk_last_proposal_size\t-1\n",
+                 zk_outstanding_requests\t{}\nzk_packets_received\t{}\nzk_packets_sent\t{}\n\
+                 zk_global_sessions\t{}\nzk_local_sessions\t0\nzk_last_proposal_size\t-1\n\
+                 zk_avg_latency\t{}\nzk_min_latency\t{}\nzk_max_latency\t{}\nzk_approximate_data_size\t{}\n\
+                 zk_uptime\t{}\n{}",
                 self.mode(),
                 self.server.watches().watch_count(),
                 db.tree.sessions_with_ephemerals().map(|s| db.tree.ephemerals(s).count()).sum::<usize>(),
                 self.clients.len(),
+                self.outstanding(),
                 self.received,
                 self.sent,
-                db.sessions.len()
+                db.sessions.len(),
+                java_double(self.latency.avg()),
+                self.latency.min(),
+                self.latency.max(),
+                approximate_data_size(&db.tree),
+                self.started.elapsed().as_millis(),
+                file_descriptors()
             ),
             FourLetterWord::Wchs => format!("{watches}\n"),
             // The digest of the replicated state at the last applied zxid: equal on replicas
@@ -128,9 +194,91 @@ impl Node {
             FourLetterWord::Hash => {
                 format!("zxid: 0x{:x}, digest: {:016x}\n", zxid.as_u64(), self.server.peer().machine().digest())
             }
-            FourLetterWord::Dirs => "datadir_size: 0\nlogdir_size: 0\n".into(),
-            FourLetterWord::Srst | FourLetterWord::Crst => "Server stats reset.\n".into(),
+            FourLetterWord::Dirs => {
+                let data = dir_size(&self.settings.data_dir);
+                let log = self.settings.data_log_dir.as_deref().map_or(data, dir_size);
+                format!("datadir_size: {data}\nlogdir_size: {log}\n")
+            }
             _ => format!("{name} is not available in this server yet.\n"),
         }
+    }
+
+    /// Requests read from clients and not answered yet.
+    fn outstanding(&self) -> usize {
+        self.clients.values().map(|c| c.stats.outstanding()).sum()
+    }
+
+    /// One line of `cons`: ZooKeeper's long form once the connection has a session.
+    fn connection_line(&self, conn: u64, c: &super::Client) -> String {
+        let st = &c.stats;
+        let head = format!(" /{}[1](queued=0,recved={},sent={}", c.addr, st.received, st.sent);
+        match self.server.connection_session(conn) {
+            Some((session, timeout)) if session.0 != 0 => format!(
+                "{head},sid=0x{:x},lop={},est={},to={timeout},lcxid=0x{:x},lzxid=0x{:x},lresp={},llat={},\
+                 minlat={},avglat={},maxlat={})\n",
+                session.0,
+                st.last_op,
+                st.established_ms,
+                st.last_cxid,
+                st.last_zxid,
+                st.last_response_ms,
+                st.last_latency_ms,
+                st.latency.min(),
+                st.latency.avg() as u64,
+                st.latency.max()
+            ),
+            _ => format!("{head})\n"),
+        }
+    }
+}
+
+/// ZooKeeper's `approximateDataSize`: the lengths of every path (the root's counted as empty)
+/// and every node's data. Walks the tree: mntr on a very large tree costs a few milliseconds.
+fn approximate_data_size(tree: &zabkeeper_core::tree::DataTree) -> usize {
+    let mut size = 0;
+    tree.walk(|path, node| {
+        size += if path == "/" { 0 } else { path.len() } + node.data().map_or(0, <[u8]>::len);
+    });
+    size
+}
+
+/// ZooKeeper's trace mask as `gtmk` reports it (no tracing is built, so it never changes).
+const TRACE_MASK: u64 = 306;
+
+/// A latency average as ZooKeeper prints it in `srvr`: a Java double rounded to 4 places
+/// (`0.0`, `4.75`, `0.8667`).
+fn java_double(x: f64) -> String {
+    let rounded = (x * 10_000.0).round() / 10_000.0;
+    let s = format!("{rounded}");
+    if s.contains('.') { s } else { format!("{s}.0") }
+}
+
+/// The bytes of the files under `dir` (ZooKeeper's `dirs` and `conf` sizes).
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// `zk_open_file_descriptor_count` and `zk_max_file_descriptor_count` lines, where the system
+/// tells (Linux's /proc); nothing elsewhere.
+fn file_descriptors() -> String {
+    let open = std::fs::read_dir("/proc/self/fd").map(|d| d.count());
+    let max = std::fs::read_to_string("/proc/self/limits").ok().and_then(|l| {
+        l.lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| l.split_whitespace().nth(3)?.parse::<u64>().ok())
+    });
+    match (open, max) {
+        (Ok(open), Some(max)) => {
+            format!("zk_open_file_descriptor_count\t{open}\nzk_max_file_descriptor_count\t{max}\n")
+        }
+        _ => String::new(),
     }
 }
