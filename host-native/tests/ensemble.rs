@@ -97,6 +97,14 @@ fn a_member_without_a_quorum_says_it_is_not_serving_until_it_is() {
     wait_for_leader_and_followers(&members);
     assert!(common::word(alone, "srvr").is_some_and(|s| s.contains("Mode: ")));
     assert_eq!(common::word(alone, "isro").as_deref(), Some("rw"));
+    // The leader's mntr counts its learners, all synced; a follower prints no leader keys.
+    let leader = members.iter().find(|m| mode(m.client).as_deref() == Some("leader")).unwrap().client;
+    wait_for("both followers synced", || {
+        common::word(leader, "mntr")
+            .is_some_and(|m| m.contains("zk_learners\t2\n") && m.contains("zk_synced_followers\t2\n"))
+    });
+    let follower = members.iter().find(|m| mode(m.client).as_deref() == Some("follower")).unwrap().client;
+    assert!(!common::word(follower, "mntr").unwrap().contains("zk_learners"));
     drop(members);
     let _ = std::fs::remove_dir_all(&base);
 }

@@ -110,7 +110,27 @@ pub(crate) struct Leader {
     next_ping_ms: u64,
 }
 
+/// What a leader knows of one learner, for operators (`mntr`, `status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LearnerReport {
+    pub id: ServerId,
+    pub observer: bool,
+    /// Sent UPTODATE: a full member of the epoch, receiving its broadcast.
+    pub synced: bool,
+    /// The last zxid it acknowledged (followers) or was sent with its sync (observers).
+    pub acked: Zxid,
+}
+
 impl Leader {
+    pub fn learner_reports(&self) -> impl Iterator<Item = LearnerReport> + '_ {
+        self.learners.iter().map(|(id, l)| LearnerReport {
+            id: *id,
+            observer: l.observer,
+            synced: l.stage == Stage::UpToDate,
+            acked: if l.observer { l.synced_to } else { l.acked },
+        })
+    }
+
     pub fn start<M: StateMachine>(r: &mut Replica<M>, out: &mut Vec<Output>) -> Result<Leader, StepDown> {
         let mut leader = Leader {
             epoch: 0,

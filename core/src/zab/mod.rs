@@ -23,7 +23,7 @@ mod replica;
 pub use config::Bugs;
 pub use config::Config;
 pub use image::Image;
-pub use leader::{LeaderPhase, StepDown};
+pub use leader::{LeaderPhase, LearnerReport, StepDown};
 pub use learner::{Abandon, LearnerStage};
 pub use log::Log;
 pub use machine::{StateMachine, TreeMachine};

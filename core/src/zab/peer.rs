@@ -406,6 +406,14 @@ impl<M: StateMachine> Peer<M> {
         }
     }
 
+    /// A leader's learners (empty on any other server).
+    pub fn learners(&self) -> alloc::vec::Vec<super::leader::LearnerReport> {
+        match &self.role {
+            Role::Leading(l) => l.learner_reports().collect(),
+            _ => alloc::vec::Vec::new(),
+        }
+    }
+
     pub fn round(&self) -> u64 {
         self.r.round
     }

@@ -172,7 +172,7 @@ impl Node {
                  zk_outstanding_requests\t{}\nzk_packets_received\t{}\nzk_packets_sent\t{}\n\
                  zk_global_sessions\t{}\nzk_local_sessions\t0\nzk_last_proposal_size\t-1\n\
                  zk_avg_latency\t{}\nzk_min_latency\t{}\nzk_max_latency\t{}\nzk_approximate_data_size\t{}\n\
-                 zk_uptime\t{}\n{}",
+                 zk_uptime\t{}\n{}{}",
                 self.mode(),
                 self.server.watches().watch_count(),
                 db.tree.sessions_with_ephemerals().map(|s| db.tree.ephemerals(s).count()).sum::<usize>(),
@@ -186,7 +186,8 @@ impl Node {
                 self.latency.max(),
                 approximate_data_size(&db.tree),
                 self.started.elapsed().as_millis(),
-                file_descriptors()
+                file_descriptors(),
+                self.leader_keys()
             ),
             FourLetterWord::Wchs => format!("{watches}\n"),
             // The digest of the replicated state at the last applied zxid: equal on replicas
@@ -201,6 +202,22 @@ impl Node {
             }
             _ => format!("{name} is not available in this server yet.\n"),
         }
+    }
+
+    /// The keys only a leader of an ensemble prints.
+    fn leader_keys(&self) -> String {
+        let peer = self.server.peer();
+        if self.settings.members.len() <= 1 || !peer.is_established_leader() {
+            return String::new();
+        }
+        let learners = peer.learners();
+        let synced = |observer: bool| learners.iter().filter(|l| l.synced && l.observer == observer).count();
+        format!(
+            "zk_learners\t{}\nzk_synced_followers\t{}\nzk_synced_non_voting_followers\t0\nzk_synced_observers\t{}\n",
+            learners.len(),
+            synced(false),
+            synced(true)
+        )
     }
 
     /// Requests read from clients and not answered yet.
