@@ -195,3 +195,86 @@ fn four_letter_words_report_real_values() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// ZooKeeper 3.8's answer to `word`, as captured from Debian's server (tests/wire/golden).
+fn golden(word: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/wire/golden/4lw-{word}.json"));
+    let fixture: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let hex = fixture["s2c"].as_str().unwrap();
+    let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    String::from_utf8(bytes).unwrap()
+}
+
+/// A line with its values blanked: hex after `0x` becomes `H`, numbers (with a fraction) `N`.
+fn shape(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '0' && chars.peek() == Some(&'x') {
+            chars.next();
+            while chars.next_if(char::is_ascii_hexdigit).is_some() {}
+            out.push_str("0xH");
+        } else if c.is_ascii_digit() {
+            while chars.next_if(|c| c.is_ascii_digit() || *c == '.').is_some() {}
+            out.push('N');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The layouts that scripts parse, line by line against Apache ZooKeeper 3.8's captures:
+/// `srvr` and `stat` (all but the version's text), `dirs`, `wchp` and `wchc` (a path or a
+/// session per line, a blank line at the end), `dump`'s ephemeral section headings; every
+/// `mntr` key is one ZooKeeper prints, with a number for a value.
+#[test]
+fn four_letter_word_layouts_match_zookeeper_3_8() {
+    let dir = common::scratch("words-layout");
+    let server = common::standalone_with(&dir, "4lw.commands.whitelist=*\n");
+    let mut c = Client::open(server.client).expect("a session");
+    assert_eq!(c.must(create("/zk", b"", 0)).0.err, 0);
+    c.must(Request::GetData(PathWatch { path: "/zk".into(), watch: true }));
+    let ours = |w: &str| word(server.client, w).unwrap();
+    let shapes = |text: &str| text.lines().skip(1).map(shape).collect::<Vec<_>>();
+    for w in ["srvr", "stat"] {
+        let (theirs, mine) = (golden(w), ours(w));
+        assert!(mine.starts_with("Zookeeper version: ") && theirs.starts_with("Zookeeper version: "));
+        let mut mine = shapes(&mine);
+        if w == "stat" {
+            // The connection asking is not a client here; the session is.
+            mine.retain(|l| !l.starts_with(" /"));
+        }
+        let theirs: Vec<_> = shapes(&theirs).into_iter().filter(|l| !l.starts_with(" /")).collect();
+        assert_eq!(mine, theirs, "{w}");
+    }
+    assert_eq!(shapes(&format!("\n{}", ours("dirs"))), shapes(&format!("\n{}", golden("dirs"))));
+    for w in ["wchp", "wchc"] {
+        let (theirs, mine) = (golden(w), ours(w));
+        assert!(theirs.ends_with("\n\n") && mine.ends_with("\n\n"), "{w}: {mine:?}");
+        let kinds = |text: &str| -> std::collections::BTreeSet<String> {
+            text.lines()
+                .filter(|l| !l.is_empty())
+                .map(|l| shape(&l.replace(|c: char| c.is_alphabetic(), "a")))
+                .collect()
+        };
+        let (theirs, mine) = (kinds(&theirs), kinds(&mine));
+        assert!(mine.iter().all(|k| theirs.iter().any(|t| t.starts_with(&k[..2]))), "{w}: {mine:?} vs {theirs:?}");
+    }
+    let dump = ours("dump");
+    for heading in ["ephemeral nodes dump:", "Sessions with Ephemerals ("] {
+        assert!(dump.contains(heading) && golden("dump").contains(heading), "{heading}");
+    }
+    let theirs: std::collections::BTreeSet<String> =
+        golden("mntr").lines().filter_map(|l| l.split('\t').next()).map(String::from).collect();
+    for line in ours("mntr").lines() {
+        let (key, value) = line.split_once('\t').unwrap_or_else(|| panic!("not key\\tvalue: {line:?}"));
+        assert!(theirs.contains(key), "ZooKeeper 3.8 prints no {key}");
+        if !["zk_version", "zk_server_state"].contains(&key) {
+            assert!(value.parse::<f64>().is_ok(), "{key}: {value}");
+        }
+    }
+    drop(c);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -170,7 +170,7 @@ impl Node {
                 "zk_version\t{SERVER_VERSION}, built on unknown\nzk_server_state\t{}\nzk_znode_count\t{nodes}\n\
                  zk_watch_count\t{}\nzk_ephemerals_count\t{}\nzk_num_alive_connections\t{}\n\
                  zk_outstanding_requests\t{}\nzk_packets_received\t{}\nzk_packets_sent\t{}\n\
-                 zk_global_sessions\t{}\nzk_local_sessions\t0\nzk_last_proposal_size\t-1\n\
+                 zk_global_sessions\t{}\nzk_local_sessions\t0\n\
                  zk_avg_latency\t{}\nzk_min_latency\t{}\nzk_max_latency\t{}\nzk_approximate_data_size\t{}\n\
                  zk_uptime\t{}\n{}{}",
                 self.mode(),
