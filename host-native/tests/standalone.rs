@@ -176,6 +176,8 @@ fn four_letter_words_report_real_values() {
     assert_eq!(word(server.client, "wchp").unwrap(), format!("/w\n\t{sid}\n\n"));
     let dump = word(server.client, "dump").unwrap();
     assert!(dump.contains(&format!("Sessions with Ephemerals (1):\n{sid}:\n\t/w/e\n")), "{dump}");
+    assert!(dump.starts_with("SessionTracker dump:\nSession Sets ("), "{dump}");
+    assert!(dump.contains(" expire at ") && dump.contains(&format!("\t{sid}\n")), "{dump}");
     let dirs = word(server.client, "dirs").unwrap();
     assert!(field(&dirs, "datadir_size:").parse::<u64>().unwrap() > 0, "{dirs}");
     assert_eq!(word(server.client, "gtmk").as_deref(), Some("306"));
@@ -262,7 +264,7 @@ fn four_letter_word_layouts_match_zookeeper_3_8() {
         assert!(mine.iter().all(|k| theirs.iter().any(|t| t.starts_with(&k[..2]))), "{w}: {mine:?} vs {theirs:?}");
     }
     let dump = ours("dump");
-    for heading in ["ephemeral nodes dump:", "Sessions with Ephemerals ("] {
+    for heading in ["SessionTracker dump:", "Session Sets (", "ephemeral nodes dump:", "Sessions with Ephemerals ("] {
         assert!(dump.contains(heading) && golden("dump").contains(heading), "{heading}");
     }
     let theirs: std::collections::BTreeSet<String> =

@@ -242,6 +242,12 @@ impl SessionTracker {
         self.sessions.get(&session).is_some_and(|t| !t.closing)
     }
 
+    /// The expiry sets, soonest first: the time (ms) their sessions expire at and the sessions
+    /// (ZooKeeper's `dump` shows them).
+    pub fn expiry_sets(&self) -> impl Iterator<Item = (u64, &BTreeSet<SessionId>)> {
+        self.buckets.iter().map(|(at, set)| (*at, set))
+    }
+
     pub fn len(&self) -> usize {
         self.sessions.len()
     }

@@ -155,7 +155,16 @@ impl Node {
                 s
             }
             FourLetterWord::Dump => {
-                let mut s = String::from("ephemeral nodes dump:\n");
+                let tracker = self.server.sessions();
+                let sets: Vec<_> = tracker.expiry_sets().collect();
+                let mut s = format!("SessionTracker dump:\nSession Sets ({})/({}):\n", sets.len(), tracker.len());
+                for (at_ms, sessions) in sets {
+                    s.push_str(&format!("{} expire at {}:\n", sessions.len(), java_date(at_ms)));
+                    for session in sessions {
+                        s.push_str(&format!("\t0x{:x}\n", session.0));
+                    }
+                }
+                s.push_str("ephemeral nodes dump:\n");
                 let owners: Vec<_> = db.tree.sessions_with_ephemerals().collect();
                 s.push_str(&format!("Sessions with Ephemerals ({}):\n", owners.len()));
                 for session in owners {
@@ -270,6 +279,33 @@ fn java_double(x: f64) -> String {
     if s.contains('.') { s } else { format!("{s}.0") }
 }
 
+/// Milliseconds since the epoch as Java's `Date.toString()` prints them in UTC
+/// (`Tue Nov 24 22:26:09 UTC 2026`).
+fn java_date(ms: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let secs = ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{} {} {day:02} {:02}:{:02}:{:02} UTC {year}",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
 /// The bytes of the files under `dir` (ZooKeeper's `dirs` and `conf` sizes).
 fn dir_size(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
@@ -297,5 +333,15 @@ fn file_descriptors() -> String {
             format!("zk_open_file_descriptor_count\t{open}\nzk_max_file_descriptor_count\t{max}\n")
         }
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_print_as_java_does() {
+        assert_eq!(super::java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
+        assert_eq!(super::java_date(1_795_559_169_000), "Tue Nov 24 22:26:09 UTC 2026");
+        assert_eq!(super::java_date(951_782_400_000), "Tue Feb 29 00:00:00 UTC 2000");
     }
 }
