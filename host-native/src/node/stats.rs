@@ -52,7 +52,9 @@ pub struct ConnStats {
     pub sent: u64,
     pub latency: Latency,
     arrivals: VecDeque<Instant>,
-    /// Replies so far: the first is the ConnectResponse, which carries no zxid.
+    /// Requests and replies so far, never reset: the first of each is the ConnectRequest and
+    /// its ConnectResponse, which carries no zxid.
+    requests: u64,
     replies: u64,
     /// ZooKeeper's short name of the last operation read (`GETD`, `CREA`, ...).
     pub last_op: &'static str,
@@ -71,7 +73,7 @@ impl ConnStats {
 
     /// A request frame read at `now`.
     pub fn request(&mut self, payload: &[u8], now: Instant) {
-        self.last_op = if self.received == 0 {
+        self.last_op = if self.requests == 0 {
             "SESS"
         } else {
             match (payload.first_chunk::<4>(), payload.get(4..8)) {
@@ -83,6 +85,7 @@ impl ConnStats {
             }
         };
         self.received += 1;
+        self.requests += 1;
         if self.arrivals.len() == ARRIVALS_MAX {
             self.arrivals.pop_front();
         }
@@ -181,5 +184,7 @@ mod tests {
         assert_eq!((server.count(), c.outstanding(), c.last_response_ms), (3, 0, 30));
         c.reset();
         assert_eq!((c.received, c.latency, c.last_op), (0, Latency::default(), "NA"));
+        c.request(&get, start);
+        assert_eq!(c.last_op, "GETD", "after a reset a request is not taken for the handshake");
     }
 }

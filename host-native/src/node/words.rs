@@ -64,10 +64,7 @@ impl Node {
                 if word == FourLetterWord::Stat {
                     s.push_str("Clients:\n");
                     for c in self.clients.values() {
-                        s.push_str(&format!(
-                            " /{}[1](queued=0,recved={},sent={})\n",
-                            c.addr, c.stats.received, c.stats.sent
-                        ));
+                        s.push_str(&format!("{})\n", short_line(c)));
                     }
                     s.push('\n');
                 }
@@ -237,7 +234,7 @@ impl Node {
     /// One line of `cons`: ZooKeeper's long form once the connection has a session.
     fn connection_line(&self, conn: u64, c: &super::Client) -> String {
         let st = &c.stats;
-        let head = format!(" /{}[1](queued=0,recved={},sent={}", c.addr, st.received, st.sent);
+        let head = short_line(c);
         match self.server.connection_session(conn) {
             Some((session, timeout)) if session.0 != 0 => format!(
                 "{head},sid=0x{:x},lop={},est={},to={timeout},lcxid=0x{:x},lzxid=0x{:x},lresp={},llat={},\
@@ -256,6 +253,11 @@ impl Node {
             _ => format!("{head})\n"),
         }
     }
+}
+
+/// The start of a connection's line in `stat` and `cons` (without its closing parenthesis).
+fn short_line(c: &super::Client) -> String {
+    format!(" /{}[1](queued=0,recved={},sent={}", c.addr, c.stats.received, c.stats.sent)
 }
 
 /// ZooKeeper's `approximateDataSize`: the lengths of every path (the root's counted as empty)
