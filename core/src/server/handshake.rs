@@ -238,9 +238,7 @@ impl<M: ServerMachine> Server<M> {
             self.close(conn, out);
         }
     }
-}
 
-impl<M: ServerMachine> Server<M> {
     /// A SASL token (opcode 102), answered at once as ZooKeeper does: the first, empty, gets
     /// the DIGEST-MD5 challenge; the digest-response, if it proves the password, the server's
     /// `rspauth` and a `sasl` id (and `super` for `zookeeper.superUser`). Any failure is
