@@ -251,6 +251,8 @@ fn four_letter_word_layouts_match_zookeeper_3_8() {
         assert_eq!(mine, theirs, "{w}");
     }
     assert_eq!(shapes(&format!("\n{}", ours("dirs"))), shapes(&format!("\n{}", golden("dirs"))));
+    let keys = |text: &str| text.lines().map(|l| l.split('=').next().unwrap_or("").to_string()).collect::<Vec<_>>();
+    assert_eq!(keys(&ours("conf")), keys(&golden("conf")), "conf");
     for w in ["wchp", "wchc"] {
         let (theirs, mine) = (golden(w), ours(w));
         assert!(theirs.ends_with("\n\n") && mine.ends_with("\n\n"), "{w}: {mine:?}");

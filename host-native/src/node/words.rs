@@ -92,19 +92,45 @@ impl Node {
             ),
             FourLetterWord::Conf => {
                 let sessions = server_config(&self.settings).sessions;
-                format!(
-                    "clientPort={}\nclientPortAddress={}\ndataDir={}\ndataLogDir={}\ntickTime={}\nmaxClientCnxns={}\n\
-                     minSessionTimeout={}\nmaxSessionTimeout={}\nserverId={}\n",
-                    self.settings.client_addr.port(),
-                    self.settings.client_addr.ip(),
-                    self.settings.data_dir.display(),
-                    self.settings.data_log_dir.as_ref().unwrap_or(&self.settings.data_dir).display(),
-                    self.settings.tick_ms,
-                    self.settings.max_client_cnxns,
+                let st = &self.settings;
+                let log_dir = st.data_log_dir.as_deref().unwrap_or(&st.data_dir);
+                let mut s = format!(
+                    "clientPort={}\nsecureClientPort={}\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\n\
+                     tickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\n\
+                     clientPortListenBacklog=-1\nserverId={}\n",
+                    st.client_addr.port(),
+                    st.secure_client_addr.map_or(-1, |a| i32::from(a.port())),
+                    st.data_dir.display(),
+                    dir_size(&st.data_dir),
+                    log_dir.display(),
+                    dir_size(log_dir),
+                    st.tick_ms,
+                    st.max_client_cnxns,
                     sessions.min_timeout_ms,
                     sessions.max_timeout_ms,
-                    self.settings.my_id
-                )
+                    if st.members.len() > 1 { st.my_id } else { 0 }
+                );
+                // A member of an ensemble adds its quorum settings, as ZooKeeper's do.
+                if let Some(me) = st.members.iter().find(|m| m.id == st.my_id).filter(|_| st.members.len() > 1) {
+                    s.push_str(&format!(
+                        "initLimit={}\nsyncLimit={}\nelectionAlg=3\nelectionPort={}\nquorumPort={}\npeerType={}\n\
+                         membership: \n",
+                        st.init_limit,
+                        st.sync_limit,
+                        me.election_port,
+                        me.quorum_port,
+                        u8::from(me.observer)
+                    ));
+                    for m in &st.members {
+                        let role = if m.observer { "observer" } else { "participant" };
+                        let client = m.client.map(|c| format!(";{c}")).unwrap_or_default();
+                        s.push_str(&format!(
+                            "server.{}={}:{}:{}:{role}{client}\n",
+                            m.id, m.host, m.quorum_port, m.election_port
+                        ));
+                    }
+                }
+                s
             }
             FourLetterWord::Cons => {
                 let mut s = String::new();
