@@ -4,6 +4,8 @@
 
 #![deny(clippy::indexing_slicing)]
 
+use std::fmt;
+
 use zabkeeper_core::Zxid;
 
 /// The first bytes of every segment file.
@@ -73,12 +75,12 @@ impl SegmentHeader {
     }
 
     /// Reads a header, or says what is wrong with it.
-    pub fn decode(bytes: &[u8]) -> Result<SegmentHeader, String> {
+    pub fn decode(bytes: &[u8]) -> Result<SegmentHeader, HeaderFault> {
         let Some(head) = bytes.get(..HEADER_BYTES) else {
-            return Err(format!("segment header cut short: {} of {HEADER_BYTES} bytes", bytes.len()));
+            return Err(HeaderFault::Short { len: bytes.len() });
         };
         if head.get(..8) != Some(&MAGIC[..]) {
-            return Err("not a zabkeeper log segment (bad magic)".into());
+            return Err(HeaderFault::Magic);
         }
         let version = le_u32(head, 8);
         let flags = le_u32(head, 12);
@@ -86,16 +88,16 @@ impl SegmentHeader {
         let reserved = le_u32(head, 24);
         let crc = le_u32(head, 28);
         if crc32c::crc32c(head.get(..28).unwrap_or_default()) != crc {
-            return Err("segment header checksum mismatch".into());
+            return Err(HeaderFault::Checksum);
         }
         if version != VERSION {
-            return Err(format!("unsupported format version {version} (this build reads {VERSION})"));
+            return Err(HeaderFault::Version(version));
         }
         if !matches!(flags, 0 | FLAG_BASE | FLAG_CHECKPOINT) || reserved != 0 {
-            return Err(format!("unknown segment header flags {flags:#x} / reserved {reserved:#x}"));
+            return Err(HeaderFault::Flags { flags, reserved });
         }
         if first_lsn == 0 {
-            return Err("segment header names lsn 0".into());
+            return Err(HeaderFault::LsnZero);
         }
         Ok(SegmentHeader { flags, first_lsn })
     }
@@ -157,7 +159,7 @@ impl Checkpoint<'_> {
 
     /// Reads a whole checkpoint file named for `lsn`, or says what is wrong with it and where.
     pub fn decode(bytes: &[u8], lsn: u64) -> Result<Checkpoint<'_>, (usize, String)> {
-        let header = SegmentHeader::decode(bytes).map_err(|why| (0, why))?;
+        let header = SegmentHeader::decode(bytes).map_err(|why| (0, why.to_string()))?;
         if !header.is_checkpoint() || header.first_lsn != lsn {
             return Err((0, format!("not the checkpoint at lsn {lsn} (header: {header:?})")));
         }
@@ -218,6 +220,32 @@ pub struct Frame {
     /// Where the payload starts and ends (file offsets).
     pub payload_start: usize,
     pub end: usize,
+}
+
+/// Why a segment header is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderFault {
+    Short { len: usize },
+    Magic,
+    Checksum,
+    Version(u32),
+    Flags { flags: u32, reserved: u32 },
+    LsnZero,
+}
+
+impl fmt::Display for HeaderFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderFault::Short { len } => write!(f, "segment header cut short: {len} of {HEADER_BYTES} bytes"),
+            HeaderFault::Magic => f.write_str("not a zabkeeper log segment (bad magic)"),
+            HeaderFault::Checksum => f.write_str("segment header checksum mismatch"),
+            HeaderFault::Version(v) => write!(f, "unsupported format version {v} (this build reads {VERSION})"),
+            HeaderFault::Flags { flags, reserved } => {
+                write!(f, "unknown segment header flags {flags:#x} / reserved {reserved:#x}")
+            }
+            HeaderFault::LsnZero => f.write_str("segment header names lsn 0"),
+        }
+    }
 }
 
 /// Why no valid frame starts at an offset.

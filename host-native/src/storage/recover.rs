@@ -3,6 +3,7 @@
 
 #![deny(clippy::indexing_slicing)]
 
+use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -310,7 +311,7 @@ fn replay(
             return Err(StorageError::damaged(path, at, format!("record lsn {}, expected {lsn}", frame.lsn)));
         }
         let payload = bytes.get(frame.payload_start..frame.end).unwrap_or_default();
-        let op = decode(payload).map_err(|why| StorageError::damaged(path, at, why))?;
+        let op = decode(payload).map_err(|why| StorageError::damaged(path, at, why.to_string()))?;
         if header.is_base() && !base_record_fits(records, &op) {
             return Err(StorageError::damaged(path, at, "a base segment must start with the epochs, then a snapshot"));
         }
@@ -328,11 +329,54 @@ fn replay(
     Ok(Replayed { next_lsn: lsn, end: at, tail: Tail::Clean })
 }
 
-fn decode(payload: &[u8]) -> Result<LogOp, String> {
+/// Why a record's payload, its checksum good, is not a write.
+#[derive(Debug)]
+enum RecordFault {
+    Trailing(usize),
+    Undecodable(postcard::Error),
+}
+
+impl fmt::Display for RecordFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordFault::Trailing(n) => write!(f, "record has {n} bytes after its write"),
+            RecordFault::Undecodable(e) => write!(f, "record does not decode: {e}"),
+        }
+    }
+}
+
+fn decode(payload: &[u8]) -> Result<LogOp, RecordFault> {
     match postcard::take_from_bytes::<LogOp>(payload) {
         Ok((op, [])) => Ok(op),
-        Ok((_, rest)) => Err(format!("record has {} bytes after its write", rest.len())),
-        Err(e) => Err(format!("record does not decode: {e}")),
+        Ok((_, rest)) => Err(RecordFault::Trailing(rest.len())),
+        Err(e) => Err(RecordFault::Undecodable(e)),
+    }
+}
+
+/// Why what follows a bad record of the last segment is damage and not a torn write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TailDamage {
+    /// A valid record with an lsn not above the bad one's.
+    StaleLsn { lsn: u64, at: usize },
+    /// A valid record of a later write: the bad one was reported durable.
+    LaterWrite { lsn: u64, at: usize },
+    /// Valid records of the same write with no lost sector between.
+    NoLostSector { at: usize },
+}
+
+impl fmt::Display for TailDamage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            TailDamage::StaleLsn { lsn, at } => write!(f, "a valid record with a stale lsn {lsn} follows at byte {at}"),
+            TailDamage::LaterWrite { lsn, at } => {
+                write!(f, "a valid record of a later write follows at byte {at} (lsn {lsn}): damage, not a torn write")
+            }
+            TailDamage::NoLostSector { at } => write!(
+                f,
+                "valid records of the same write follow at byte {at} with no lost sector between: damage, not a \
+                 torn write"
+            ),
+        }
     }
 }
 
@@ -360,7 +404,7 @@ fn check_base(path: &Path, header: &SegmentHeader, records: usize, at: usize) ->
 ///   write loses whole sectors, and a lost sector of a preallocated file reads as zeros. So
 ///   either a whole aligned sector between is zero, or the bad record's length field is
 ///   (the sector holding it was lost; a real record never has length 0).
-pub(super) fn classify_tail(bytes: &[u8], at: usize, lsn: u64) -> Result<Tail, String> {
+pub(super) fn classify_tail(bytes: &[u8], at: usize, lsn: u64) -> Result<Tail, TailDamage> {
     let rest = bytes.get(at..).unwrap_or_default();
     if rest.iter().all(|b| *b == 0) {
         return Ok(Tail::Zeros);
@@ -371,13 +415,10 @@ pub(super) fn classify_tail(bytes: &[u8], at: usize, lsn: u64) -> Result<Tail, S
         match format::parse_frame(bytes, pos) {
             Ok(frame) => {
                 if frame.lsn <= lsn {
-                    return Err(format!("a valid record with a stale lsn {} follows at byte {pos}", frame.lsn));
+                    return Err(TailDamage::StaleLsn { lsn: frame.lsn, at: pos });
                 }
                 if frame.batch_first > lsn {
-                    return Err(format!(
-                        "a valid record of a later write follows at byte {pos} (lsn {}): damage, not a torn write",
-                        frame.lsn
-                    ));
+                    return Err(TailDamage::LaterWrite { lsn: frame.lsn, at: pos });
                 }
                 first_valid.get_or_insert(pos);
                 pos = frame.end;
@@ -387,10 +428,9 @@ pub(super) fn classify_tail(bytes: &[u8], at: usize, lsn: u64) -> Result<Tail, S
         }
     }
     match first_valid {
-        Some(valid) if !length_reads_zero(bytes, at) && !format::has_zero_sector(bytes, at, valid) => Err(format!(
-            "valid records of the same write follow at byte {valid} with no lost sector between: damage, not a \
-             torn write"
-        )),
+        Some(valid) if !length_reads_zero(bytes, at) && !format::has_zero_sector(bytes, at, valid) => {
+            Err(TailDamage::NoLostSector { at: valid })
+        }
         _ => Ok(Tail::Torn),
     }
 }
@@ -474,7 +514,7 @@ fn read_segment_header(path: &Path, lsn: u64) -> Result<SegmentHeader, StorageEr
     let mut bytes = Vec::with_capacity(HEADER_BYTES);
     let file = fs::File::open(path).map_err(StorageError::io(path, "open"))?;
     file.take(HEADER_BYTES as u64).read_to_end(&mut bytes).map_err(StorageError::io(path, "read"))?;
-    let header = SegmentHeader::decode(&bytes).map_err(|why| StorageError::damaged(path, 0, why))?;
+    let header = SegmentHeader::decode(&bytes).map_err(|why| StorageError::damaged(path, 0, why.to_string()))?;
     if header.is_checkpoint() {
         return Err(StorageError::damaged(path, 12, "a checkpoint header in a log segment"));
     }
