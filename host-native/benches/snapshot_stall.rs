@@ -30,13 +30,13 @@ fn main() {
     let port = common::free_ports(1)[0];
     let config = dir.join("zoo.cfg");
     let text = format!(
-        "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nsnapCount={SNAP_COUNT}\n\
+        "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nsnapCount={SNAP_COUNT}\n\
          jute.maxbuffer=4194304\n4lw.commands.whitelist=*\n",
         dir.join("data").display()
     );
     std::fs::write(&config, text).unwrap();
     let log = dir.join("server.log");
-    let mut member = Member { child: None, config, client: ([127, 0, 0, 1], port).into() };
+    let mut member = Member { child: None, config, client: ([127, 0, 0, 1], port).into(), admin: None };
     member.spawn_with(|command| {
         command.stderr(std::fs::File::create(&log).unwrap());
     });

@@ -75,9 +75,28 @@ pub struct Settings {
     pub tls: Option<TlsSettings>,
     /// `sslQuorum=true` with the `ssl.quorum.*` keys: TLS between members.
     pub quorum_tls: Option<QuorumTlsSettings>,
+    /// The AdminServer over HTTP (`admin.*`; none: `admin.enableServer=false`).
+    pub admin: Option<AdminSettings>,
+    /// The text of the zoo.cfg the server started from (the `initial_configuration` command).
+    pub initial_config: Option<String>,
     /// Unknown keys and other things worth a warning.
     pub warnings: Vec<String>,
 }
+
+/// The AdminServer: ZooKeeper's keys and defaults (`admin.serverAddress` 0.0.0.0 from a zoo.cfg,
+/// 127.0.0.1 on the embedded defaults; `admin.serverPort` 8080; `admin.commandURL` /commands;
+/// `admin.idleTimeout` 30000 ms).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminSettings {
+    pub addr: SocketAddr,
+    /// Where the commands are, `/commands/<name>` below it: starts with `/`, no trailing `/`.
+    pub command_url: String,
+    /// A connection that sends no complete request for this long is closed.
+    pub idle_timeout_ms: u64,
+}
+
+/// ZooKeeper's AdminServer port.
+pub const ADMIN_PORT: u16 = 8080;
 
 /// Where SASL users come from, and who of them is super.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,6 +166,12 @@ impl Default for Settings {
             port_unification: false,
             tls: None,
             quorum_tls: None,
+            admin: Some(AdminSettings {
+                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), ADMIN_PORT),
+                command_url: "/commands".into(),
+                idle_timeout_ms: 30_000,
+            }),
+            initial_config: None,
             warnings: Vec::new(),
         }
     }
@@ -229,6 +254,7 @@ impl Settings {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
         let mut settings = Settings::from_text(&text)?;
+        settings.initial_config = Some(text);
         if !settings.members.is_empty() {
             let myid = settings.data_dir.join("myid");
             let id = std::fs::read_to_string(&myid).map_err(|e| {
@@ -259,6 +285,9 @@ impl Settings {
         let (mut enforce, mut enforce_schemes) = (false, Vec::<String>::new());
         let (mut jaas_file, mut jaas_section, mut super_users) = (None, String::from("Server"), Vec::new());
         let mut require_sasl = false;
+        // ZooKeeper's AdminServer listens on every address unless told otherwise.
+        let (mut admin_on, mut admin_ip, mut admin_port) = (true, IpAddr::V4(Ipv4Addr::UNSPECIFIED), ADMIN_PORT);
+        let (mut admin_url, mut admin_idle_ms) = (String::from("/commands"), 30_000);
         for (number, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -411,9 +440,26 @@ impl Settings {
                     }
                     s.members.push(member(key, id, value)?);
                 }
-                key if key.starts_with("admin.") => {
-                    s.warnings.push(format!("{key}: the HTTP admin server is not built yet; ignored"))
+                "admin.enableServer" => admin_on = yes_no(key, value)?,
+                "admin.serverAddress" => admin_ip = parse(key, value)?,
+                "admin.serverPort" => admin_port = port(key, value)?,
+                "admin.idleTimeout" => admin_idle_ms = positive(key, value)?,
+                "admin.commandURL" => {
+                    let url = value.trim_end_matches('/');
+                    if !url.starts_with('/') || url.contains(['?', '#', ' ']) {
+                        return Err(ConfigError(format!("{key}: {value:?} is not a path such as /commands")));
+                    }
+                    admin_url = url.to_string();
                 }
+                "admin.forceHttps" | "admin.portUnification" | "admin.needClientAuth" if yes_no(key, value)? => {
+                    // Never a silent downgrade to plain HTTP.
+                    return Err(ConfigError(format!(
+                        "{key}=true: HTTPS on the admin port is not built yet; remove the key, or set \
+                         admin.enableServer=false and reach the commands as four-letter words over TLS"
+                    )));
+                }
+                "admin.forceHttps" | "admin.portUnification" | "admin.needClientAuth" => {}
+                key if key.starts_with("admin.") => s.warnings.push(format!("{key}: not used by this server; ignored")),
                 "electionAlg"
                 | "quorumListenOnAllIPs"
                 | "standaloneEnabled"
@@ -429,6 +475,11 @@ impl Settings {
         if let Some(ip) = client_ip {
             s.client_addr.set_ip(ip);
         }
+        s.admin = admin_on.then(|| AdminSettings {
+            addr: SocketAddr::new(admin_ip, admin_port),
+            command_url: if admin_url.is_empty() { "/".into() } else { admin_url },
+            idle_timeout_ms: admin_idle_ms,
+        });
         if let Some(port) = secure_port {
             s.secure_client_addr = Some(SocketAddr::new(secure_ip.unwrap_or(s.client_addr.ip()), port));
         }
@@ -534,7 +585,7 @@ mod tests {
         assert!(s.members[1].observer);
         assert_eq!(s.members[1].client, Some("127.0.0.1:2182".parse().unwrap()));
         assert!(s.warnings.iter().any(|w| w.contains("mystery")));
-        assert!(s.warnings.iter().any(|w| w.contains("admin.serverPort")));
+        assert_eq!(s.admin.as_ref().map(|a| a.addr), Some("0.0.0.0:8080".parse().unwrap()));
         assert_eq!(s.quorum_secret_file, Some(PathBuf::from("/etc/zk/secret")));
         assert_eq!((s.secure_client_addr, s.tls.as_ref().map(|t| t.client_auth)), (None, None));
         let tls = Settings::from_text(
@@ -546,6 +597,27 @@ mod tests {
         let t = tls.tls.unwrap();
         assert_eq!((t.client_auth, t.protocols.tls12, t.trust_store), (ClientAuth::Need, false, Some("/t.pem".into())));
         assert!(!s.quorum_require_secret);
+    }
+
+    #[test]
+    fn the_admin_server_takes_zookeepers_keys_and_never_downgrades_https() {
+        let a = Settings::from_text(
+            "admin.serverAddress=127.0.0.2\nadmin.serverPort=18080\nadmin.commandURL=/zk/\nadmin.idleTimeout=500\n",
+        )
+        .unwrap()
+        .admin
+        .unwrap();
+        assert_eq!(
+            (a.addr, a.command_url.as_str(), a.idle_timeout_ms),
+            ("127.0.0.2:18080".parse().unwrap(), "/zk", 500)
+        );
+        assert_eq!(Settings::from_text("admin.enableServer=false").unwrap().admin, None);
+        assert_eq!(Settings::default().admin.unwrap().addr, "127.0.0.1:8080".parse().unwrap());
+        for text in ["admin.forceHttps=true", "admin.commandURL=commands", "admin.serverPort=0"] {
+            let err = Settings::from_text(text).unwrap_err().0;
+            assert!(err.starts_with(text.split('=').next().unwrap()), "{text}: {err}");
+        }
+        assert!(Settings::from_text("admin.forceHttps=false").is_ok());
     }
 
     #[test]

@@ -180,7 +180,20 @@ pub enum Event {
     },
     Word {
         word: FourLetterWord,
+        /// The mask that follows `stmk`.
+        mask: Option<i64>,
         reply: oneshot::Sender<String>,
+    },
+    /// An AdminServer command by name or alias, with its query arguments; answered as JSON.
+    Admin {
+        command: String,
+        args: Vec<(String, String)>,
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// Whether the server serves (`/ready`); any answer at all shows the node task is alive
+    /// (`/live`).
+    Probe {
+        reply: oneshot::Sender<bool>,
     },
     Shutdown,
 }

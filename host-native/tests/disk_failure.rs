@@ -86,11 +86,11 @@ fn breakable_standalone(dir: &Path) -> Member {
     let port = common::free_ports(1)[0];
     let config = dir.join("zoo.cfg");
     let text = format!(
-        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n",
+        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nadmin.enableServer=false\n",
         dir.join("data").display()
     );
     std::fs::write(&config, text).unwrap();
-    let mut member = Member { child: None, config, client: ([127, 0, 0, 1], port).into() };
+    let mut member = Member { child: None, config, client: ([127, 0, 0, 1], port).into(), admin: None };
     spawn_breakable(&mut member);
     member.wait_for_mode(&["standalone"]);
     member

@@ -32,13 +32,13 @@ fn a_flood_and_idle_connections_are_bounded_and_a_good_session_keeps_working() {
     let port = common::free_ports(1)[0];
     let config = dir.join("zoo.cfg");
     let text = format!(
-        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nmaxClientCnxns={LIMIT}\n\
+        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxClientCnxns={LIMIT}\n\
          4lw.commands.whitelist=srvr\n",
         dir.join("data").display()
     );
     std::fs::write(&config, text).unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut server = Member { child: None, config, client: addr };
+    let mut server = Member { child: None, config, client: addr, admin: None };
     server.spawn();
     server.wait_for_mode(&["standalone"]);
 
@@ -80,13 +80,13 @@ fn a_client_that_does_not_read_is_disconnected_and_the_rest_keep_being_served() 
     let port = common::free_ports(1)[0];
     let config = dir.join("zoo.cfg");
     let text = format!(
-        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\njute.maxbuffer=4194304\n\
+        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\njute.maxbuffer=4194304\n\
          4lw.commands.whitelist=srvr\n",
         dir.join("data").display()
     );
     std::fs::write(&config, text).unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut server = Member { child: None, config, client: addr };
+    let mut server = Member { child: None, config, client: addr, admin: None };
     server.spawn();
     server.wait_for_mode(&["standalone"]);
 

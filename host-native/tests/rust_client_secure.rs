@@ -26,7 +26,7 @@ fn server(dir: &Path) -> (Member, SocketAddr, SocketAddr) {
     .unwrap();
     let config = dir.join("zoo.cfg");
     let text = format!(
-        "tickTime=200\ndataDir={data}\nclientPort={plain}\nclientPortAddress=127.0.0.1\nsecureClientPort={secure}\n\
+        "tickTime=200\ndataDir={data}\nclientPort={plain}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nsecureClientPort={secure}\n\
          4lw.commands.whitelist=srvr\nssl.keyStore.location={dir}/server.store.pem\nssl.keyStore.type=PEM\n\
          ssl.trustStore.location={dir}/ca.pem\nssl.trustStore.type=PEM\n\
          java.security.auth.login.config={dir}/jaas.conf\n\
@@ -38,7 +38,7 @@ fn server(dir: &Path) -> (Member, SocketAddr, SocketAddr) {
     );
     std::fs::write(&config, text).unwrap();
     let plain = SocketAddr::from(([127, 0, 0, 1], ports[0]));
-    let mut member = Member { child: None, config, client: plain };
+    let mut member = Member { child: None, config, client: plain, admin: None };
     member.spawn();
     member.wait_for_mode(&["standalone"]);
     (member, plain, SocketAddr::from(([127, 0, 0, 1], ports[1])))

@@ -18,7 +18,7 @@ fn server(dir: &Path, extra: &str) -> (Member, SocketAddr) {
     let ports = common::free_ports(2);
     let config = dir.join("zoo.cfg");
     let text = format!(
-        "tickTime=200\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=srvr\n\
+        "tickTime=200\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=srvr\n\
          ssl.keyStore.location={}\nssl.keyStore.type=PEM\nssl.trustStore.location={}\nssl.trustStore.type=PEM\n{extra}",
         dir.join("data").display(),
         ports[0],
@@ -27,7 +27,7 @@ fn server(dir: &Path, extra: &str) -> (Member, SocketAddr) {
         extra = extra.replace("SECURE", &ports[1].to_string()),
     );
     std::fs::write(&config, text).unwrap();
-    let mut member = Member { child: None, config, client: SocketAddr::from(([127, 0, 0, 1], ports[0])) };
+    let mut member = Member { child: None, config, client: SocketAddr::from(([127, 0, 0, 1], ports[0])), admin: None };
     member.spawn();
     member.wait_for_mode(&["standalone"]);
     (member, SocketAddr::from(([127, 0, 0, 1], ports[1])))
@@ -121,7 +121,7 @@ fn a_key_store_that_cannot_be_used_stops_the_start() {
     std::fs::write(
         &config,
         format!(
-            "dataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\nsecureClientPort={}\nssl.keyStore.location={}\n",
+            "dataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nsecureClientPort={}\nssl.keyStore.location={}\n",
             dir.join("data").display(),
             port[0],
             port[1],
@@ -129,7 +129,7 @@ fn a_key_store_that_cannot_be_used_stops_the_start() {
         ),
     )
     .unwrap();
-    let mut member = Member { child: None, config, client: SocketAddr::from(([127, 0, 0, 1], port[0])) };
+    let mut member = Member { child: None, config, client: SocketAddr::from(([127, 0, 0, 1], port[0])), admin: None };
     member.spawn();
     let status = member.wait_exit(Duration::from_secs(10)).expect("the server exits");
     assert!(!status.success());

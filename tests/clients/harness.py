@@ -66,7 +66,7 @@ class Servers:
     def standalone(self, name, lines):
         """One standalone server; returns its client port."""
         d, port = os.path.join(self.work, name), free_port()
-        self._start(d, f"tickTime=200\ndataDir={d}/data\nclientPort={port}\nclientPortAddress=127.0.0.1\n"
+        self._start(d, f"tickTime=200\ndataDir={d}/data\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
                        "4lw.commands.whitelist=srvr\n" + "".join(l + "\n" for l in lines))
         return port
 
@@ -85,7 +85,7 @@ class Servers:
             with open(os.path.join(d, "data", "myid"), "w") as f:
                 f.write(f"{i + 1}\n")
             self._start(d, f"tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={d}/data\nclientPort={clients[i]}\n"
-                           f"clientPortAddress=127.0.0.1\n4lw.commands.whitelist=srvr\n"
+                           f"clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=srvr\n"
                            f"quorum.auth.secretFile={secret}\n{members}" + "".join(l + "\n" for l in lines))
         return clients
 

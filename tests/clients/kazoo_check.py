@@ -64,7 +64,7 @@ def main():
         ports = [free_port()]
         cfg = os.path.join(tmp, "zoo.cfg")
         with open(cfg, "w") as f:
-            f.write(f"tickTime=200\ndataDir={tmp}/data\nclientPort={ports[0]}\nclientPortAddress=127.0.0.1\n"
+            f.write(f"tickTime=200\ndataDir={tmp}/data\nclientPort={ports[0]}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
                     "4lw.commands.whitelist=*\n")
         cmd = [binary, "start", "--config", cfg]
         modes = ("Mode: standalone",)

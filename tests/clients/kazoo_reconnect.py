@@ -166,7 +166,7 @@ class Servers:
                     f.write(f"{i + 1}\n")
             with open(os.path.join(d, "zoo.cfg"), "w") as f:
                 f.write(f"tickTime={TICK_MS}\ninitLimit=20\nsyncLimit=10\ndataDir={d}/data\n"
-                        f"clientPort={self.ports[i]}\nclientPortAddress=127.0.0.1\nmaxClientCnxns=0\n"
+                        f"clientPort={self.ports[i]}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\nmaxClientCnxns=0\n"
                         f"4lw.commands.whitelist=*\n{servers}")
 
     def start(self, i):

@@ -33,6 +33,7 @@ tickTime=2000
 dataDir=$TMP/data
 clientPort=$port
 clientPortAddress=127.0.0.1
+admin.enableServer=false
 extendedTypesEnabled=true
 admin.enableServer=false
 4lw.commands.whitelist=srvr

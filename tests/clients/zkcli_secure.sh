@@ -61,6 +61,7 @@ tickTime=2000
 dataDir=$W/data
 clientPort=$plain
 clientPortAddress=127.0.0.1
+admin.enableServer=false
 secureClientPort=$secure
 ssl.keyStore.location=$W/server.store.pem
 ssl.keyStore.type=PEM

@@ -250,8 +250,20 @@ where
         first.extend_from_slice(&buf[..n]);
     }
     if let Some(word) = FourLetterWord::parse(&[first[0], first[1], first[2], first[3]]) {
+        // `stmk` is followed by the new mask, a big-endian long; without it, nothing is set.
+        let mut mask = None;
+        if word == FourLetterWord::Stmk {
+            while first.len() < 12 {
+                let mut buf = [0u8; 64];
+                match tokio::time::timeout_at(handshake_by, reader.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => first.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
+            mask = first.get(4..12).map(|b| i64::from_be_bytes(b.try_into().unwrap_or_default()));
+        }
         let (reply, answer) = oneshot::channel();
-        if events.send(Event::Word { word, reply }).is_ok()
+        if events.send(Event::Word { word, mask, reply }).is_ok()
             && let Ok(text) = answer.await
         {
             super::send_all(&mut writer, text.as_bytes()).await?;

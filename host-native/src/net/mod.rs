@@ -1,10 +1,11 @@
-//! The network: the client port ([`client`], with [`tls`]) and the links between the servers of an
-//! ensemble on the quorum port ([`peers`], whose handshake proves membership: [`auth`]). Both
-//! only turn bytes into [`crate::event::Event`]s for the node task and carry its answers back;
-//! neither knows the protocol.
+//! The network: the client port ([`client`], with [`tls`]), the links between the servers of an
+//! ensemble on the quorum port ([`peers`], whose handshake proves membership: [`auth`]) and the
+//! AdminServer's HTTP port ([`admin`]). Each only turns bytes into [`crate::event::Event`]s for
+//! the node task and carries its answers back; none knows the protocol.
 
 use std::time::{Duration, Instant};
 
+pub mod admin;
 pub mod auth;
 pub mod client;
 pub mod peers;

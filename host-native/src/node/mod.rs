@@ -32,6 +32,7 @@ use crate::config::Settings;
 use crate::event::{ClientLink, Event, Outbound, count_frames, reply_payloads};
 use crate::storage::{Faults, Snapshot, Storage, StorageError, StorageOptions, Writer};
 
+pub mod admin;
 pub mod start;
 mod stats;
 pub mod words;
@@ -48,6 +49,8 @@ struct Client {
     addr: SocketAddr,
     link: ClientLink,
     stats: stats::ConnStats,
+    /// It showed a client certificate (TLS): not counted among the `non_mtls` connections.
+    certified: bool,
     /// Disconnected for not reading; its Disconnected event is on the way.
     dropped: bool,
 }
@@ -67,6 +70,16 @@ pub struct Node {
     sent: u64,
     /// Request latencies over all connections since the start or the last `srst`.
     latency: stats::Latency,
+    /// Sizes of the responses written to clients since the start or the last `srst`.
+    response_sizes: admin::ResponseSizes,
+    /// SASL logins refused since the start.
+    auth_failures: u64,
+    /// ZooKeeper's trace mask (`gtmk`, `stmk`); kept and reported, no trace output hangs on it.
+    trace_mask: i64,
+    /// The newest checkpoint known durable: its zxid and when (seconds since the epoch).
+    last_snapshot: Option<(Zxid, u64)>,
+    /// A checkpoint handed to the writer and not yet known durable.
+    pending_snapshot: Option<Zxid>,
     out: Vec<ServerOutput>,
     snapshots: SnapSchedule,
     /// A checkpoint is due and waits for the one being written (see [`Node::step`]).
@@ -237,6 +250,11 @@ impl Node {
             received: 0,
             sent: 0,
             latency: stats::Latency::default(),
+            response_sizes: admin::ResponseSizes::default(),
+            auth_failures: 0,
+            trace_mask: words::TRACE_MASK,
+            last_snapshot: image.snapshot.as_ref().map(|(zxid, _)| (*zxid, base_ms / 1000)),
+            pending_snapshot: None,
             out: Vec::new(),
             snapshots,
             checkpoint_owed: false,
@@ -345,7 +363,8 @@ impl Node {
             Event::Connected { conn, addr, x509, link } => {
                 // (maxClientCnxns and maxCnxns are enforced where connections are accepted.)
                 let stats = stats::ConnStats::new(self.now_ms());
-                self.clients.insert(conn, Client { addr, link, stats, dropped: false });
+                let certified = x509.is_some();
+                self.clients.insert(conn, Client { addr, link, stats, certified, dropped: false });
                 self.step(ServerInput::Connected { conn, addr: addr.ip(), x509 });
             }
             Event::Frame { conn, payload } => {
@@ -363,8 +382,14 @@ impl Node {
             Event::Persisted(seq) => self.step(ServerInput::Persisted { seq }),
             Event::Peer { from, msg } => self.step(ServerInput::Peer { from, msg }),
             Event::LinkDown { peer } => self.step(ServerInput::LinkDown { peer }),
-            Event::Word { word, reply } => {
-                let _ = reply.send(self.four_letter_word(word));
+            Event::Word { word, mask, reply } => {
+                let _ = reply.send(self.four_letter_word(word, mask));
+            }
+            Event::Admin { command, args, reply } => {
+                let _ = reply.send(self.admin_command(&command, &args));
+            }
+            Event::Probe { reply } => {
+                let _ = reply.send(self.server.peer().is_serving());
             }
             Event::Shutdown | Event::StorageFailed => {}
         }
@@ -404,6 +429,7 @@ impl Node {
                         let (now, wall_ms) = (Instant::now(), self.base_ms + self.started.elapsed().as_millis() as u64);
                         for payload in reply_payloads(&bytes) {
                             c.stats.reply(payload, now, wall_ms, &mut self.latency);
+                            self.response_sizes.record(payload.len() + 4);
                         }
                         c.link.in_node.answered(frames.replies);
                         c.link.queued.fetch_add(bytes.len(), Ordering::Relaxed);
@@ -439,6 +465,7 @@ impl Node {
                     match login.outcome {
                         Ok(user) => info!(?addr, %session, %user, "SASL login"),
                         Err(why) => {
+                            self.auth_failures += 1;
                             if let Some(held) = self.login_failures.ready(Instant::now()) {
                                 warn!(?addr, %session, %why, held, "SASL login failed; connection closed");
                             }
@@ -448,6 +475,7 @@ impl Node {
             }
         }
         self.out = out;
+        self.note_checkpoint_done();
         // One checkpoint at a time: a frozen database keeps the old version of every node
         // changed since, so none is frozen while the last one's file is still being written
         // (the writer would only keep the newest waiting anyway). The one owed is frozen at
@@ -478,6 +506,16 @@ impl Node {
         info!(%zxid, znodes = frozen.node_count(), took_us, "checkpoint: database frozen");
         if let Some(writer) = &self.writer {
             writer.checkpoint(zxid, Snapshot::Build(Box::new(move || frozen.snapshot())));
+            self.pending_snapshot = Some(zxid);
+        }
+    }
+
+    /// The checkpoint handed over is durable once the writer is no longer busy with it
+    /// (`last_snapshot`).
+    fn note_checkpoint_done(&mut self) {
+        if self.pending_snapshot.is_some() && !self.writer.as_ref().is_some_and(Writer::checkpoint_busy) {
+            let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            self.last_snapshot = self.pending_snapshot.take().map(|zxid| (zxid, secs));
         }
     }
 }

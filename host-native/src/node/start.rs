@@ -149,6 +149,9 @@ pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + '
         let security = client::Security::Tls(acceptor);
         accepting.push(tokio::spawn(client::serve(listener, events.clone(), limits, shared, security)));
     }
+    if let Some(admin) = &settings.admin {
+        accepting.extend(crate::net::admin::start(admin, events.clone()).await);
+    }
     let shutdown = events.clone();
     tokio::spawn(async move {
         stop.await;

@@ -5,7 +5,8 @@ use zabkeeper_core::server::ServerMachine;
 use zabkeeper_core::wire::FourLetterWord;
 use zabkeeper_core::zab::StateMachine;
 
-use super::stats::Latency;
+use serde_json::Value;
+
 use super::{Node, server_config};
 use crate::SERVER_VERSION;
 
@@ -30,7 +31,8 @@ impl Node {
 
     /// The four-letter words, in ZooKeeper 3.8's formats; words not in the whitelist are
     /// refused with ZooKeeper's message.
-    pub fn four_letter_word(&mut self, word: FourLetterWord) -> String {
+    /// `stmk` comes with the new mask.
+    pub fn four_letter_word(&mut self, word: FourLetterWord, mask: Option<i64>) -> String {
         let name = word.as_str();
         if !self.settings.four_letter_words.contains(name) {
             return format!("{name} is not executed because it is not in the whitelist.\n");
@@ -141,18 +143,21 @@ impl Node {
                 s
             }
             FourLetterWord::Crst => {
-                for c in self.clients.values_mut() {
-                    c.stats.reset();
-                }
+                self.reset_connection_stats();
                 "Connection stats reset.\n".into()
             }
             FourLetterWord::Srst => {
-                self.received = 0;
-                self.sent = 0;
-                self.latency = Latency::default();
+                self.reset_server_stats();
                 "Server stats reset.\n".into()
             }
-            FourLetterWord::Gtmk => TRACE_MASK.to_string(),
+            FourLetterWord::Gtmk => self.trace_mask.to_string(),
+            FourLetterWord::Stmk => match mask {
+                Some(mask) => {
+                    self.trace_mask = mask;
+                    mask.to_string()
+                }
+                None => self.trace_mask.to_string(),
+            },
             FourLetterWord::Wchc => {
                 let mut s = String::new();
                 for (watcher, paths) in self.server.watches().report_by_watcher() {
@@ -198,29 +203,18 @@ impl Node {
                 }
                 s
             }
-            FourLetterWord::Mntr => format!(
-                "zk_version\t{SERVER_VERSION}, built on unknown\nzk_server_state\t{}\nzk_znode_count\t{nodes}\n\
-                 zk_watch_count\t{}\nzk_ephemerals_count\t{}\nzk_num_alive_connections\t{}\n\
-                 zk_outstanding_requests\t{}\nzk_packets_received\t{}\nzk_packets_sent\t{}\n\
-                 zk_global_sessions\t{}\nzk_local_sessions\t0\n\
-                 zk_avg_latency\t{}\nzk_min_latency\t{}\nzk_max_latency\t{}\nzk_approximate_data_size\t{}\n\
-                 zk_uptime\t{}\n{}{}",
-                self.mode(),
-                self.server.watches().watch_count(),
-                db.tree.sessions_with_ephemerals().map(|s| db.tree.ephemerals(s).count()).sum::<usize>(),
-                self.clients.len(),
-                self.outstanding(),
-                self.received,
-                self.sent,
-                db.sessions.len(),
-                java_double(self.latency.avg()),
-                self.latency.min(),
-                self.latency.max(),
-                approximate_data_size(&db.tree),
-                self.started.elapsed().as_millis(),
-                file_descriptors(),
-                self.leader_keys()
-            ),
+            FourLetterWord::Mntr => {
+                let mut s = String::new();
+                for (key, value) in self.monitor_values() {
+                    let text = match &value {
+                        Value::String(text) => text.clone(),
+                        Value::Number(n) if n.is_f64() => java_double(n.as_f64().unwrap_or_default()),
+                        other => other.to_string(),
+                    };
+                    s.push_str(&format!("zk_{key}\t{text}\n"));
+                }
+                s
+            }
             FourLetterWord::Wchs => format!("{watches}\n"),
             // The digest of the replicated state at the last applied zxid: equal on replicas
             // that applied the same txns.
@@ -232,28 +226,88 @@ impl Node {
                 let log = self.settings.data_log_dir.as_deref().map_or(data, dir_size);
                 format!("datadir_size: {data}\nlogdir_size: {log}\n")
             }
-            _ => format!("{name} is not available in this server yet.\n"),
         }
     }
 
-    /// The keys only a leader of an ensemble prints.
-    fn leader_keys(&self) -> String {
-        let peer = self.server.peer();
-        if self.settings.members.len() <= 1 || !peer.is_established_leader() {
-            return String::new();
+    /// `mntr`'s keys (without their `zk_` prefix) and values, in its order; the admin
+    /// `monitor` command prints the same.
+    pub(super) fn monitor_values(&self) -> Vec<(&'static str, Value)> {
+        let db = self.server.peer().machine().db();
+        let (local, remote) = self.plain_connections();
+        let mut v: Vec<(&'static str, Value)> = vec![
+            ("version", format!("{SERVER_VERSION}, built on unknown").into()),
+            ("server_state", self.mode().into()),
+            ("znode_count", db.tree.node_count().into()),
+            ("watch_count", self.server.watches().watch_count().into()),
+            (
+                "ephemerals_count",
+                db.tree.sessions_with_ephemerals().map(|s| db.tree.ephemerals(s).count()).sum::<usize>().into(),
+            ),
+            ("num_alive_connections", self.clients.len().into()),
+            ("outstanding_requests", self.outstanding().into()),
+            ("packets_received", self.received.into()),
+            ("packets_sent", self.sent.into()),
+            ("global_sessions", db.sessions.len().into()),
+            ("local_sessions", 0.into()),
+            ("avg_latency", self.latency.avg().into()),
+            ("min_latency", self.latency.min().into()),
+            ("max_latency", self.latency.max().into()),
+            ("approximate_data_size", approximate_data_size(&db.tree).into()),
+            ("uptime", (self.started.elapsed().as_millis() as u64).into()),
+        ];
+        if let Some((open, max)) = file_descriptors() {
+            v.push(("open_file_descriptor_count", open.into()));
+            v.push(("max_file_descriptor_count", max.into()));
         }
-        let learners = peer.learners();
-        let synced = |observer: bool| learners.iter().filter(|l| l.synced && l.observer == observer).count();
-        format!(
-            "zk_learners\t{}\nzk_synced_followers\t{}\nzk_synced_non_voting_followers\t0\nzk_synced_observers\t{}\n",
-            learners.len(),
-            synced(false),
-            synced(true)
-        )
+        let state = match self.mode() {
+            "leader" => "leading",
+            "follower" => "following",
+            "observer" => "observing",
+            _ => "looking",
+        };
+        v.extend([
+            ("auth_failed_count", self.auth_failures.into()),
+            ("last_client_response_size", self.response_sizes.last().into()),
+            ("min_client_response_size", self.response_sizes.min().into()),
+            ("max_client_response_size", self.response_sizes.max().into()),
+            ("non_mtls_local_conn_count", local.into()),
+            ("non_mtls_remote_conn_count", remote.into()),
+        ]);
+        let peer = self.server.peer();
+        if self.settings.members.len() > 1 {
+            v.push(("peer_state", format!("{state} - {}", self.zab_phase()).into()));
+            v.push(("quorum_size", self.settings.members.iter().filter(|m| !m.observer).count().into()));
+            if peer.is_established_leader() {
+                let learners = peer.learners();
+                let synced = |observer: bool| learners.iter().filter(|l| l.synced && l.observer == observer).count();
+                v.extend([
+                    ("learners", learners.len().into()),
+                    ("synced_followers", synced(false).into()),
+                    ("synced_non_voting_followers", 0.into()),
+                    ("synced_observers", synced(true).into()),
+                ]);
+            }
+        }
+        v
+    }
+
+    /// `crst`: every connection's counters start again.
+    pub(super) fn reset_connection_stats(&mut self) {
+        for c in self.clients.values_mut() {
+            c.stats.reset();
+        }
+    }
+
+    /// `srst`: the server's counters, latencies and response sizes start again.
+    pub(super) fn reset_server_stats(&mut self) {
+        self.received = 0;
+        self.sent = 0;
+        self.latency = super::stats::Latency::default();
+        self.response_sizes = super::admin::ResponseSizes::default();
     }
 
     /// Requests read from clients and not answered yet.
-    fn outstanding(&self) -> usize {
+    pub(super) fn outstanding(&self) -> usize {
         self.clients.values().map(|c| c.stats.outstanding()).sum()
     }
 
@@ -296,8 +350,8 @@ fn approximate_data_size(tree: &zabkeeper_core::tree::DataTree) -> usize {
     size
 }
 
-/// ZooKeeper's trace mask as `gtmk` reports it (no tracing is built, so it never changes).
-const TRACE_MASK: u64 = 306;
+/// ZooKeeper's trace mask at the start, as `gtmk` reports it.
+pub const TRACE_MASK: i64 = 306;
 
 /// A latency average as ZooKeeper prints it in `srvr`: a Java double rounded to 4 places
 /// (`0.0`, `4.75`, `0.8667`).
@@ -335,7 +389,7 @@ fn java_date(ms: u64) -> String {
 }
 
 /// The bytes of the files under `dir` (ZooKeeper's `dirs` and `conf` sizes).
-fn dir_size(dir: &std::path::Path) -> u64 {
+pub(super) fn dir_size(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
     entries
         .flatten()
@@ -347,21 +401,12 @@ fn dir_size(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-/// `zk_open_file_descriptor_count` and `zk_max_file_descriptor_count` lines, where the system
-/// tells (Linux's /proc); nothing elsewhere.
-fn file_descriptors() -> String {
-    let open = std::fs::read_dir("/proc/self/fd").map(|d| d.count());
-    let max = std::fs::read_to_string("/proc/self/limits").ok().and_then(|l| {
-        l.lines()
-            .find(|l| l.starts_with("Max open files"))
-            .and_then(|l| l.split_whitespace().nth(3)?.parse::<u64>().ok())
-    });
-    match (open, max) {
-        (Ok(open), Some(max)) => {
-            format!("zk_open_file_descriptor_count\t{open}\nzk_max_file_descriptor_count\t{max}\n")
-        }
-        _ => String::new(),
-    }
+/// The open file descriptors and their limit, where the system tells (Linux's /proc).
+fn file_descriptors() -> Option<(usize, u64)> {
+    let open = std::fs::read_dir("/proc/self/fd").ok()?.count();
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let max = limits.lines().find(|l| l.starts_with("Max open files"))?.split_whitespace().nth(3)?.parse().ok()?;
+    Some((open, max))
 }
 
 #[cfg(test)]

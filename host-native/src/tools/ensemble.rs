@@ -21,6 +21,9 @@ pub struct EnsembleArgs {
     /// Quorum port of member 1 (member N: + N - 1); election ports start 1000 above.
     #[arg(long, default_value_t = 2888)]
     peer_port: u16,
+    /// AdminServer (HTTP) port of member 1 (member N: + N - 1), on 127.0.0.1.
+    #[arg(long, default_value_t = 8080)]
+    admin_port: u16,
     #[arg(long, default_value_t = 2000)]
     tick_ms: u64,
     /// Allow TTL nodes (zoo.cfg extendedTypesEnabled=true; off by default, as in ZooKeeper).
@@ -59,11 +62,13 @@ pub fn lay_out(args: &EnsembleArgs) -> Result<Vec<PathBuf>, String> {
         let config = dir.join("zoo.cfg");
         let text = format!(
             "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nextendedTypesEnabled={}\n\
-             4lw.commands.whitelist=ruok,srvr,stat,mntr,conf,cons,envi,isro,wchs\n{secret}{servers}",
+             4lw.commands.whitelist=ruok,srvr,stat,mntr,conf,cons,envi,isro,wchs\n\
+             admin.serverAddress=127.0.0.1\nadmin.serverPort={}\n{secret}{servers}",
             args.tick_ms,
             absolute(&data).display(),
             args.client_port + (i - 1) as u16,
-            args.extended_types
+            args.extended_types,
+            args.admin_port + (i - 1) as u16
         );
         std::fs::write(&config, text).map_err(|e| format!("{}: {e}", config.display()))?;
         configs.push(config);

@@ -37,6 +37,23 @@ pub fn word(addr: SocketAddr, word: &str) -> Option<String> {
     Some(out)
 }
 
+/// An HTTP GET of `path` (one request, then the connection closes): the status, the
+/// content type and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    let content_type = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-type")))
+        .map_or(String::new(), |(_, v)| v.trim().to_string());
+    Some((status, content_type, body.to_string()))
+}
+
 /// The `Mode:` line of `srvr`.
 pub fn mode(addr: SocketAddr) -> Option<String> {
     let srvr = word(addr, "srvr")?;
@@ -72,6 +89,8 @@ pub struct Member {
     pub child: Option<Child>,
     pub config: PathBuf,
     pub client: SocketAddr,
+    /// Its AdminServer (HTTP), on loopback.
+    pub admin: Option<SocketAddr>,
 }
 
 impl Member {
@@ -144,14 +163,16 @@ pub fn standalone(dir: &Path) -> Member {
 
 /// The same, with `extra` zoo.cfg lines (a four-letter-word whitelist among them, or none).
 pub fn standalone_with(dir: &Path, extra: &str) -> Member {
-    let port = free_ports(1)[0];
+    let [port, admin] = free_ports(2)[..] else { unreachable!() };
     let config = dir.join("zoo.cfg");
     let text = format!(
-        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n{extra}",
+        "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+         admin.serverAddress=127.0.0.1\nadmin.serverPort={admin}\n{extra}",
         dir.join("data").display()
     );
     std::fs::write(&config, text).unwrap();
-    let mut member = Member { child: None, config, client: SocketAddr::from(([127, 0, 0, 1], port)) };
+    let admin = Some(SocketAddr::from(([127, 0, 0, 1], admin)));
+    let mut member = Member { child: None, config, client: SocketAddr::from(([127, 0, 0, 1], port)), admin };
     member.spawn();
     member.wait_for_mode(&["standalone"]);
     member
@@ -166,7 +187,7 @@ impl Drop for Member {
 /// Lays out an ensemble of `n` members under `base` (tickTime 100) and returns them, not
 /// started.
 pub fn ensemble(base: &Path, n: usize) -> Vec<Member> {
-    let ports = free_ports(3 * n);
+    let ports = free_ports(4 * n);
     let mut servers = String::new();
     for i in 0..n {
         servers.push_str(&format!(
@@ -183,12 +204,15 @@ pub fn ensemble(base: &Path, n: usize) -> Vec<Member> {
             std::fs::create_dir_all(dir.join("data")).unwrap();
             std::fs::write(dir.join("data/myid"), format!("{}\n", i + 1)).unwrap();
             let config = dir.join("zoo.cfg");
+            let admin = ports[3 * n + i];
             let text = format!(
-                "tickTime=100\ninitLimit=20\nsyncLimit=10\ndataDir={}\n4lw.commands.whitelist=*\n{servers}",
+                "tickTime=100\ninitLimit=20\nsyncLimit=10\ndataDir={}\n4lw.commands.whitelist=*\n\
+                 admin.serverAddress=127.0.0.1\nadmin.serverPort={admin}\n{servers}",
                 dir.join("data").display()
             );
             std::fs::write(&config, text).unwrap();
-            Member { child: None, config, client: SocketAddr::from(([127, 0, 0, 1], ports[i])) }
+            let admin = Some(SocketAddr::from(([127, 0, 0, 1], admin)));
+            Member { child: None, config, client: SocketAddr::from(([127, 0, 0, 1], ports[i])), admin }
         })
         .collect()
 }
