@@ -77,6 +77,9 @@ pub struct Settings {
     pub quorum_tls: Option<QuorumTlsSettings>,
     /// The AdminServer over HTTP (`admin.*`; none: `admin.enableServer=false`).
     pub admin: Option<AdminSettings>,
+    /// Prometheus metrics at `http://<addr>/metrics` (`metricsProvider.className` names the
+    /// Prometheus provider; none: ZooKeeper's default, no metrics).
+    pub metrics: Option<SocketAddr>,
     /// The text of the zoo.cfg the server started from (the `initial_configuration` command).
     pub initial_config: Option<String>,
     /// Unknown keys and other things worth a warning.
@@ -97,6 +100,13 @@ pub struct AdminSettings {
 
 /// ZooKeeper's AdminServer port.
 pub const ADMIN_PORT: u16 = 8080;
+
+/// ZooKeeper's Prometheus exporter port (`metricsProvider.httpPort`).
+pub const METRICS_PORT: u16 = 7000;
+
+/// ZooKeeper's class names of its Prometheus metrics provider, and the short name taken too.
+const PROMETHEUS_PROVIDER: [&str; 2] =
+    ["org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider", "prometheus"];
 
 /// Where SASL users come from, and who of them is super.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,6 +181,7 @@ impl Default for Settings {
                 command_url: "/commands".into(),
                 idle_timeout_ms: 30_000,
             }),
+            metrics: None,
             initial_config: None,
             warnings: Vec::new(),
         }
@@ -288,6 +299,8 @@ impl Settings {
         // ZooKeeper's AdminServer listens on every address unless told otherwise.
         let (mut admin_on, mut admin_ip, mut admin_port) = (true, IpAddr::V4(Ipv4Addr::UNSPECIFIED), ADMIN_PORT);
         let (mut admin_url, mut admin_idle_ms) = (String::from("/commands"), 30_000);
+        let (mut prometheus, mut metrics_ip, mut metrics_port) =
+            (false, IpAddr::V4(Ipv4Addr::UNSPECIFIED), METRICS_PORT);
         for (number, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -460,6 +473,31 @@ impl Settings {
                 }
                 "admin.forceHttps" | "admin.portUnification" | "admin.needClientAuth" => {}
                 key if key.starts_with("admin.") => s.warnings.push(format!("{key}: not used by this server; ignored")),
+                "metricsProvider.className" => {
+                    prometheus = match value {
+                        v if PROMETHEUS_PROVIDER.contains(&v) => true,
+                        "org.apache.zookeeper.metrics.impl.NullMetricsProvider" => false,
+                        other => {
+                            return Err(ConfigError(format!(
+                                "{key}: unknown metrics provider {other:?} (org.apache.zookeeper.metrics.prometheus.\
+                                 PrometheusMetricsProvider, or prometheus)"
+                            )));
+                        }
+                    }
+                }
+                "metricsProvider.httpHost" => metrics_ip = parse(key, value)?,
+                "metricsProvider.httpPort" => metrics_port = port(key, value)?,
+                "metricsProvider.exportJvmInfo" => {
+                    yes_no(key, value)?;
+                }
+                key if key.starts_with("metricsProvider.https") || key.starts_with("metricsProvider.ssl") => {
+                    return Err(ConfigError(format!(
+                        "{key}: HTTPS for the metrics is not built yet; use metricsProvider.httpPort on a private address"
+                    )));
+                }
+                key if key.starts_with("metricsProvider.") => {
+                    s.warnings.push(format!("{key}: not used by this server; ignored"))
+                }
                 "electionAlg"
                 | "quorumListenOnAllIPs"
                 | "standaloneEnabled"
@@ -475,6 +513,7 @@ impl Settings {
         if let Some(ip) = client_ip {
             s.client_addr.set_ip(ip);
         }
+        s.metrics = prometheus.then_some(SocketAddr::new(metrics_ip, metrics_port));
         s.admin = admin_on.then(|| AdminSettings {
             addr: SocketAddr::new(admin_ip, admin_port),
             command_url: if admin_url.is_empty() { "/".into() } else { admin_url },
@@ -618,6 +657,20 @@ mod tests {
             assert!(err.starts_with(text.split('=').next().unwrap()), "{text}: {err}");
         }
         assert!(Settings::from_text("admin.forceHttps=false").is_ok());
+    }
+
+    #[test]
+    fn prometheus_metrics_take_zookeepers_keys() {
+        let on = "metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n";
+        assert_eq!(Settings::from_text(on).unwrap().metrics, Some("0.0.0.0:7000".parse().unwrap()));
+        let short = "metricsProvider.className=prometheus\nmetricsProvider.httpHost=127.0.0.1\n\
+                     metricsProvider.httpPort=7001\nmetricsProvider.exportJvmInfo=false\n";
+        assert_eq!(Settings::from_text(short).unwrap().metrics, Some("127.0.0.1:7001".parse().unwrap()));
+        assert_eq!(Settings::from_text("metricsProvider.httpPort=7001").unwrap().metrics, None);
+        for text in ["metricsProvider.className=com.example.Mine", "metricsProvider.httpsPort=7443"] {
+            let err = Settings::from_text(text).unwrap_err().0;
+            assert!(err.starts_with(text.split('=').next().unwrap()), "{text}: {err}");
+        }
     }
 
     #[test]

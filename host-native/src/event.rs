@@ -190,6 +190,10 @@ pub enum Event {
         args: Vec<(String, String)>,
         reply: oneshot::Sender<serde_json::Value>,
     },
+    /// The Prometheus exposition (`GET /metrics`).
+    Metrics {
+        reply: oneshot::Sender<String>,
+    },
     /// Whether the server serves (`/ready`); any answer at all shows the node task is alive
     /// (`/live`).
     Probe {

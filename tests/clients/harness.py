@@ -70,8 +70,9 @@ class Servers:
                        "4lw.commands.whitelist=srvr\n" + "".join(l + "\n" for l in lines))
         return port
 
-    def ensemble(self, name, n, lines):
-        """`n` member processes with a quorum secret; returns their client ports."""
+    def ensemble(self, name, n, lines, each=lambda i: []):
+        """`n` member processes with a quorum secret; returns their client ports. `each(i)`
+        gives more lines for member i (0-based)."""
         base = os.path.join(self.work, name)
         os.makedirs(base, exist_ok=True)
         secret = os.path.join(base, "secret")
@@ -86,7 +87,7 @@ class Servers:
                 f.write(f"{i + 1}\n")
             self._start(d, f"tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={d}/data\nclientPort={clients[i]}\n"
                            f"clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=srvr\n"
-                           f"quorum.auth.secretFile={secret}\n{members}" + "".join(l + "\n" for l in lines))
+                           f"quorum.auth.secretFile={secret}\n{members}" + "".join(l + "\n" for l in lines + each(i)))
         return clients
 
     def stop(self):

@@ -1,9 +1,10 @@
-//! The AdminServer port: ZooKeeper's commands over HTTP/1.1 (`GET /commands` lists them,
-//! `GET /commands/<name>?arg=value` runs one and answers ZooKeeper's JSON), plus `/ready` and
-//! `/live` for orchestrators. The node task answers every command (`Event::Admin`,
-//! `Event::Probe`); this side only speaks HTTP, bounded like every other port: so many
-//! connections at once, so many bytes of request head, an idle deadline, a deadline on the
-//! node's answer and on a connection's whole life.
+//! The HTTP ports: the AdminServer, ZooKeeper's commands over HTTP/1.1 (`GET /commands` lists
+//! them, `GET /commands/<name>?arg=value` runs one and answers ZooKeeper's JSON), plus `/ready`
+//! and `/live` for orchestrators; and the Prometheus port (`GET /metrics`). The node task
+//! answers everything (`Event::Admin`, `Event::Probe`, `Event::Metrics`); this side only
+//! speaks HTTP, bounded like every other port: so many connections at once, so many bytes of
+//! request head, an idle deadline, a deadline on the node's answer and on a connection's
+//! whole life.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -40,18 +41,35 @@ pub const ANSWER_DEADLINE: Duration = Duration::from_secs(5);
 /// A connection is closed after this long, whatever it does (keep-alive included).
 pub const CONNECTION_LIFETIME_MAX: Duration = Duration::from_secs(600);
 
-/// Accepts admin connections until the task is dropped.
-pub async fn serve(listener: TcpListener, settings: AdminSettings, events: mpsc::UnboundedSender<Event>) {
+/// What an HTTP port serves.
+#[derive(Clone, Debug)]
+pub enum Site {
+    /// The AdminServer, its commands under `url`.
+    Admin { url: Arc<str> },
+    /// Prometheus' `/metrics`.
+    Metrics,
+}
+
+impl Site {
+    pub fn admin(settings: &AdminSettings) -> Site {
+        Site::Admin { url: settings.command_url.as_str().into() }
+    }
+}
+
+/// Idle deadline of the metrics port (ZooKeeper's Jetty default).
+pub const METRICS_IDLE: Duration = Duration::from_secs(30);
+
+/// Accepts connections until the task is dropped; `idle` is how long one may take to send a
+/// complete request head.
+pub async fn serve(listener: TcpListener, site: Site, idle: Duration, events: mpsc::UnboundedSender<Event>) {
     let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
-    let url: Arc<str> = settings.command_url.into();
-    let idle = Duration::from_millis(settings.idle_timeout_ms);
     let mut refusals = Throttle::default();
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 if let Some(held) = refusals.ready(Instant::now()) {
-                    warn!(error = %e, held, "admin port: accept failed; pausing");
+                    warn!(error = %e, held, ?site, "HTTP port: accept failed; pausing");
                 }
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
@@ -59,21 +77,21 @@ pub async fn serve(listener: TcpListener, settings: AdminSettings, events: mpsc:
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             if let Some(held) = refusals.ready(Instant::now()) {
-                warn!(%addr, limit = CONNECTIONS_MAX, held, "admin port: too many connections; closed");
+                warn!(%addr, limit = CONNECTIONS_MAX, held, ?site, "HTTP port: too many connections; closed");
             }
             continue;
         };
-        let (events, url) = (events.clone(), Arc::clone(&url));
+        let (events, site) = (events.clone(), site.clone());
         tokio::spawn(async move {
-            let service = service_fn(move |request| answer(request, Arc::clone(&url), events.clone()));
+            let service = service_fn(move |request| answer(request, site.clone(), events.clone()));
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(idle)
                 .max_buf_size(HEAD_BYTES_MAX)
                 .serve_connection(TokioIo::new(stream), service);
             match tokio::time::timeout(CONNECTION_LIFETIME_MAX, connection).await {
-                Ok(Err(e)) => debug!(%addr, error = %e, "admin connection closed"),
-                Err(_) => debug!(%addr, "admin connection open too long; closed"),
+                Ok(Err(e)) => debug!(%addr, error = %e, "HTTP connection closed"),
+                Err(_) => debug!(%addr, "HTTP connection open too long; closed"),
                 Ok(Ok(())) => {}
             }
             drop(slot);
@@ -88,7 +106,8 @@ pub async fn start(settings: &AdminSettings, events: mpsc::UnboundedSender<Event
         Ok(listener) => {
             let addr = listener.local_addr().map_or(settings.addr, |a| a);
             tracing::info!(admin = %addr, url = %settings.command_url, "admin server");
-            Some(tokio::spawn(serve(listener, settings.clone(), events)))
+            let idle = Duration::from_millis(settings.idle_timeout_ms);
+            Some(tokio::spawn(serve(listener, Site::admin(settings), idle, events)))
         }
         Err(e) => {
             warn!(addr = %settings.addr, error = %e, "cannot start the admin server; serving without it");
@@ -115,7 +134,7 @@ async fn ask<T>(events: &mpsc::UnboundedSender<Event>, event: impl FnOnce(onesho
 
 async fn answer(
     request: Request<Incoming>,
-    url: Arc<str>,
+    site: Site,
     events: mpsc::UnboundedSender<Event>,
 ) -> Result<Answer, Infallible> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
@@ -123,6 +142,18 @@ async fn answer(
     }
     let path = request.uri().path();
     let text = "text/plain; charset=utf-8";
+    let url = match site {
+        Site::Admin { url } => url,
+        Site::Metrics => {
+            return Ok(match path {
+                "/metrics" => match ask(&events, |reply| Event::Metrics { reply }).await {
+                    Some(exposition) => reply(StatusCode::OK, OPENMETRICS, exposition),
+                    None => reply(StatusCode::SERVICE_UNAVAILABLE, text, "the server does not answer\n"),
+                },
+                _ => reply(StatusCode::NOT_FOUND, text, "the metrics are at /metrics\n"),
+            });
+        }
+    };
     Ok(match path {
         "/live" => match ask(&events, |reply| Event::Probe { reply }).await {
             Some(_) => reply(StatusCode::OK, text, "live\n"),
@@ -155,6 +186,9 @@ async fn answer(
         },
     })
 }
+
+/// The content type of the OpenMetrics text format.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// `GET /commands`: a link to each command, as ZooKeeper's page has them.
 fn listing(url: &str) -> String {

@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,6 +34,7 @@ use crate::event::{ClientLink, Event, Outbound, count_frames, reply_payloads};
 use crate::storage::{Faults, Snapshot, Storage, StorageError, StorageOptions, Writer};
 
 pub mod admin;
+pub mod metrics;
 pub mod start;
 mod stats;
 pub mod words;
@@ -72,6 +74,12 @@ pub struct Node {
     latency: stats::Latency,
     /// Sizes of the responses written to clients since the start or the last `srst`.
     response_sizes: admin::ResponseSizes,
+    /// Read, update, fsync and election times (mntr's summaries, Prometheus' histograms).
+    timings: metrics::Timings,
+    /// Since when this server looks for a leader (`election_time`).
+    looking_since: Option<Instant>,
+    /// Since when it leads an established epoch (`leader_uptime`).
+    leading_since: Option<Instant>,
     /// SASL logins refused since the start.
     auth_failures: u64,
     /// ZooKeeper's trace mask (`gtmk`, `stmk`); kept and reported, no trace output hangs on it.
@@ -230,6 +238,14 @@ impl Node {
         let server = Server::new(config, seed, image.durable(), db, base_ms);
         let snapshots = SnapSchedule::new(settings.snap_count, seed.rotate_left(17));
         let failures = events.clone();
+        let timings = metrics::Timings::default();
+        let fsync = Arc::clone(&timings.fsync);
+        let mut storage = storage;
+        storage.on_sync(move |took| {
+            if let Ok(mut fsync) = fsync.lock() {
+                fsync.record(took.as_secs_f64() * 1000.0);
+            }
+        });
         let writer = storage.start(
             move |seq| {
                 let _ = events.send(Event::Persisted(seq));
@@ -251,6 +267,9 @@ impl Node {
             sent: 0,
             latency: stats::Latency::default(),
             response_sizes: admin::ResponseSizes::default(),
+            timings,
+            looking_since: None,
+            leading_since: None,
             auth_failures: 0,
             trace_mask: words::TRACE_MASK,
             last_snapshot: image.snapshot.as_ref().map(|(zxid, _)| (*zxid, base_ms / 1000)),
@@ -388,6 +407,9 @@ impl Node {
             Event::Admin { command, args, reply } => {
                 let _ = reply.send(self.admin_command(&command, &args));
             }
+            Event::Metrics { reply } => {
+                let _ = reply.send(self.exposition());
+            }
             Event::Probe { reply } => {
                 let _ = reply.send(self.server.peer().is_serving());
             }
@@ -428,7 +450,11 @@ impl Node {
                         self.sent += frames.all;
                         let (now, wall_ms) = (Instant::now(), self.base_ms + self.started.elapsed().as_millis() as u64);
                         for payload in reply_payloads(&bytes) {
-                            c.stats.reply(payload, now, wall_ms, &mut self.latency);
+                            match c.stats.reply(payload, now, wall_ms, &mut self.latency) {
+                                Some((ms, stats::Kind::Read)) => self.timings.read.record(ms),
+                                Some((ms, stats::Kind::Update)) => self.timings.update.record(ms),
+                                _ => {}
+                            }
                             self.response_sizes.record(payload.len() + 4);
                         }
                         c.link.in_node.answered(frames.replies);
@@ -457,7 +483,10 @@ impl Node {
                         checkpoint_due |= self.snapshots.on_committed(from, to);
                     }
                     zab::Event::Violation { .. } => tracing::debug!(?event, "zab"),
-                    _ => info!(?event, "zab"),
+                    _ => {
+                        info!(?event, "zab");
+                        self.timed(&event);
+                    }
                 },
                 ServerOutput::Login(login) => {
                     let addr = self.clients.get(&login.conn).map(|c| c.addr);
@@ -508,6 +537,47 @@ impl Node {
             writer.checkpoint(zxid, Snapshot::Build(Box::new(move || frozen.snapshot())));
             self.pending_snapshot = Some(zxid);
         }
+    }
+
+    /// Times elections and leadership from Zab's events.
+    fn timed(&mut self, event: &zab::Event) {
+        match event {
+            zab::Event::Looking { .. } => {
+                self.looking_since.get_or_insert_with(Instant::now);
+                self.leading_since = None;
+            }
+            zab::Event::Elected { .. } => {
+                if let Some(since) = self.looking_since.take() {
+                    self.timings.election.record(since.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            zab::Event::Established { .. } if self.server.peer().is_established_leader() => {
+                self.leading_since = Some(Instant::now());
+            }
+            _ => {}
+        }
+    }
+
+    /// The Prometheus exposition of what mntr prints, with the timings and the learners' lag.
+    fn exposition(&self) -> String {
+        let peer = self.server.peer();
+        let lags: Vec<(u64, u64)> = if peer.is_established_leader() {
+            let last = peer.last_zxid();
+            peer.learners()
+                .into_iter()
+                .map(|l| {
+                    let behind = if l.acked.epoch() == last.epoch() {
+                        last.counter().saturating_sub(l.acked.counter())
+                    } else {
+                        last.counter()
+                    };
+                    (l.id.0, u64::from(behind))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        metrics::exposition(&self.monitor_values(), &self.timings, &lags)
     }
 
     /// The checkpoint handed over is durable once the writer is no longer busy with it

@@ -152,6 +152,19 @@ pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + '
     if let Some(admin) = &settings.admin {
         accepting.extend(crate::net::admin::start(admin, events.clone()).await);
     }
+    if let Some(addr) = settings.metrics {
+        // As in ZooKeeper, metrics asked for and not served stop the start.
+        let listener =
+            TcpListener::bind(addr).await.map_err(|source| StartError::Listen { what: "metrics", addr, source })?;
+        tracing::info!(metrics = %addr, "Prometheus metrics at /metrics");
+        let site = crate::net::admin::Site::Metrics;
+        accepting.push(tokio::spawn(crate::net::admin::serve(
+            listener,
+            site,
+            crate::net::admin::METRICS_IDLE,
+            events.clone(),
+        )));
+    }
     let shutdown = events.clone();
     tokio::spawn(async move {
         stop.await;

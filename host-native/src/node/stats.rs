@@ -51,7 +51,7 @@ pub struct ConnStats {
     pub received: u64,
     pub sent: u64,
     pub latency: Latency,
-    arrivals: VecDeque<Instant>,
+    arrivals: VecDeque<(Instant, Kind)>,
     /// Requests and replies so far, never reset: the first of each is the ConnectRequest and
     /// its ConnectResponse, which carries no zxid.
     requests: u64,
@@ -73,13 +73,16 @@ impl ConnStats {
 
     /// A request frame read at `now`.
     pub fn request(&mut self, payload: &[u8], now: Instant) {
+        let mut kind = Kind::Other;
         self.last_op = if self.requests == 0 {
             "SESS"
         } else {
             match (payload.first_chunk::<4>(), payload.get(4..8)) {
                 (Some(xid), Some(&[a, b, c, d])) => {
                     self.last_cxid = i32::from_be_bytes(*xid);
-                    op_name(i32::from_be_bytes([a, b, c, d]))
+                    let opcode = i32::from_be_bytes([a, b, c, d]);
+                    kind = Kind::of(opcode);
+                    op_name(opcode)
                 }
                 _ => "NA",
             }
@@ -89,23 +92,25 @@ impl ConnStats {
         if self.arrivals.len() == ARRIVALS_MAX {
             self.arrivals.pop_front();
         }
-        self.arrivals.push_back(now);
+        self.arrivals.push_back((now, kind));
     }
 
     /// A reply frame queued at `now` (`wall_ms` on the wall clock); the server's latencies
-    /// take it too. Notifications are not replies.
-    pub fn reply(&mut self, payload: &[u8], now: Instant, wall_ms: u64, server: &mut Latency) {
+    /// take it too. Notifications are not replies. Returns how long its request took and what
+    /// kind it was, when it was timed.
+    pub fn reply(&mut self, payload: &[u8], now: Instant, wall_ms: u64, server: &mut Latency) -> Option<(f64, Kind)> {
         if let (true, Some(zxid)) = (self.replies > 0, payload.get(4..12)) {
             self.last_zxid = i64::from_be_bytes(zxid.try_into().unwrap_or_default());
         }
         self.replies += 1;
-        if let Some(at) = self.arrivals.pop_front() {
-            let ms = now.saturating_duration_since(at).as_millis() as u64;
-            self.latency.record(ms);
-            server.record(ms);
-            self.last_latency_ms = ms;
-        }
         self.last_response_ms = wall_ms;
+        let (at, kind) = self.arrivals.pop_front()?;
+        let took = now.saturating_duration_since(at);
+        let ms = took.as_millis() as u64;
+        self.latency.record(ms);
+        server.record(ms);
+        self.last_latency_ms = ms;
+        Some((took.as_secs_f64() * 1000.0, kind))
     }
 
     /// Requests read and not answered yet.
@@ -123,6 +128,25 @@ impl ConnStats {
         self.last_zxid = -1;
         self.last_latency_ms = 0;
         self.last_response_ms = 0;
+    }
+}
+
+/// What a request is, for ZooKeeper's `readlatency` and `updatelatency`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Read,
+    Update,
+    /// Pings, syncs, auth, watch management, the handshake.
+    Other,
+}
+
+impl Kind {
+    fn of(opcode: i32) -> Kind {
+        match opcode {
+            3 | 4 | 6 | 8 | 12 | 22 | 103 | 104 => Kind::Read,
+            1 | 2 | 5 | 7 | 13 | 14 | 15 | 16 | 19 | 20 | 21 | -11 => Kind::Update,
+            _ => Kind::Other,
+        }
     }
 }
 

@@ -231,7 +231,7 @@ impl Node {
 
     /// `mntr`'s keys (without their `zk_` prefix) and values, in its order; the admin
     /// `monitor` command prints the same.
-    pub(super) fn monitor_values(&self) -> Vec<(&'static str, Value)> {
+    pub(super) fn monitor_values(&self) -> Vec<(String, Value)> {
         let db = self.server.peer().machine().db();
         let (local, remote) = self.plain_connections();
         let mut v: Vec<(&'static str, Value)> = vec![
@@ -286,8 +286,12 @@ impl Node {
                     ("synced_non_voting_followers", 0.into()),
                     ("synced_observers", synced(true).into()),
                 ]);
+                let uptime = self.leading_since.map_or(0, |since| since.elapsed().as_millis() as u64);
+                v.push(("leader_uptime", uptime.into()));
             }
         }
+        let mut v: Vec<(String, Value)> = v.into_iter().map(|(k, value)| (k.to_string(), value)).collect();
+        self.timings.mntr(&mut v);
         v
     }
 
@@ -304,6 +308,7 @@ impl Node {
         self.sent = 0;
         self.latency = super::stats::Latency::default();
         self.response_sizes = super::admin::ResponseSizes::default();
+        self.timings.reset_latencies();
     }
 
     /// Requests read from clients and not answered yet.

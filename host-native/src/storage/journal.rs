@@ -87,6 +87,17 @@ pub(super) struct Journal {
     faults: Faults,
     /// The record being encoded (kept to reuse its allocation).
     scratch: Vec<u8>,
+    /// Told how long each fdatasync took.
+    on_sync: Option<SyncObserver>,
+}
+
+/// What hears of each fdatasync's duration (the server's `fsynctime`).
+pub(super) struct SyncObserver(Box<dyn FnMut(std::time::Duration) + Send>);
+
+impl std::fmt::Debug for SyncObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SyncObserver")
+    }
 }
 
 impl Journal {
@@ -108,7 +119,12 @@ impl Journal {
             unsynced: false,
             faults,
             scratch: Vec::new(),
+            on_sync: None,
         }
+    }
+
+    pub fn on_sync(&mut self, observe: Box<dyn FnMut(std::time::Duration) + Send>) {
+        self.on_sync = Some(SyncObserver(observe));
     }
 
     pub fn dir(&self) -> &Path {
@@ -170,8 +186,12 @@ impl Journal {
             && let Some(segment) = &self.current
         {
             let path = &segment.path;
+            let started = std::time::Instant::now();
             (self.faults.check(FileOp::Sync, path).and_then(|()| segment.file.sync_data()))
                 .map_err(StorageError::io(path, "fdatasync"))?;
+            if let Some(SyncObserver(observe)) = &mut self.on_sync {
+                observe(started.elapsed());
+            }
             self.unsynced = false;
         }
         self.batch_first = self.next_lsn;

@@ -186,6 +186,11 @@ impl Storage {
         Ok((Storage { journal }, image))
     }
 
+    /// Has `observe` told how long each fdatasync of the log took (on the writer's thread).
+    pub fn on_sync(&mut self, observe: impl FnMut(std::time::Duration) + Send + 'static) {
+        self.journal.on_sync(Box::new(observe));
+    }
+
     /// Starts the writer on a dedicated thread. `durable(seq)` is called from that thread after
     /// each fdatasync (or after the write when `force_sync` is false) with the highest seq now
     /// on stable storage. If the disk fails, `failed` is called from that thread instead, once,
