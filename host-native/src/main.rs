@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use zabkeeper::config::Settings;
-use zabkeeper::tools::{bench, ensemble, sim, status};
+use zabkeeper::tools::{bench, cli, ensemble, sim, status};
 use zabkeeper::{SERVER_VERSION, node, shutdown_signal};
 
 /// mimalloc: the commit path allocates small buffers at a high rate (entries, frames,
@@ -40,6 +40,8 @@ enum Command {
     /// One line per member (mode, epoch, zxid, lag, connections, fsync) and a verdict on the
     /// quorum; exits 0 healthy, 1 degraded, 2 lost.
     Status(status::StatusArgs),
+    /// A shell with zkCli.sh's commands and output (or one command: `cli get /x`).
+    Cli(cli::CliArgs),
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +79,14 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(why) => {
                 eprintln!("zabkeeper bench: {why}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Cli(args) => match cli::run(args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(why) => {
+                eprintln!("zabkeeper cli: {why}");
                 ExitCode::from(2)
             }
         },

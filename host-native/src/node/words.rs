@@ -368,7 +368,7 @@ fn java_double(x: f64) -> String {
 
 /// Milliseconds since the epoch as Java's `Date.toString()` prints them in UTC
 /// (`Tue Nov 24 22:26:09 UTC 2026`).
-fn java_date(ms: u64) -> String {
+pub(crate) fn java_date(ms: u64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let secs = ms / 1000;

@@ -1,8 +1,24 @@
 //! The other subcommands of the `zabkeeper` binary: a local ensemble launcher
 //! ([`ensemble`]), the simulator's seed sweep ([`sim`]), a load generator for any
-//! ZooKeeper-compatible server ([`bench`]) and an ensemble's health at a glance ([`status`]).
+//! ZooKeeper-compatible server ([`bench`]), an ensemble's health at a glance ([`status`]) and
+//! a zkCli.sh-like shell ([`cli`]).
 
 pub mod bench;
+pub mod cli;
 pub mod ensemble;
 pub mod sim;
 pub mod status;
+
+use zabkeeper_core::wire::ConnectRequest;
+
+/// The handshake of a new session asking for `timeout_ms`, as the tools' clients open them.
+pub fn new_session(timeout_ms: i32) -> ConnectRequest {
+    ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout_ms,
+        session_id: 0,
+        passwd: Some(vec![0; 16]),
+        read_only: Some(false),
+    }
+}

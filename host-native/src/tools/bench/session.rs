@@ -11,8 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use zabkeeper_core::wire::records::ReplyHeader;
 use zabkeeper_core::wire::{
-    ConnectRequest, ConnectResponse, DEFAULT_MAX_FRAME, FrameDecoder, Jute, NOTIFICATION_XID, Reader, Request,
-    Response, write_frame,
+    ConnectResponse, DEFAULT_MAX_FRAME, FrameDecoder, Jute, NOTIFICATION_XID, Reader, Request, Response, write_frame,
 };
 
 /// The session timeout the handshake asks for; the server may grant less.
@@ -65,14 +64,7 @@ impl Session {
             session_id: 0,
             xid: 1,
         };
-        let hello = ConnectRequest {
-            protocol_version: 0,
-            last_zxid_seen: 0,
-            timeout_ms: SESSION_TIMEOUT_MS,
-            session_id: 0,
-            passwd: Some(vec![0; 16]),
-            read_only: Some(false),
-        };
+        let hello = crate::tools::new_session(SESSION_TIMEOUT_MS);
         let mut out = Vec::new();
         write_frame(&mut out, |b| hello.encode(b));
         crate::net::send_all(&mut session.stream, &out).await.map_err(|e| format!("{addr}: {e}"))?;
