@@ -55,7 +55,15 @@ pub struct DataTree {
     containers: BTreeSet<String>,
     ttls: BTreeSet<String>,
     digest: u64,
+    /// ZooKeeper's `approximateDataSize`, kept as nodes change: see
+    /// [`DataTree::approximate_data_size`].
+    data_size: usize,
     last_zxid: Zxid,
+}
+
+/// What one node adds to [`DataTree::approximate_data_size`].
+fn node_size(path: &str, data: Option<&[u8]>) -> usize {
+    (if path == "/" { 0 } else { path.len() }) + data.map_or(0, <[u8]>::len)
 }
 
 impl Default for DataTree {
@@ -90,6 +98,7 @@ impl DataTree {
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
             digest: 0,
+            data_size: 0,
             last_zxid: Zxid::ZERO,
         }
     }
@@ -101,10 +110,11 @@ impl DataTree {
         self.nodes.get_mut(parent).children.insert(CompactString::new(name), id);
     }
 
-    /// Allocates a node and adds it to the digest; the caller links it to its parent.
+    /// Allocates a node and adds it to the digest and the data size; the caller links it to its parent.
     fn insert_node(&mut self, path: &str, data: Option<Box<[u8]>>, acl: AclId, stat: StatPersisted) -> NodeId {
         let content_hash = digest::content_hash(path, data.as_deref());
         self.digest = self.digest.wrapping_add(digest::node_digest(content_hash, self.acls.hash(acl), &stat));
+        self.data_size += node_size(path, data.as_deref());
         self.nodes.insert(Node { data, children: BTreeMap::new(), content_hash, stat, acl })
     }
 
@@ -152,6 +162,13 @@ impl DataTree {
     /// Number of znodes, the root and the built-ins included.
     pub fn node_count(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// ZooKeeper's `approximateDataSize` (mntr's `zk_approximate_data_size`): the length of
+    /// every node's path (the root's counted as empty) and of its data, kept as the tree
+    /// changes, so asking costs nothing however large the tree.
+    pub fn approximate_data_size(&self) -> usize {
+        self.data_size
     }
 
     /// The running digest over every node.
@@ -268,6 +285,7 @@ impl DataTree {
         self.digest = self.digest.wrapping_sub(self.node_digest(id));
         self.nodes.get_mut(parent).children.remove(name);
         let node = self.nodes.remove(id);
+        self.data_size -= node_size(path, node.data.as_deref());
         self.acls.release(node.acl);
         let z = zxid.as_i64();
         if z > self.nodes.get(parent).stat.pzxid {
@@ -324,6 +342,8 @@ impl DataTree {
     ) -> Result<Stat, ErrorCode> {
         let id = self.resolve(path).ok_or(ErrorCode::NoNode)?;
         let content_hash = digest::content_hash(path, data.as_deref());
+        let (old, new) = (self.nodes.get(id).data.as_deref().map_or(0, <[u8]>::len), data.as_deref().map_or(0, <[u8]>::len));
+        self.data_size = self.data_size - old + new;
         self.update_node(id, |node| {
             node.data = data;
             node.content_hash = content_hash;
@@ -393,9 +413,11 @@ impl DataTree {
         let mut containers = BTreeSet::new();
         let mut ttls = BTreeSet::new();
         let mut problem = None;
+        let mut data_size = 0;
         self.walk(|path, node| {
             count += 1;
             let n = self.nodes.get(node.id);
+            data_size += node_size(path, n.data.as_deref());
             if digest::content_hash(path, n.data.as_deref()) != n.content_hash {
                 problem.get_or_insert_with(|| alloc::format!("stale content hash at {path}"));
             }
@@ -429,6 +451,9 @@ impl DataTree {
         }
         if digest != self.digest {
             return Err(alloc::format!("digest {:x} but nodes sum to {:x}", self.digest, digest));
+        }
+        if data_size != self.data_size {
+            return Err(alloc::format!("data size {} but nodes sum to {data_size}", self.data_size));
         }
         if ephemerals != self.ephemerals || containers != self.containers || ttls != self.ttls {
             return Err("ephemeral, container or TTL index out of step with the nodes".into());

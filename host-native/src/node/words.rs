@@ -252,7 +252,7 @@ impl Node {
             ("avg_latency", self.latency.avg().into()),
             ("min_latency", self.latency.min().into()),
             ("max_latency", self.latency.max().into()),
-            ("approximate_data_size", approximate_data_size(&db.tree).into()),
+            ("approximate_data_size", db.tree.approximate_data_size().into()),
             ("uptime", (self.started.elapsed().as_millis() as u64).into()),
         ];
         if let Some((open, max)) = file_descriptors() {
@@ -343,16 +343,6 @@ impl Node {
 /// The start of a connection's line in `stat` and `cons` (without its closing parenthesis).
 fn short_line(c: &super::Client) -> String {
     format!(" /{}[1](queued=0,recved={},sent={}", c.addr, c.stats.received, c.stats.sent)
-}
-
-/// ZooKeeper's `approximateDataSize`: the lengths of every path (the root's counted as empty)
-/// and every node's data. Walks the tree: mntr on a very large tree costs a few milliseconds.
-fn approximate_data_size(tree: &zabkeeper_core::tree::DataTree) -> usize {
-    let mut size = 0;
-    tree.walk(|path, node| {
-        size += if path == "/" { 0 } else { path.len() } + node.data().map_or(0, <[u8]>::len);
-    });
-    size
 }
 
 /// ZooKeeper's trace mask at the start, as `gtmk` reports it.
