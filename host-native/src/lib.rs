@@ -7,13 +7,15 @@
 //! - [`net`]: the client port and the peer links, bytes in and out only.
 //! - [`event`]: what the listeners, links and storage tell the node task.
 //! - [`storage`]: the durable log and its checkpoints.
-//! - [`tools`]: the ensemble launcher, the simulator sweep, the load generator.
+//! - [`tools`]: the ensemble launcher, the simulator sweep, the load generator, status, cli.
+//! - [`progress`]: progress lines for long work.
 
 pub mod config;
 pub mod event;
 pub mod jaas;
 pub mod net;
 pub mod node;
+pub mod progress;
 pub mod storage;
 pub mod tools;
 

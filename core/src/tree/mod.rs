@@ -342,7 +342,8 @@ impl DataTree {
     ) -> Result<Stat, ErrorCode> {
         let id = self.resolve(path).ok_or(ErrorCode::NoNode)?;
         let content_hash = digest::content_hash(path, data.as_deref());
-        let (old, new) = (self.nodes.get(id).data.as_deref().map_or(0, <[u8]>::len), data.as_deref().map_or(0, <[u8]>::len));
+        let (old, new) =
+            (self.nodes.get(id).data.as_deref().map_or(0, <[u8]>::len), data.as_deref().map_or(0, <[u8]>::len));
         self.data_size = self.data_size - old + new;
         self.update_node(id, |node| {
             node.data = data;

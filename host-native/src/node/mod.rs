@@ -210,7 +210,19 @@ impl Node {
             Storage::open_with_faults(&dir, options, Faults::from_env()).map_err(NodeError::Recover)?;
         let mut db = Database::default();
         if let Some((zxid, bytes)) = &image.snapshot {
+            let started = Instant::now();
             db.restore(bytes).map_err(|why| NodeError::Snapshot { zxid: *zxid, why })?;
+            let took = started.elapsed();
+            if took >= crate::progress::EVERY {
+                info!(
+                    %zxid,
+                    znodes = db.tree.node_count(),
+                    bytes = bytes.len(),
+                    took_s = format!("{:.1}", took.as_secs_f64()),
+                    rate = format!("{:.0} MB/s", bytes.len() as f64 / 1e6 / took.as_secs_f64()),
+                    "checkpoint restored"
+                );
+            }
         }
         info!(
             data_dir = %dir.display(),

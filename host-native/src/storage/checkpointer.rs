@@ -162,5 +162,16 @@ fn write(dir: &Path, job: Job, faults: &Faults, hook: &mut Hook) -> Result<Point
     let head = checkpoint.encode_head();
     let name = format::checkpoint_name(job.lsn);
     let (_, path) = files::create_file(dir, &name, &[&head, &snapshot], 0, faults, &mut **hook)?;
+    let took = started.elapsed();
+    if took >= crate::progress::EVERY {
+        // Long enough for an operator to wonder: say what it was.
+        tracing::info!(
+            zxid = %job.zxid,
+            bytes = snapshot.len(),
+            took_s = format!("{:.1}", took.as_secs_f64()),
+            rate = format!("{:.0} MB/s", snapshot.len() as f64 / 1e6 / took.as_secs_f64()),
+            "checkpoint written"
+        );
+    }
     Ok(Point { lsn: job.lsn, replay_from: job.replay_from, file: Some(path) })
 }

@@ -225,6 +225,8 @@ fn replay_chain(
     };
     let live = segments.split_off(first);
     let count = live.len();
+    let total = live.iter().map(|s| fs::metadata(&s.path).map_or(0, |m| m.len())).sum();
+    let mut progress = crate::progress::Progress::new("replaying the log", "bytes", total);
     let mut next_lsn = live.first().map_or(from, |s| s.lsn);
     let mut last = None;
     for (i, Found { path, header, .. }) in live.into_iter().enumerate() {
@@ -242,12 +244,14 @@ fn replay_chain(
         }
         let bytes = fs::read(&path).map_err(StorageError::io(&path, "read"))?;
         let is_last = i + 1 == count;
-        let replayed = replay(&path, &bytes, &header, is_last, from, image, trail)?;
+        let into = Sink { from, image: &mut *image, trail: &mut *trail, progress: &mut progress };
+        let replayed = replay(&path, &bytes, &header, is_last, into)?;
         next_lsn = replayed.next_lsn;
         if is_last {
             last = Some((path, bytes.len(), replayed));
         }
     }
+    progress.finish();
     Ok(Chain { next_lsn, last })
 }
 
@@ -276,17 +280,24 @@ struct Replayed {
     tail: Tail,
 }
 
-/// Replays the records of one segment (a whole file in `bytes`) from lsn `from` on into
-/// `image` and `trail`; records before `from` are checked only.
+/// Where replayed records go: from lsn `from` on into `image` and `trail` (records before
+/// `from` are checked only), their bytes counted in `progress`.
+struct Sink<'a> {
+    from: u64,
+    image: &'a mut Image,
+    trail: &'a mut Trail,
+    progress: &'a mut crate::progress::Progress,
+}
+
+/// Replays the records of one segment (a whole file in `bytes`).
 fn replay(
     path: &Path,
     bytes: &[u8],
     header: &SegmentHeader,
     last: bool,
-    from: u64,
-    image: &mut Image,
-    trail: &mut Trail,
+    into: Sink<'_>,
 ) -> Result<Replayed, StorageError> {
+    let Sink { from, image, trail, progress } = into;
     let mut at = HEADER_BYTES;
     let mut lsn = header.first_lsn;
     let mut records = 0usize;
@@ -322,6 +333,7 @@ fn replay(
             trail.apply(&op, lsn);
         }
         records += 1;
+        progress.advance((frame.end - at) as u64);
         lsn = lsn.checked_add(1).ok_or_else(|| StorageError::damaged(path, at, "lsn overflows"))?;
         at = frame.end;
     }
