@@ -287,7 +287,7 @@ impl Node {
             ("max_latency", self.latency.max().into()),
             ("data_dir_size", data.into()),
             ("log_dir_size", log.into()),
-            ("last_processed_zxid", self.server.peer().committed().as_u64().into()),
+            ("last_processed_zxid", self.processed_zxid().as_u64().into()),
             ("num_alive_client_connections", self.clients.len().into()),
             ("auth_failed_count", self.auth_failures.into()),
             ("non_mtlsremote_conn_count", remote.into()),
@@ -365,7 +365,7 @@ impl Node {
             return object([("voting", false.into()), ("zabstate", "".into())]);
         };
         let phase = self.zab_phase();
-        let zxid = peer.machine().applied();
+        let zxid = self.processed_zxid();
         object([
             ("myid", st.my_id.into()),
             ("is_leader", peer.is_established_leader().into()),

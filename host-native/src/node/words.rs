@@ -56,7 +56,7 @@ impl Node {
         }
         let db = self.server.peer().machine().db();
         let nodes = db.tree.node_count();
-        let zxid = self.server.peer().committed();
+        let zxid = self.processed_zxid();
         let watches = self.server.watches().stats();
         match word {
             FourLetterWord::Ruok => "imok".into(),
@@ -219,6 +219,7 @@ impl Node {
             // The digest of the replicated state at the last applied zxid: equal on replicas
             // that applied the same txns.
             FourLetterWord::Hash => {
+                let zxid = self.server.peer().committed();
                 format!("zxid: 0x{:x}, digest: {:016x}\n", zxid.as_u64(), self.server.peer().machine().digest())
             }
             FourLetterWord::Dirs => {
@@ -309,6 +310,15 @@ impl Node {
         self.latency = super::stats::Latency::default();
         self.response_sizes = super::admin::ResponseSizes::default();
         self.timings.reset_latencies();
+    }
+
+    /// The last zxid processed, as ZooKeeper reports it (srvr's `Zxid`): the last committed
+    /// one, and once an epoch is established at least that epoch's start, so a fresh ensemble
+    /// shows its epoch before its first write, as ZooKeeper's does.
+    pub(super) fn processed_zxid(&self) -> zabkeeper_core::Zxid {
+        let peer = self.server.peer();
+        let committed = peer.committed();
+        if peer.is_serving() { committed.max(zabkeeper_core::Zxid::new(peer.current_epoch(), 0)) } else { committed }
     }
 
     /// Requests read from clients and not answered yet.
