@@ -35,7 +35,7 @@ const KEYED_BY_DATA: &[&str] = &[
 ];
 
 /// Keys ZooKeeper prints that have no meaning here (docs/OPERATIONS.md says why).
-const LEFT_OUT: &[&str] = &["fsync_threshold_exceed_count", "proposal_stats"];
+const LEFT_OUT: &[&str] = &["fsync_threshold_exceed_count"];
 
 /// Checks that `ours` has the shape of `theirs`: every key of theirs (but [`LEFT_OUT`]) with a
 /// value of the same JSON type, recursively; arrays and data-keyed objects by their first
@@ -165,6 +165,9 @@ fn every_admin_command_answers_as_zookeeper_3_8_on_a_three_process_ensemble() {
     assert_eq!((zab["zabstate"].as_str(), zab["voting"].as_bool()), (Some("broadcast"), Some(true)));
     let monitor = command(leader_admin, "mntr");
     assert_eq!((monitor["synced_followers"].as_u64(), monitor["quorum_size"].as_u64()), (Some(2), Some(3)));
+    let proposals = command(leader_admin, "srvr")["proposal_stats"].clone();
+    assert!(proposals["max_buffer_size"].as_i64() > Some(100), "the 100-byte write was proposed: {proposals}");
+    assert_eq!(monitor["max_proposal_size"], proposals["max_buffer_size"]);
     assert_eq!(monitor["znode_count"], command(follower_admin, "monitor")["znode_count"]);
     assert_eq!(command(follower_admin, "voting_view")["current_config"].as_object().unwrap().len(), 3);
     assert_eq!(command(follower_admin, "wchs")["num_total_watches"], 1);

@@ -294,13 +294,17 @@ impl Node {
             ("non_mtlslocal_conn_count", local.into()),
             ("uptime", (self.started.elapsed().as_millis() as u64).into()),
         ]);
-        object([
+        let mut m = object([
             ("version", format!("{SERVER_VERSION}, built on unknown").into()),
             ("read_only", false.into()),
             ("server_stats", stats.into()),
             ("client_response", sizes),
             ("node_count", self.server.peer().machine().db().tree.node_count().into()),
-        ])
+        ]);
+        if self.settings.members.len() > 1 && self.server.peer().is_established_leader() {
+            m.insert("proposal_stats".into(), self.proposal_sizes.json());
+        }
+        m
     }
 
     /// `connections`: one object per client connection, as `cons` lists them. TLS connections
@@ -461,8 +465,8 @@ fn arch() -> &'static str {
     }
 }
 
-/// Sizes of the responses written to clients: ZooKeeper's `client_response_stats` (-1 until
-/// the first; `srst` starts them again).
+/// Sizes of the responses written to clients (ZooKeeper's `client_response_stats`), or of the
+/// proposals a leader sent (`proposal_stats`): -1 until the first.
 #[derive(Clone, Copy, Debug)]
 pub struct ResponseSizes {
     last: i64,
@@ -496,7 +500,7 @@ impl ResponseSizes {
         self.max
     }
 
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         json!({ "last_buffer_size": self.last, "min_buffer_size": self.min, "max_buffer_size": self.max })
     }
 }

@@ -74,6 +74,9 @@ pub struct Node {
     latency: stats::Latency,
     /// Sizes of the responses written to clients since the start or the last `srst`.
     response_sizes: admin::ResponseSizes,
+    /// Sizes of the proposals this server sent as leader, and the newest one sized.
+    proposal_sizes: admin::ResponseSizes,
+    last_sized: Zxid,
     /// Read, update, fsync and election times (mntr's summaries, Prometheus' histograms).
     timings: metrics::Timings,
     /// Since when this server looks for a leader (`election_time`).
@@ -279,6 +282,8 @@ impl Node {
             sent: 0,
             latency: stats::Latency::default(),
             response_sizes: admin::ResponseSizes::default(),
+            proposal_sizes: admin::ResponseSizes::default(),
+            last_sized: Zxid::ZERO,
             timings,
             looking_since: None,
             leading_since: None,
@@ -485,6 +490,9 @@ impl Node {
                     }
                 }
                 ServerOutput::Peer { to, msg } => {
+                    if let zabkeeper_core::server::PeerMessage::Zab(zab::Message::Proposal { entries, .. }) = &msg {
+                        self.size_proposals(entries);
+                    }
                     if let Some(links) = &self.links {
                         links.send(to, msg);
                     }
@@ -548,6 +556,19 @@ impl Node {
         if let Some(writer) = &self.writer {
             writer.checkpoint(zxid, Snapshot::Build(Box::new(move || frozen.snapshot())));
             self.pending_snapshot = Some(zxid);
+        }
+    }
+
+    /// Records the size of each new proposal once (it goes to every learner): its encoded
+    /// bytes, as the peer links carry it (`proposal_stats`, mntr's `zk_*_proposal_size`).
+    fn size_proposals(&mut self, entries: &[Arc<zab::Entry>]) {
+        for entry in entries {
+            if entry.zxid > self.last_sized {
+                self.last_sized = entry.zxid;
+                let size =
+                    postcard::serialize_with_flavor(&**entry, postcard::ser_flavors::Size::default()).unwrap_or(0);
+                self.proposal_sizes.record(size);
+            }
         }
     }
 

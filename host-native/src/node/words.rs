@@ -289,6 +289,9 @@ impl Node {
                 ]);
                 let uptime = self.leading_since.map_or(0, |since| since.elapsed().as_millis() as u64);
                 v.push(("leader_uptime", uptime.into()));
+                v.push(("last_proposal_size", self.proposal_sizes.last().into()));
+                v.push(("min_proposal_size", self.proposal_sizes.min().into()));
+                v.push(("max_proposal_size", self.proposal_sizes.max().into()));
             }
         }
         let mut v: Vec<(String, Value)> = v.into_iter().map(|(k, value)| (k.to_string(), value)).collect();
@@ -303,7 +306,8 @@ impl Node {
         }
     }
 
-    /// `srst`: the server's counters, latencies and response sizes start again.
+    /// `srst`: the server's counters, latencies and response sizes start again (a leader's
+    /// proposal sizes are its own, as in ZooKeeper).
     pub(super) fn reset_server_stats(&mut self) {
         self.received = 0;
         self.sent = 0;
