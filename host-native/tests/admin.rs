@@ -1,6 +1,6 @@
 //! The AdminServer on real processes: every ZooKeeper 3.8 command on a leader and a follower
 //! of a 3-process ensemble, against the answers Apache ZooKeeper 3.8 gave in the same places
-//! (tests/wire/golden/admin-*.json, tests/wire/capture_admin.py); the answers of a member
+//! (tests/wire/admin/admin-*.json, tests/wire/capture_admin.py); the answers of a member
 //! without a quorum; `/ready` and `/live`; and the port's bounds.
 
 mod common;
@@ -15,7 +15,7 @@ use zabkeeper_core::wire::Request;
 use zabkeeper_core::wire::records::PathWatch;
 
 fn golden(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/wire/golden").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/wire/admin").join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -140,7 +140,7 @@ fn every_admin_command_answers_as_zookeeper_3_8_on_a_three_process_ensemble() {
 
     let (status, _, page) = http_get(follower_admin, "/commands").unwrap();
     let theirs = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/wire/golden/admin-commands.html"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/wire/admin/admin-commands.html"),
     )
     .unwrap();
     assert_eq!((status, page.as_str()), (200, theirs.as_str()), "GET /commands lists what ZooKeeper's does");

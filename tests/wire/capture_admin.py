@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Capture Apache ZooKeeper 3.8's AdminServer answers: tests/wire/golden/admin-*.json.
+"""Capture Apache ZooKeeper 3.8's AdminServer answers: tests/wire/admin/admin-*.json.
 
 Starts a 3-member ZooKeeper 3.8.0 ensemble from Debian's jars (plus Jetty, the servlet API and
 Jackson, which the AdminServer needs) on loopback, with the AdminServer of member N on
@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-GOLDEN = os.path.join(HERE, "golden")
+GOLDEN = os.path.join(HERE, "admin")
 J = "/usr/share/java"
 CP = ":".join("%s/%s.jar" % (J, n) for n in (
     "zookeeper", "zookeeper-jute", "netty-codec", "netty-resolver", "netty-handler",
