@@ -94,8 +94,11 @@ pub struct AdminSettings {
     pub addr: SocketAddr,
     /// Where the commands are, `/commands/<name>` below it: starts with `/`, no trailing `/`.
     pub command_url: String,
-    /// A connection that sends no complete request for this long is closed.
+    /// A connection that sends no complete request head for this long is closed.
     pub idle_timeout_ms: u64,
+    /// `admin.forceHttps=true`: HTTPS only, with the `ssl.quorum.*` key and trust stores, as
+    /// ZooKeeper's AdminServer; client certificates required with `admin.needClientAuth`.
+    pub tls: Option<TlsSettings>,
 }
 
 /// ZooKeeper's AdminServer port.
@@ -180,6 +183,7 @@ impl Default for Settings {
                 addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), ADMIN_PORT),
                 command_url: "/commands".into(),
                 idle_timeout_ms: 30_000,
+                tls: None,
             }),
             metrics: None,
             initial_config: None,
@@ -299,6 +303,7 @@ impl Settings {
         // ZooKeeper's AdminServer listens on every address unless told otherwise.
         let (mut admin_on, mut admin_ip, mut admin_port) = (true, IpAddr::V4(Ipv4Addr::UNSPECIFIED), ADMIN_PORT);
         let (mut admin_url, mut admin_idle_ms) = (String::from("/commands"), 30_000);
+        let (mut admin_https, mut admin_client_auth) = (false, false);
         let (mut prometheus, mut metrics_ip, mut metrics_port) =
             (false, IpAddr::V4(Ipv4Addr::UNSPECIFIED), METRICS_PORT);
         for (number, raw) in text.lines().enumerate() {
@@ -464,14 +469,16 @@ impl Settings {
                     }
                     admin_url = url.to_string();
                 }
-                "admin.forceHttps" | "admin.portUnification" | "admin.needClientAuth" if yes_no(key, value)? => {
+                "admin.forceHttps" => admin_https = yes_no(key, value)?,
+                "admin.needClientAuth" => admin_client_auth = yes_no(key, value)?,
+                "admin.portUnification" if yes_no(key, value)? => {
                     // Never a silent downgrade to plain HTTP.
                     return Err(ConfigError(format!(
-                        "{key}=true: HTTPS on the admin port is not built yet; remove the key, or set \
-                         admin.enableServer=false and reach the commands as four-letter words over TLS"
+                        "{key}=true: HTTP and HTTPS on one admin port is not built; use admin.forceHttps=true \
+                         for HTTPS only"
                     )));
                 }
-                "admin.forceHttps" | "admin.portUnification" | "admin.needClientAuth" => {}
+                "admin.portUnification" => {}
                 key if key.starts_with("admin.") => s.warnings.push(format!("{key}: not used by this server; ignored")),
                 "metricsProvider.className" => {
                     prometheus = match value {
@@ -514,10 +521,30 @@ impl Settings {
             s.client_addr.set_ip(ip);
         }
         s.metrics = prometheus.then_some(SocketAddr::new(metrics_ip, metrics_port));
+        let admin_tls = match (admin_https, &quorum_ssl.key_store) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(ConfigError(
+                    "admin.forceHttps=true needs ssl.quorum.keyStore.location: the AdminServer's certificate \
+                     comes from the ssl.quorum.* keys, as in ZooKeeper"
+                        .into(),
+                ));
+            }
+            (true, Some(key_store)) => Some(TlsSettings {
+                key_store: key_store.clone(),
+                trust_store: quorum_ssl.trust_store.clone(),
+                client_auth: if admin_client_auth { ClientAuth::Need } else { ClientAuth::None },
+                protocols: quorum_ssl.protocols.unwrap_or_default(),
+            }),
+        };
+        if admin_client_auth && !admin_https {
+            return Err(ConfigError("admin.needClientAuth=true needs admin.forceHttps=true".into()));
+        }
         s.admin = admin_on.then(|| AdminSettings {
             addr: SocketAddr::new(admin_ip, admin_port),
             command_url: if admin_url.is_empty() { "/".into() } else { admin_url },
             idle_timeout_ms: admin_idle_ms,
+            tls: admin_tls,
         });
         if let Some(port) = secure_port {
             s.secure_client_addr = Some(SocketAddr::new(secure_ip.unwrap_or(s.client_addr.ip()), port));
@@ -639,7 +666,7 @@ mod tests {
     }
 
     #[test]
-    fn the_admin_server_takes_zookeepers_keys_and_never_downgrades_https() {
+    fn the_admin_server_takes_zookeepers_keys_and_never_serves_plain_where_https_is_asked() {
         let a = Settings::from_text(
             "admin.serverAddress=127.0.0.2\nadmin.serverPort=18080\nadmin.commandURL=/zk/\nadmin.idleTimeout=500\n",
         )
@@ -652,7 +679,11 @@ mod tests {
         );
         assert_eq!(Settings::from_text("admin.enableServer=false").unwrap().admin, None);
         assert_eq!(Settings::default().admin.unwrap().addr, "127.0.0.1:8080".parse().unwrap());
-        for text in ["admin.forceHttps=true", "admin.commandURL=commands", "admin.serverPort=0"] {
+        let https = Settings::from_text("admin.forceHttps=true\nssl.quorum.keyStore.location=/k.pem\n").unwrap();
+        assert_eq!(https.admin.unwrap().tls.map(|t| t.client_auth), Some(ClientAuth::None));
+        for text in
+            ["admin.forceHttps=true", "admin.portUnification=true", "admin.commandURL=commands", "admin.serverPort=0"]
+        {
             let err = Settings::from_text(text).unwrap_err().0;
             assert!(err.starts_with(text.split('=').next().unwrap()), "{text}: {err}");
         }

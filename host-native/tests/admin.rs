@@ -284,3 +284,39 @@ fn the_admin_port_is_bounded_and_keeps_serving() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An HTTP GET over `stream`; the status line and the body.
+fn https_get(mut stream: impl Read + Write, path: &str) -> std::io::Result<(String, String)> {
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    Ok((head.lines().next().unwrap_or("").to_string(), body.to_string()))
+}
+
+#[test]
+fn admin_force_https_serves_only_https_with_the_quorum_certificates() {
+    let dir = common::scratch("admin-https");
+    common::certificates(&dir);
+    let extra = format!(
+        "admin.forceHttps=true\nadmin.needClientAuth=true\nssl.quorum.keyStore.location={0}/server.store.pem\n\
+         ssl.quorum.trustStore.location={0}/ca.pem\n",
+        dir.display()
+    );
+    let server = common::standalone_with(&dir, &extra);
+    let admin = server.admin.unwrap();
+
+    // With a certificate the quorum CA signed: the commands, as over HTTP.
+    let (status, body) = https_get(common::tls(&dir, admin, Some("client")), "/commands/ruok").unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["command"], "ruok");
+    // Without one (admin.needClientAuth), and over plain HTTP: nothing.
+    let refused = https_get(common::tls(&dir, admin, None), "/commands/ruok");
+    assert!(refused.as_ref().map_or(true, |(s, _)| !s.contains("200")), "{refused:?}");
+    assert!(http_get(admin, "/commands/ruok").is_none_or(|(status, _, _)| status != 200), "plain HTTP answered");
+    // The server still serves clients.
+    assert_eq!(word(server.client, "srvr").map(|s| s.contains("Mode: standalone")), Some(true));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

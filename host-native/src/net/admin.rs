@@ -20,6 +20,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use super::{ACCEPT_BACKOFF, Throttle};
@@ -59,9 +60,19 @@ impl Site {
 /// Idle deadline of the metrics port (ZooKeeper's Jetty default).
 pub const METRICS_IDLE: Duration = Duration::from_secs(30);
 
+/// A connection, plain or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 /// Accepts connections until the task is dropped; `idle` is how long one may take to send a
-/// complete request head.
-pub async fn serve(listener: TcpListener, site: Site, idle: Duration, events: mpsc::UnboundedSender<Event>) {
+/// complete request head (or, over `tls`, to finish its handshake).
+pub async fn serve(
+    listener: TcpListener,
+    site: Site,
+    idle: Duration,
+    tls: Option<TlsAcceptor>,
+    events: mpsc::UnboundedSender<Event>,
+) {
     let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     let mut refusals = Throttle::default();
     loop {
@@ -81,8 +92,22 @@ pub async fn serve(listener: TcpListener, site: Site, idle: Duration, events: mp
             }
             continue;
         };
-        let (events, site) = (events.clone(), site.clone());
+        let (events, site, tls) = (events.clone(), site.clone(), tls.clone());
         tokio::spawn(async move {
+            let stream: Box<dyn Io> = match tls {
+                None => Box::new(stream),
+                Some(acceptor) => match tokio::time::timeout(idle, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => Box::new(stream),
+                    Ok(Err(e)) => {
+                        debug!(%addr, error = %e, "HTTPS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        debug!(%addr, "no HTTPS handshake within the idle deadline");
+                        return;
+                    }
+                },
+            };
             let service = service_fn(move |request| answer(request, site.clone(), events.clone()));
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -101,19 +126,28 @@ pub async fn serve(listener: TcpListener, site: Site, idle: Duration, events: mp
 
 /// Binds the admin port and serves it on a task of its own; a port that cannot be had is a
 /// warning, not a stop, as in ZooKeeper (the client port matters more than the dashboard).
-pub async fn start(settings: &AdminSettings, events: mpsc::UnboundedSender<Event>) -> Option<JoinHandle<()>> {
-    match TcpListener::bind(settings.addr).await {
+/// HTTPS that cannot be set up (unreadable certificates) stops the start.
+pub async fn start(
+    settings: &AdminSettings,
+    events: mpsc::UnboundedSender<Event>,
+) -> Result<Option<JoinHandle<()>>, crate::net::tls::TlsError> {
+    let tls = match &settings.tls {
+        Some(tls) => Some(TlsAcceptor::from(crate::net::tls::server_config(tls)?)),
+        None => None,
+    };
+    Ok(match TcpListener::bind(settings.addr).await {
         Ok(listener) => {
             let addr = listener.local_addr().map_or(settings.addr, |a| a);
-            tracing::info!(admin = %addr, url = %settings.command_url, "admin server");
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            tracing::info!(admin = %addr, url = %settings.command_url, scheme, "admin server");
             let idle = Duration::from_millis(settings.idle_timeout_ms);
-            Some(tokio::spawn(serve(listener, Site::admin(settings), idle, events)))
+            Some(tokio::spawn(serve(listener, Site::admin(settings), idle, tls, events)))
         }
         Err(e) => {
             warn!(addr = %settings.addr, error = %e, "cannot start the admin server; serving without it");
             None
         }
-    }
+    })
 }
 
 type Answer = Response<Full<Bytes>>;

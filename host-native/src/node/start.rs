@@ -150,7 +150,7 @@ pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + '
         accepting.push(tokio::spawn(client::serve(listener, events.clone(), limits, shared, security)));
     }
     if let Some(admin) = &settings.admin {
-        accepting.extend(crate::net::admin::start(admin, events.clone()).await);
+        accepting.extend(crate::net::admin::start(admin, events.clone()).await.map_err(StartError::Tls)?);
     }
     if let Some(addr) = settings.metrics {
         // As in ZooKeeper, metrics asked for and not served stop the start.
@@ -162,6 +162,7 @@ pub async fn start(settings: Settings, stop: impl Future<Output = ()> + Send + '
             listener,
             site,
             crate::net::admin::METRICS_IDLE,
+            None,
             events.clone(),
         )));
     }
