@@ -53,6 +53,11 @@ healthy() {
     cat "$TMP/status.txt" >&2
     fail "the quorum did not become healthy"
 }
+# Waits up to 30 s for member 4 to serve as an observer.
+observing() {
+    for _ in $(seq 150); do [ "$(mode_of 4)" = observer ] && return 0; sleep 0.2; done
+    fail "member 4 is $(mode_of 4), not an observer"
+}
 mode_of() { "$BIN" status --servers "127.0.0.1:$(client "$1")" | awk 'NR == 2 { print $2 }'; }
 read_back() { # member path expected
     got=$("$BIN" cli --server "127.0.0.1:$(client "$1")" get "$2") || fail "get $2 on member $1"
@@ -91,8 +96,7 @@ for n in "${order[@]}"; do layout "$n"; stop "$n"; start "$n"; healthy; done
 layout 4
 start 4
 healthy "$(servers),127.0.0.1:$(client 4)"
-for _ in $(seq 150); do [ "$(mode_of 4)" = observer ] && break; sleep 0.2; done
-[ "$(mode_of 4)" = observer ] || fail "member 4 is $(mode_of 4), not an observer"
+observing
 read_back 4 /config "after-${order[2]}"
 echo "runbook: an observer added; it serves reads of everything written before"
 
@@ -123,6 +127,8 @@ for n in 1 2 3 4; do
 done
 for n in 1 2 3 4; do start "$n"; done
 healthy "$(servers),127.0.0.1:$(client 4)"
+# The quorum's health does not wait for the observer: wait for it to serve too.
+observing
 for n in 1 2 3 4; do read_back $n /config "after-${order[2]}"; done
 echo "runbook: backed up from a stopped follower; the whole ensemble restored from the copy"
 echo "runbook: all passed"

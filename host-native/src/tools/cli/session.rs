@@ -61,7 +61,10 @@ pub struct Session {
 
 fn read_frame(stream: &mut TcpStream) -> Result<Vec<u8>, String> {
     let mut len = [0u8; 4];
-    stream.read_exact(&mut len).map_err(|e| e.to_string())?;
+    stream.read_exact(&mut len).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => "the server closed the connection (is it serving?)".to_string(),
+        _ => e.to_string(),
+    })?;
     let len = u32::from_be_bytes(len) as usize;
     if len > DEFAULT_MAX_FRAME {
         return Err(format!("a reply of {len} bytes is above the frame limit"));
