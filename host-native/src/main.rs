@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use zabkeeper::config::Settings;
-use zabkeeper::tools::{bench, cli, ensemble, sim, status};
+use zabkeeper::tools::{bench, cli, ensemble, migrate, sim, status};
 use zabkeeper::{SERVER_VERSION, node, shutdown_signal};
 
 /// mimalloc: the commit path allocates small buffers at a high rate (entries, frames,
@@ -42,6 +42,10 @@ enum Command {
     Status(status::StatusArgs),
     /// A shell with zkCli.sh's commands and output (or one command: `cli get /x`).
     Cli(cli::CliArgs),
+    /// Take over an Apache ZooKeeper dataDir (its snapshots, logs and epochs) into ours.
+    Import(migrate::ImportArgs),
+    /// Write our dataDir out as an Apache ZooKeeper 3.8 snapshot that ZooKeeper starts from.
+    Export(migrate::ExportArgs),
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +94,32 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Import(args) => {
+            quiet_logs();
+            match migrate::import(&args) {
+                Ok(summary) => {
+                    eprintln!("{}", summary.report);
+                    ExitCode::SUCCESS
+                }
+                Err(why) => {
+                    eprintln!("zabkeeper import: {why}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Export(args) => {
+            quiet_logs();
+            match migrate::export(&args) {
+                Ok(summary) => {
+                    eprintln!("{}", summary.report);
+                    ExitCode::SUCCESS
+                }
+                Err(why) => {
+                    eprintln!("zabkeeper export: {why}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Status(args) => match status::run(args) {
             Ok(verdict) => ExitCode::from(verdict.exit_code()),
             Err(why) => {
@@ -98,6 +128,13 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// Log lines (progress, warnings) on stderr for the offline tools.
+fn quiet_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 /// `zabkeeper start`: checks the configuration, recovers, listens, serves until Ctrl-C or

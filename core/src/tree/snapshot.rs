@@ -201,37 +201,130 @@ fn read_acls(rest: &mut &[u8], count: u64) -> Result<AclStore, SnapshotError> {
 fn read_nodes(rest: &mut &[u8], count: u64, acls: AclStore) -> Result<DataTree, SnapshotError> {
     let mut tree = DataTree::empty();
     tree.acls = acls;
-    let root: Record = take(rest)?;
-    if root.path != "/" || count == 0 {
+    let mut parents = Parents::default();
+    for i in 0..count {
+        let record: Record = take(rest)?;
+        if i == 0 && record.path != "/" {
+            return Err(malformed("the first node is not the root"));
+        }
+        tree.attach_restored(&mut parents, record.path, record.data, record.acl, record.stat)?;
+    }
+    if count == 0 {
         return Err(malformed("the first node is not the root"));
     }
-    tree.root = tree.insert_restored(root.path, root.data, root.acl, root.stat)?;
-    // Parents precede children in pre-order; remember the last parent to skip most lookups.
-    let mut last_parent: (String, super::NodeId) = (String::from("/"), tree.root);
-    for _ in 1..count {
-        let record: Record = take(rest)?;
-        path::validate_path(record.path).map_err(|e| malformed(alloc::format!("{:?}: {e}", record.path)))?;
-        let (parent_path, name) = path::split_parent(record.path).ok_or_else(|| malformed("second root"))?;
-        let parent = if last_parent.0 == parent_path {
-            last_parent.1
-        } else {
-            let id = tree.resolve(parent_path).ok_or_else(|| malformed("a node before its parent"))?;
-            last_parent = (String::from(parent_path), id);
-            id
+    Ok(tree)
+}
+
+/// The parent the last node was attached to: nodes come in pre-order, so most lookups of a
+/// parent are skipped.
+#[derive(Debug, Default)]
+struct Parents {
+    last: Option<(String, super::NodeId)>,
+}
+
+/// Builds a tree from nodes given one by one in pre-order (the root first, every parent
+/// before its children, siblings in any order), checked as [`read`] checks a snapshot: what an
+/// importer of another server's files uses. ACL lists are interned as they come.
+#[derive(Debug)]
+pub struct TreeBuilder {
+    tree: DataTree,
+    parents: Parents,
+    started: bool,
+}
+
+impl Default for TreeBuilder {
+    fn default() -> TreeBuilder {
+        TreeBuilder::new()
+    }
+}
+
+impl TreeBuilder {
+    pub fn new() -> TreeBuilder {
+        TreeBuilder { tree: DataTree::empty(), parents: Parents::default(), started: false }
+    }
+
+    /// Adds one node; the first must be the root ("/").
+    pub fn node(
+        &mut self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: &[Acl],
+        stat: StatPersisted,
+    ) -> Result<(), SnapshotError> {
+        if !self.started && path != "/" {
+            return Err(malformed("the first node is not the root"));
+        }
+        self.started = true;
+        let id = self.tree.acls.acquire(acl);
+        let attached = self.tree.attach_restored(&mut self.parents, path, data, id, stat);
+        // attach_restored took its own reference.
+        self.tree.acls.release(id);
+        attached
+    }
+
+    /// The tree as of `last_zxid`. ZooKeeper's built-in nodes that the given nodes lack (a
+    /// tree from before `/zookeeper/config` existed) are added as [`DataTree::new`] makes them.
+    pub fn finish(mut self, last_zxid: Zxid) -> Result<DataTree, SnapshotError> {
+        if !self.started {
+            return Err(malformed("no root node"));
+        }
+        let open = Acl::open_unsafe();
+        for (path, acl, stat) in [
+            (super::ZOOKEEPER_PATH, open.clone(), StatPersisted::default()),
+            (super::QUOTA_PATH, open, StatPersisted::default()),
+            (super::CONFIG_PATH, Acl::read_unsafe(), StatPersisted { aversion: -1, ..StatPersisted::default() }),
+        ] {
+            if self.tree.resolve(path).is_none() {
+                self.node(path, Some(&[]), &acl, stat)?;
+            }
+        }
+        self.tree.last_zxid = last_zxid;
+        Ok(self.tree)
+    }
+}
+
+impl DataTree {
+    /// Adds a restored node under its parent (which must already be there), checking its path,
+    /// that it is new and that its parent is not ephemeral. `acl` must be interned.
+    fn attach_restored(
+        &mut self,
+        parents: &mut Parents,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: AclId,
+        stat: StatPersisted,
+    ) -> Result<(), SnapshotError> {
+        if path == "/" {
+            if parents.last.is_some() {
+                return Err(malformed("second root"));
+            }
+            self.root = self.insert_restored(path, data, acl, stat)?;
+            parents.last = Some((String::from("/"), self.root));
+            return Ok(());
+        }
+        path::validate_path(path).map_err(|e| malformed(alloc::format!("{path:?}: {e}")))?;
+        let (parent_path, name) = path::split_parent(path).ok_or_else(|| malformed("second root"))?;
+        let parent = match &parents.last {
+            Some((last, id)) if last == parent_path => *id,
+            _ => {
+                let id = self.resolve(parent_path).ok_or_else(|| malformed("a node before its parent"))?;
+                parents.last = Some((String::from(parent_path), id));
+                id
+            }
         };
-        if tree.nodes.get(parent).children.contains_key(name) {
-            return Err(malformed(alloc::format!("duplicate node {:?}", record.path)));
+        if self.nodes.get(parent).children.contains_key(name) {
+            return Err(malformed(alloc::format!("duplicate node {path:?}")));
         }
         if matches!(
-            super::NodeKind::from_owner(tree.nodes.get(parent).stat.ephemeral_owner),
+            super::NodeKind::from_owner(self.nodes.get(parent).stat.ephemeral_owner),
             super::NodeKind::Ephemeral(_)
         ) {
             return Err(malformed("a child under an ephemeral node"));
         }
-        let id = tree.insert_restored(record.path, record.data, record.acl, record.stat)?;
-        tree.nodes.get_mut(parent).children.insert(compact_str::CompactString::new(name), id);
+        let id = self.insert_restored(path, data, acl, stat)?;
+        self.nodes.get_mut(parent).children.insert(compact_str::CompactString::new(name), id);
+        Ok(())
     }
-    Ok(tree)
 }
 
 impl DataTree {
@@ -255,6 +348,7 @@ impl DataTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::boxed::Box;
 
     #[test]
     fn a_version_1_snapshot_reads_with_legacy_passwords() {
@@ -267,5 +361,64 @@ mod tests {
         let mut v2 = Vec::new();
         write(&snap.tree, &snap.sessions, &mut v2);
         assert_eq!(read(&v2).unwrap().sessions, snap.sessions, "written again as version 2");
+    }
+
+    fn sample_tree() -> DataTree {
+        let mut tree = DataTree::new();
+        let z = |c| Zxid::new(1, c);
+        let digest_acl = [Acl::new(crate::tree::perms::READ, "digest", "u:h")];
+        tree.create_node("/a", Some((*b"one").into()), &Acl::open_unsafe(), 0, -1, z(1), 10).unwrap();
+        tree.create_node("/a/b", None, &digest_acl, 0, -1, z(2), 11).unwrap();
+        tree.create_node("/a/e", Some((*b"x").into()), &Acl::open_unsafe(), 0x55, -1, z(3), 12).unwrap();
+        tree.create_node("/c", Some(Box::default()), &digest_acl, 0, -1, z(4), 13).unwrap();
+        tree.set_last_zxid(z(4));
+        tree
+    }
+
+    #[test]
+    fn a_tree_built_node_by_node_equals_the_one_it_was_read_from() {
+        let tree = sample_tree();
+        let mut builder = TreeBuilder::new();
+        tree.walk(|path, node| builder.node(path, node.data(), node.acl(), *node.persisted()).unwrap());
+        let built = builder.finish(tree.last_zxid()).unwrap();
+        assert_eq!(built.digest(), tree.digest());
+        assert_eq!(built.node_count(), tree.node_count());
+        assert_eq!(built.acls().len(), tree.acls().len());
+        assert_eq!(built.approximate_data_size(), tree.approximate_data_size());
+        assert_eq!(built.ephemerals(SessionId(0x55)).collect::<Vec<_>>(), ["/a/e"]);
+        built.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn the_builder_adds_missing_builtins_and_refuses_what_read_refuses() {
+        let mut builder = TreeBuilder::new();
+        builder.node("/", Some(&[]), &Acl::open_unsafe(), StatPersisted::default()).unwrap();
+        builder
+            .node("/a", None, &Acl::open_unsafe(), StatPersisted { ephemeral_owner: 7, ..Default::default() })
+            .unwrap();
+        let stat = StatPersisted::default();
+        let open = Acl::open_unsafe();
+        assert!(
+            matches!(builder.node("/a/b", None, &open, stat), Err(SnapshotError::Malformed(_))),
+            "child of an ephemeral"
+        );
+        assert!(
+            matches!(builder.node("/x/y", None, &open, stat), Err(SnapshotError::Malformed(_))),
+            "before its parent"
+        );
+        assert!(matches!(builder.node("/a", None, &open, stat), Err(SnapshotError::Malformed(_))), "duplicate");
+        assert!(matches!(builder.node("/", None, &open, stat), Err(SnapshotError::Malformed(_))), "second root");
+        assert!(matches!(builder.node("/bad/", None, &open, stat), Err(SnapshotError::Malformed(_))), "bad path");
+        let tree = builder.finish(Zxid::new(1, 1)).unwrap();
+        for path in ["/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
+            assert_eq!(
+                tree.get(path).map(|n| n.persisted().aversion),
+                Some(if path.ends_with("config") { -1 } else { 0 })
+            );
+        }
+        tree.check_invariants().unwrap();
+        let mut no_root = TreeBuilder::new();
+        assert!(no_root.node("/a", None, &open, stat).is_err());
+        assert!(no_root.finish(Zxid::ZERO).is_err());
     }
 }

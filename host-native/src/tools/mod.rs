@@ -1,13 +1,16 @@
 //! The other subcommands of the `zabkeeper` binary: a local ensemble launcher
 //! ([`ensemble`]), the simulator's seed sweep ([`sim`]), a load generator for any
 //! ZooKeeper-compatible server ([`bench`]), an ensemble's health at a glance ([`status`]) and
-//! a zkCli.sh-like shell ([`cli`]).
+//! a zkCli.sh-like shell ([`cli`]), and moving a database from and to Apache ZooKeeper's
+//! files ([`migrate`], on [`zkdata`]).
 
 pub mod bench;
 pub mod cli;
 pub mod ensemble;
+pub mod migrate;
 pub mod sim;
 pub mod status;
+pub mod zkdata;
 
 use zabkeeper_core::wire::ConnectRequest;
 
