@@ -217,7 +217,11 @@ pub fn parse_snapshot_with(path: &Path, bytes: &[u8], zxid: i64, seals: Seals) -
             Some(list) => list.clone(),
             None if acl_id == OPEN_ACL_ID => Acl::open_unsafe().into(),
             None => {
-                return Err(damaged(c.path, at, format!("node {path:?} names ACL {acl_id}, which is not in the cache")));
+                return Err(damaged(
+                    c.path,
+                    at,
+                    format!("node {path:?} names ACL {acl_id}, which is not in the cache"),
+                ));
             }
         };
         let node = ZkNode { data, acl, stat, children: Default::default() };
