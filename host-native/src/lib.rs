@@ -11,10 +11,12 @@
 //! - [`progress`]: progress lines for long work.
 
 pub mod config;
+pub mod container;
 pub mod event;
 pub mod jaas;
 pub mod net;
 pub mod node;
+pub mod notify;
 pub mod progress;
 pub mod storage;
 pub mod tools;

@@ -95,6 +95,8 @@ pub struct Node {
     snapshots: SnapSchedule,
     /// A checkpoint is due and waits for the one being written (see [`Node::step`]).
     checkpoint_owed: bool,
+    /// systemd's readiness and watchdog notifications (none unless `NOTIFY_SOCKET` is set).
+    notify: crate::notify::Notifier,
 }
 
 /// ZooKeeper's snapCount rule: a checkpoint once more than `snapCount / 2 + roll` txns were
@@ -294,6 +296,7 @@ impl Node {
             out: Vec::new(),
             snapshots,
             checkpoint_owed: false,
+            notify: crate::notify::Notifier::from_env(),
         })
     }
 
@@ -354,6 +357,9 @@ impl Node {
                     }
                     self.step(ServerInput::Tick);
                     self.carry_out();
+                    if self.notify.enabled() {
+                        self.notify.observe(self.mode(), self.server.peer().is_serving(), Instant::now());
+                    }
                 }
             }
         }
@@ -384,6 +390,7 @@ impl Node {
     }
 
     fn shutdown(mut self) -> Result<(), NodeError> {
+        self.notify.stopping();
         for (_, client) in std::mem::take(&mut self.clients) {
             let _ = client.link.out.send(Outbound::Close);
         }
