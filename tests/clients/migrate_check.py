@@ -6,15 +6,20 @@
    setData and setACL, deletes, multis that commit and one that fails. Every znode's data,
    ACL and Stat is recorded, and ZooKeeper is killed with kill -9.
 2. `zabkeeper import` takes its dataDir over (and must report ZooKeeper's digests checked and
-   equal), and zabkeeper starts on ZooKeeper's port: every znode reads back the same, the
-   Kazoo client that was connected to ZooKeeper resumes its session with its ephemeral, and
-   the session of a client that died with ZooKeeper expires, taking its ephemeral.
+   equal), and zabkeeper starts on ZooKeeper's port: every znode reads back the same (through
+   Kazoo, and zkCli.sh prints the same answers, zxids and times included), the clients that
+   were connected to ZooKeeper (Kazoo, zkCli.sh's Java client, the zookeeper-client crate)
+   resume their sessions with their ephemerals, and the session of a client that died with
+   ZooKeeper expires, taking its ephemeral.
 3. After one more write, `zabkeeper export` writes a ZooKeeper snapshot, Apache ZooKeeper
    starts from it, reports no digest mismatch, and serves the same tree.
 
-Usage: migrate_check.py <zabkeeper binary>
+Usage: migrate_check.py <zabkeeper binary> <hold_session example binary>
+(`cargo build -p zabkeeper --example hold_session`: a session of the zookeeper-client crate)
 """
+import difflib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -81,6 +86,44 @@ def wait_mode(port, mode, seconds):
     fail(f"no server in mode {mode} on port {port}")
 
 
+HOLD_SESSION = None
+ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
+# Reads whose answers carry zxids, times, versions, ACLs and ephemeral owners.
+ZKCLI_READS = """addauth digest alice:secret
+ls -R /app
+get -s /app
+get -s /app/secret
+getAcl /app/secret
+getAcl /app/nulldata
+get -s /app/nulldata
+stat /app/items
+get -s /jobs
+stat /jobs/job-1
+stat /leases
+get -s /locks/zkcli
+stat /
+ls -s /zookeeper
+quit
+"""
+
+
+def zkcli_reads(port):
+    """zkCli.sh's answers to ZKCLI_READS, without its start-up lines."""
+    out = subprocess.run([ZKCLI, "-server", f"127.0.0.1:{port}"], input=ZKCLI_READS, capture_output=True, text=True, timeout=120)
+    keep = [l for l in (out.stdout + out.stderr).splitlines()
+            if l and not re.match(r"^(log4j|SLF4J|Connecting to|JLine|Welcome|WATCHER::|WatchedEvent|\[zk: )", l)]
+    return "\n".join(keep)
+
+
+def wait_for_text(path, text, seconds):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if text in open(path).read():
+            return
+        time.sleep(0.1)
+    fail(f"{text!r} did not appear in {path}: {open(path).read()[-1500:]}")
+
+
 def snapshot_tree(zk):
     """Every znode outside /zookeeper: path -> (data, acl, stat fields)."""
     out = {}
@@ -114,6 +157,8 @@ def cli(binary, port, *args):
 
 def main():
     binary = os.path.abspath(sys.argv[1])
+    global HOLD_SESSION
+    HOLD_SESSION = os.path.abspath(sys.argv[2])
     watchdog(420)
     work = tempfile.mkdtemp(prefix="zbk-migrate-")
     procs = []
@@ -186,9 +231,25 @@ os._exit(0)
 """], capture_output=True, text=True, timeout=60)
     if dying.returncode != 0:
         fail(f"the dying client: {dying.stderr}")
+    # zkCli.sh (the Java client) holding a session and an ephemeral across the move.
+    shell = subprocess.Popen([ZKCLI, "-server", f"127.0.0.1:{port}"], stdin=subprocess.PIPE, text=True,
+                             stdout=open(f"{work}/zkcli-interactive.txt", "w"), stderr=subprocess.STDOUT)
+    procs.append(shell)
+    shell.stdin.write("create -e /locks/zkcli held-by-zkcli\n")
+    shell.stdin.flush()
+    wait_for_text(f"{work}/zkcli-interactive.txt", "Created /locks/zkcli", 60)
+    # And a session of the zookeeper-client crate.
+    rust = subprocess.Popen([HOLD_SESSION, f"127.0.0.1:{port}", "/locks/rust"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    procs.append(rust)
+    ready = rust.stdout.readline().split()
+    if ready[:1] != ["ready"]:
+        fail(f"the zookeeper-client session did not start: {ready}")
+    rust_session = ready[1]
     for i in range(30):
         zk.create(f"/bulk/n{i:03}", os.urandom(200), makepath=True)
     before = snapshot_tree(zk)
+    zkcli_before = zkcli_reads(port)
     zk.stop()
     zk.close()
     snaps = [f for f in os.listdir(f"{zk_dir}/data/version-2") if f.startswith("snapshot.")]
@@ -218,6 +279,11 @@ os._exit(0)
     # The ephemeral of the dead session is read before it expires: compare all of it now.
     after = snapshot_tree(zk)
     compare(before, after, "after import")
+    zkcli_after = zkcli_reads(port)
+    if zkcli_after != zkcli_before:
+        diff = "\n".join(difflib.unified_diff(zkcli_before.splitlines(), zkcli_after.splitlines(), "ZooKeeper", "zabkeeper", lineterm=""))
+        fail(f"zkCli.sh prints differently after the import:\n{diff}")
+    print(f"zkCli.sh: {len(zkcli_before.splitlines())} lines of reads (zxids, times, owners) identical before and after the import")
     deadline = time.time() + 20
     while keeper.client_id is None or keeper.client_id[0] != keeper_session or not keeper.connected:
         if time.time() > deadline:
@@ -229,8 +295,23 @@ os._exit(0)
         if time.time() > deadline:
             fail("the dead client's session did not expire after the import")
         time.sleep(0.2)
-    if not zk.get_children("/locks") or not zk.get_children("/locks")[0].startswith("keeper-"):
-        fail(f"the resumed session's ephemeral is gone: {zk.get_children('/locks')}")
+    locks = zk.get_children("/locks")
+    if not any(c.startswith("keeper-") for c in locks) or "zkcli" not in locks or "rust" not in locks:
+        fail(f"the resumed sessions' ephemerals are gone: {locks}")
+    rust.stdin.write("write /rust-after-move\ncheck\n")
+    rust.stdin.flush()
+    answers = [rust.stdout.readline().strip() for _ in range(2)]
+    if answers != [f"ok /rust-after-move {rust_session}", f"owner {rust_session}"]:
+        fail(f"the zookeeper-client session did not go on after the move: {answers}")
+    rust.stdin.close()
+    rust.wait(timeout=30)
+    # The zkCli.sh shell resumed its session too: its ephemeral is still its own.
+    shell.stdin.write("create /zkcli-after-move written-by-zkcli\nget -s /locks/zkcli\nquit\n")
+    shell.stdin.flush()
+    shell.wait(timeout=60)
+    said = open(f"{work}/zkcli-interactive.txt").read()
+    if "Created /zkcli-after-move" not in said or "held-by-zkcli" not in said or "Expired" in said:
+        fail(f"zkCli.sh did not go on with its session after the move:\n{said[-2000:]}")
     zk.create("/after-import", b"written on zabkeeper")
     keeper.stop()
     keeper.close()
