@@ -46,7 +46,7 @@ def zoo_cfg(d, port, members=""):
             "4lw.commands.whitelist=srvr,mntr\nautopurge.snapRetainCount=50\n" + members)
 
 
-def start_zookeeper(d, port, members="", mode="standalone"):
+def start_zookeeper(d, port, members="", mode="standalone", jvm=()):
     os.makedirs(f"{d}/data", exist_ok=True)
     with open(f"{d}/zoo.cfg", "w") as f:
         f.write(zoo_cfg(d, port, members))
@@ -56,7 +56,7 @@ def start_zookeeper(d, port, members="", mode="standalone"):
                 "log4j.appender.F.layout.ConversionPattern=%p %c{1} %m%n\n")
     proc = subprocess.Popen(
         ["java", "-Xmx256m", "-Dznode.container.checkIntervalMs=3600000", "-Dzookeeper.digest.enabled=true",
-         "-Dzookeeper.preAllocSize=16",
+         "-Dzookeeper.preAllocSize=16", *jvm,
          f"-Dlog4j.configuration=file:{d}/log4j.properties", "-cp", CP,
          "org.apache.zookeeper.server.quorum.QuorumPeerMain", f"{d}/zoo.cfg"],
         stdout=open(f"{d}/out.log", "w"), stderr=subprocess.STDOUT)

@@ -93,14 +93,39 @@ fn snapshot_bytes(path: &Path) -> Result<Vec<u8>, ZkDataError> {
             .map_err(|e| damaged(path, 0, format!("gzip: {e}")))?;
         Ok(out)
     } else if name.ends_with(".snappy") {
-        Err(ZkDataError::Refused(format!(
-            "{} is compressed with snappy, which this import does not read: start ZooKeeper once with \
-             zookeeper.snapshot.compression.method unset so that it writes a plain snapshot",
-            path.display()
-        )))
+        unsnappy(path, &raw)
     } else {
         Ok(raw)
     }
+}
+
+/// The stream snappy-java's `SnappyOutputStream` writes (ZooKeeper's `snappy` compression):
+/// an 8-byte magic, two version ints, then blocks of (int length, raw snappy block).
+fn unsnappy(path: &Path, raw: &[u8]) -> Result<Vec<u8>, ZkDataError> {
+    const MAGIC: &[u8; 8] = b"\x82SNAPPY\0";
+    /// snappy-java writes blocks of 32 KiB; a block claiming more than this is refused
+    /// before anything is allocated for it.
+    const BLOCK_MAX: usize = 64 << 20;
+    if raw.len() < 16 || &raw[..8] != MAGIC {
+        return Err(damaged(path, 0, "not a snappy-java stream (bad magic)"));
+    }
+    let mut out = Vec::new();
+    let mut at = 16;
+    let mut decoder = snap::raw::Decoder::new();
+    while at < raw.len() {
+        let len = raw.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        let block = len.and_then(|len| raw.get(at + 4..at + 4 + len));
+        let Some(block) = block else { return Err(damaged(path, at, "snappy block cut short")) };
+        let size = snap::raw::decompress_len(block).map_err(|e| damaged(path, at, format!("snappy: {e}")))?;
+        if size > BLOCK_MAX {
+            return Err(damaged(path, at, format!("snappy block of {size} bytes")));
+        }
+        let start = out.len();
+        out.resize(start + size, 0);
+        decoder.decompress(block, &mut out[start..]).map_err(|e| damaged(path, at, format!("snappy: {e}")))?;
+        at += 4 + block.len();
+    }
+    Ok(out)
 }
 
 /// A cursor that knows where it is in its file, for errors that name the byte.
