@@ -43,6 +43,9 @@ pub struct Settings {
     pub min_session_timeout_ms: Option<i32>,
     pub max_session_timeout_ms: Option<i32>,
     pub snap_count: u64,
+    /// An fdatasync of the log slower than this is logged and counted
+    /// (`fsync.warningthresholdms`, 1000).
+    pub fsync_warning_ms: u64,
     pub snap_retain_count: u32,
     pub purge_interval_hours: u32,
     pub force_sync: bool,
@@ -162,6 +165,7 @@ impl Default for Settings {
             min_session_timeout_ms: None,
             max_session_timeout_ms: None,
             snap_count: 100_000,
+            fsync_warning_ms: 1000,
             snap_retain_count: 3,
             purge_interval_hours: 0,
             force_sync: true,
@@ -329,6 +333,9 @@ impl Settings {
                 "minSessionTimeout" => s.min_session_timeout_ms = Some(parse(key, value)?),
                 "maxSessionTimeout" => s.max_session_timeout_ms = Some(parse(key, value)?),
                 "snapCount" => s.snap_count = positive(key, value)?,
+                "fsync.warningthresholdms" | "zookeeper.fsync.warningthresholdms" => {
+                    s.fsync_warning_ms = parse(key, value)?
+                }
                 "autopurge.snapRetainCount" => s.snap_retain_count = parse(key, value)?,
                 "autopurge.purgeInterval" => s.purge_interval_hours = parse(key, value)?,
                 "forceSync" => s.force_sync = yes_no(key, value)?,

@@ -169,6 +169,11 @@ fn every_admin_command_answers_as_zookeeper_3_8_on_a_three_process_ensemble() {
     assert!(proposals["max_buffer_size"].as_i64() > Some(100), "the 100-byte write was proposed: {proposals}");
     assert_eq!(monitor["max_proposal_size"], proposals["max_buffer_size"]);
     assert_eq!(monitor["znode_count"], command(follower_admin, "monitor")["znode_count"]);
+    // The three creates (and the session) were proposed, acked by a quorum, committed.
+    assert!(monitor["cnt_quorum_ack_latency"].as_u64() >= Some(3), "{monitor}");
+    assert!(monitor["max_quorum_ack_latency"].as_f64() >= monitor["min_quorum_ack_latency"].as_f64(), "{monitor}");
+    assert_eq!(command(follower_admin, "monitor")["cnt_quorum_ack_latency"], 0, "only a leader counts them");
+    assert_eq!(command(leader_admin, "server_stats")["server_stats"]["fsync_threshold_exceed_count"], 0);
     assert_eq!(command(follower_admin, "voting_view")["current_config"].as_object().unwrap().len(), 3);
     assert_eq!(command(follower_admin, "wchs")["num_total_watches"], 1);
     for (admin, m) in [(leader_admin, &members[leader]), (follower_admin, &members[follower])] {
@@ -232,7 +237,9 @@ fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 #[test]
 fn the_admin_port_is_bounded_and_keeps_serving() {
     let dir = common::scratch("admin-bounds");
-    let server = common::standalone_with(&dir, "admin.idleTimeout=2000\n4lw.commands.whitelist=*\n");
+    // Every fdatasync is over a threshold of 0 ms, so each one counts.
+    let server =
+        common::standalone_with(&dir, "admin.idleTimeout=2000\n4lw.commands.whitelist=*\nfsync.warningthresholdms=0\n");
     let admin = server.admin.unwrap();
 
     // Only GET; unknown pages are 404; a command name is never a path.
@@ -281,6 +288,10 @@ fn the_admin_port_is_bounded_and_keeps_serving() {
     assert_eq!(command(admin, "get_trace_mask")["tracemask"], 1234);
     assert_eq!(word(server.client, "gtmk").as_deref(), Some("1234"));
     assert_eq!(command(admin, "leader")["error"], "server is not initialized", "as a standalone ZooKeeper");
+    let mut c = Client::open(server.client).expect("a session");
+    assert_eq!(c.must(create("/synced", b"", 0)).0.err, 0);
+    let slow = command(admin, "server_stats")["server_stats"]["fsync_threshold_exceed_count"].as_u64().unwrap();
+    assert!(slow >= 1, "the session's and the create's fdatasyncs count over a 0 ms threshold");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -289,6 +289,7 @@ impl Node {
             ("log_dir_size", log.into()),
             ("last_processed_zxid", self.processed_zxid().as_u64().into()),
             ("num_alive_client_connections", self.clients.len().into()),
+            ("fsync_threshold_exceed_count", self.timings.fsync_slow.load(std::sync::atomic::Ordering::Relaxed).into()),
             ("auth_failed_count", self.auth_failures.into()),
             ("non_mtlsremote_conn_count", remote.into()),
             ("non_mtlslocal_conn_count", local.into()),

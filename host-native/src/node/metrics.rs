@@ -101,6 +101,11 @@ pub struct Timings {
     pub fsync: Shared,
     /// From looking to a leader chosen (`election_time`).
     pub election: Summary,
+    /// On the leader, from a txn's first PROPOSAL to its commit, decided by a quorum's acks
+    /// (`quorum_ack_latency`; ZooKeeper counts from the request's arrival at the leader).
+    pub quorum_ack: Summary,
+    /// fdatasyncs slower than `fsync.warningthresholdms` (`fsync_threshold_exceed_count`).
+    pub fsync_slow: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Timings {
@@ -110,6 +115,8 @@ impl Default for Timings {
             update: Summary::new("updatelatency", true),
             fsync: Arc::new(Mutex::new(Summary::new("fsynctime", false))),
             election: Summary::new("election_time", false),
+            quorum_ack: Summary::new("quorum_ack_latency", true),
+            fsync_slow: Arc::default(),
         }
     }
 }
@@ -121,6 +128,7 @@ impl Timings {
             fsync.mntr(out);
         }
         self.election.mntr(out);
+        self.quorum_ack.mntr(out);
         self.read.mntr(out);
         self.update.mntr(out);
     }

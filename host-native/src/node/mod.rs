@@ -97,7 +97,12 @@ pub struct Node {
     checkpoint_owed: bool,
     /// systemd's readiness and watchdog notifications (none unless `NOTIFY_SOCKET` is set).
     notify: crate::notify::Notifier,
+    /// When this leader first proposed each txn not yet committed (for `quorum_ack_latency`).
+    proposed_at: std::collections::VecDeque<(Zxid, Instant)>,
 }
+
+/// The most proposals whose times are kept waiting for their commit; the oldest go first.
+const PROPOSED_TIMES_MAX: usize = 65_536;
 
 /// ZooKeeper's snapCount rule: a checkpoint once more than `snapCount / 2 + roll` txns were
 /// committed since the last, `roll` drawn anew each time from `0..snapCount / 2`, so that the
@@ -257,10 +262,21 @@ impl Node {
         let failures = events.clone();
         let timings = metrics::Timings::default();
         let fsync = Arc::clone(&timings.fsync);
+        let slow = Arc::clone(&timings.fsync_slow);
+        let threshold = std::time::Duration::from_millis(settings.fsync_warning_ms);
         let mut storage = storage;
         storage.on_sync(move |took| {
             if let Ok(mut fsync) = fsync.lock() {
                 fsync.record(took.as_secs_f64() * 1000.0);
+            }
+            if took > threshold {
+                slow.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    took_ms = took.as_millis() as u64,
+                    threshold_ms = threshold.as_millis() as u64,
+                    "fsync-ing the write ahead log took longer than fsync.warningthresholdms: it adds to every \
+                     write's latency (is the disk shared, or slow?)"
+                );
             }
         });
         let writer = storage.start(
@@ -297,6 +313,7 @@ impl Node {
             snapshots,
             checkpoint_owed: false,
             notify: crate::notify::Notifier::from_env(),
+            proposed_at: std::collections::VecDeque::new(),
         })
     }
 
@@ -507,6 +524,13 @@ impl Node {
                 ServerOutput::Event(event) => match event {
                     zab::Event::Committed { from, to } => {
                         tracing::debug!(?event, "zab");
+                        while let Some(&(zxid, at)) = self.proposed_at.front() {
+                            if zxid > to {
+                                break;
+                            }
+                            self.proposed_at.pop_front();
+                            self.timings.quorum_ack.record(at.elapsed().as_secs_f64() * 1000.0);
+                        }
                         checkpoint_due |= self.snapshots.on_committed(from, to);
                     }
                     zab::Event::Violation { .. } => tracing::debug!(?event, "zab"),
@@ -572,6 +596,10 @@ impl Node {
         for entry in entries {
             if entry.zxid > self.last_sized {
                 self.last_sized = entry.zxid;
+                if self.proposed_at.len() == PROPOSED_TIMES_MAX {
+                    self.proposed_at.pop_front();
+                }
+                self.proposed_at.push_back((entry.zxid, Instant::now()));
                 let size =
                     postcard::serialize_with_flavor(&**entry, postcard::ser_flavors::Size::default()).unwrap_or(0);
                 self.proposal_sizes.record(size);
