@@ -286,6 +286,9 @@ impl Node {
                     ("synced_followers", synced(false).into()),
                     ("synced_non_voting_followers", 0.into()),
                     ("synced_observers", synced(true).into()),
+                    // A sync is answered by the leader at once with the zxid to wait for, and
+                    // waits on the learner that asked: none is ever pending here.
+                    ("pending_syncs", 0.into()),
                 ]);
                 let uptime = self.leading_since.map_or(0, |since| since.elapsed().as_millis() as u64);
                 v.push(("leader_uptime", uptime.into()));
