@@ -40,7 +40,7 @@ MAIN = ["znode_count", "watch_count", "ephemerals_count", "num_alive_connections
         "packets_received", "packets_sent", "avg_latency", "max_latency", "approximate_data_size",
         "global_sessions", "quorum_size", "open_file_descriptor_count", "uptime",
         "fsynctime_count", "fsynctime_sum", "fsynctime_bucket", "readlatency_count", "updatelatency_count",
-        "updatelatency_bucket", "election_time_count"]
+        "updatelatency_bucket", "election_time_count", "quorum_ack_latency_count"]
 
 
 def get(url):

@@ -145,7 +145,7 @@ impl Timings {
 /// behind the leader in txns (`learner_lag{sid}`, on a leader).
 pub fn exposition(values: &[(String, Value)], timings: &Timings, lags: &[(u64, u64)]) -> String {
     let mut registry = Registry::default();
-    let timed = [&timings.read, &timings.update, &timings.election].map(|t| t.name);
+    let timed = [&timings.read, &timings.update, &timings.election, &timings.quorum_ack].map(|t| t.name);
     let prefixes = ["avg_", "min_", "max_", "cnt_", "sum_", "p50_", "p95_", "p99_", "p999_"];
     for (key, value) in values {
         // mntr's summaries of the timings are the histograms here.
@@ -170,6 +170,7 @@ pub fn exposition(values: &[(String, Value)], timings: &Timings, lags: &[(u64, u
     timings.read.register(&mut registry);
     timings.update.register(&mut registry);
     timings.election.register(&mut registry);
+    timings.quorum_ack.register(&mut registry);
     if let Ok(fsync) = timings.fsync.lock() {
         fsync.register(&mut registry);
     }
