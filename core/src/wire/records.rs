@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::jute::{DecodeError, Jute, Reader, record};
-use crate::tree::{Acl, Id, Stat};
+use crate::tree::{Acl, Id, Stat, StatPersisted};
 
 impl Jute for Id {
     fn write(&self, out: &mut Vec<u8>) {
@@ -52,6 +52,34 @@ impl Jute for Stat {
             ephemeral_owner: r.long()?,
             data_length: r.int()?,
             num_children: r.int()?,
+            pzxid: r.long()?,
+        })
+    }
+}
+
+/// `StatPersisted` (module `org.apache.zookeeper.data`): what ZooKeeper keeps of a node's Stat in
+/// its snapshots, in its field order (not ours).
+impl Jute for StatPersisted {
+    fn write(&self, out: &mut Vec<u8>) {
+        for v in [self.czxid, self.mzxid, self.ctime, self.mtime] {
+            v.write(out);
+        }
+        for v in [self.version, self.cversion, self.aversion] {
+            v.write(out);
+        }
+        self.ephemeral_owner.write(out);
+        self.pzxid.write(out);
+    }
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(StatPersisted {
+            czxid: r.long()?,
+            mzxid: r.long()?,
+            ctime: r.long()?,
+            mtime: r.long()?,
+            version: r.int()?,
+            cversion: r.int()?,
+            aversion: r.int()?,
+            ephemeral_owner: r.long()?,
             pzxid: r.long()?,
         })
     }

@@ -224,18 +224,7 @@ pub fn parse_snapshot_with(path: &Path, bytes: &[u8], zxid: i64, seals: Seals) -
         let node = c.read("node", |r| {
             let data = r.buffer()?;
             let acl = r.long()?;
-            let stat = StatPersisted {
-                czxid: r.long()?,
-                mzxid: r.long()?,
-                ctime: r.long()?,
-                mtime: r.long()?,
-                version: r.int()?,
-                cversion: r.int()?,
-                aversion: r.int()?,
-                ephemeral_owner: r.long()?,
-                pzxid: r.long()?,
-            };
-            Ok((data, acl, stat))
+            Ok((data, acl, StatPersisted::read(r)?))
         })?;
         let (data, acl_id, stat) = node;
         let acl = match acls.get(&acl_id) {

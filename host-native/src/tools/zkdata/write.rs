@@ -41,14 +41,7 @@ pub fn snapshot(tree: &DataTree, sessions: &[(i64, i32)], zxid: i64) -> Vec<u8> 
         out.put_ustring(path);
         out.put_buffer(node.data());
         out.put_long(ids[node.acl()]);
-        for v in [stat.czxid, stat.mzxid, stat.ctime, stat.mtime] {
-            v.write(&mut out);
-        }
-        for v in [stat.version, stat.cversion, stat.aversion] {
-            v.write(&mut out);
-        }
-        stat.ephemeral_owner.write(&mut out);
-        stat.pzxid.write(&mut out);
+        stat.write(&mut out);
     });
     out.put_ustring("/");
     seal(&mut out);
