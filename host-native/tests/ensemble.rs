@@ -81,7 +81,16 @@ fn a_member_without_a_quorum_says_it_is_not_serving_until_it_is() {
     let mut members = ensemble(&base, 3);
     members[0].spawn();
     let alone = members[0].client;
-    wait_for("the lone member to answer", || common::word(alone, "ruok").as_deref() == Some("imok"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while common::word(alone, "ruok").as_deref() != Some("imok") {
+        let exited = members[0].child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+        assert!(
+            exited.is_none() && std::time::Instant::now() < deadline,
+            "the lone member does not answer (exited: {exited:?}); its log:\n{}",
+            members[0].log_tail()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     for w in ["srvr", "stat", "mntr", "conf", "cons", "wchs"] {
         assert_eq!(
             common::word(alone, w).as_deref(),

@@ -101,9 +101,24 @@ impl Member {
     /// Starts the member with `setup` applied to its command (environment, stderr) last.
     pub fn spawn_with(&mut self, setup: impl FnOnce(&mut Command)) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_zabkeeper"));
-        command.args(["start", "--config"]).arg(&self.config).stdout(Stdio::null()).stderr(Stdio::null());
+        // Its log beside its zoo.cfg (appended across restarts), for a test that fails to say why.
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path());
+        let stderr = log.map_or_else(|_| Stdio::null(), Stdio::from);
+        command.args(["start", "--config"]).arg(&self.config).stdout(Stdio::null()).stderr(stderr);
         setup(&mut command);
         self.child = Some(command.spawn().unwrap());
+    }
+
+    /// Where [`Member::spawn`] writes the member's log.
+    pub fn log_path(&self) -> PathBuf {
+        self.config.with_file_name("server.log")
+    }
+
+    /// The last lines of the member's log, for a failure message.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
     /// Waits up to `timeout` for the member to exit on its own; its status, if it did.
